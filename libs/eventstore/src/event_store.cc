@@ -1,0 +1,675 @@
+#include "channelops/eventstore/event_store.h"
+
+#include <deque>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "backend.h"
+#include "channelops/core/check.h"
+#include "channelops/core/ids.h"
+#include "channelops/core/status_macros.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace channelops::eventstore {
+
+std::string EncodeU64(uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    s[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  return s;
+}
+
+uint64_t DecodeU64(absl::string_view b) {
+  CHANNELOPS_CHECK(b.size() == 8u) << "corrupt big-endian u64";
+  uint64_t v = 0;
+  for (unsigned char c : b) v = (v << 8) | c;
+  return v;
+}
+
+NewEvent NewEvent::Of(const google::protobuf::Message& m, absl::Time occurred_at) {
+  NewEvent e;
+  e.payload.PackFrom(m);
+  e.occurred_at = occurred_at;
+  return e;
+}
+
+absl::StatusOr<CommandResult> EventStore::ExecuteSync(CommandMeta meta, Command command) {
+  absl::Notification done;
+  absl::StatusOr<CommandResult> out = absl::UnknownError("not run");
+  Execute(std::move(meta), std::move(command), [&](absl::StatusOr<CommandResult> r) {
+    out = std::move(r);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return out;
+}
+
+namespace {
+
+enum Cf : int { kLog = 0, kStreams, kHeads, kIdem, kMeta, kSnap, kFirstReadModel };
+
+void ToTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
+  int64_t us = absl::ToUnixMicros(t);
+  int64_t secs = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+  ts->set_seconds(secs);
+  ts->set_nanos(static_cast<int32_t>((us - secs * 1000000) * 1000));
+}
+
+std::string StreamKey(absl::string_view stream, uint64_t version) {
+  return absl::StrCat(stream, absl::string_view("\0", 1), EncodeU64(version));
+}
+
+// Idempotency record: BE u64 unix micros of the first answer, then the response.
+std::string EncodeIdem(absl::Time at, absl::string_view response) {
+  return absl::StrCat(EncodeU64(static_cast<uint64_t>(absl::ToUnixMicros(at))), response);
+}
+
+struct Metrics {
+  prometheus::Histogram* commit_latency = nullptr;  // enqueue -> durable answer
+  prometheus::Histogram* batch_commands = nullptr;
+  prometheus::Histogram* fsync_seconds = nullptr;
+  prometheus::Counter* commands_ok = nullptr;
+  prometheus::Counter* commands_rejected = nullptr;
+  prometheus::Counter* commands_replayed = nullptr;
+  prometheus::Counter* storage_errors = nullptr;
+  prometheus::Counter* events = nullptr;
+  prometheus::Gauge* last_position = nullptr;
+};
+
+Metrics MakeMetrics(prometheus::Registry* r) {
+  Metrics m;
+  if (r == nullptr) return m;
+  auto lat = prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                     0.005,  0.01,    0.025,  0.05,  0.1,
+                                                     0.25,   1};
+  m.commit_latency = &prometheus::BuildHistogram()
+                          .Name("channelops_eventstore_append_latency_seconds")
+                          .Help("Time from command submission to durable answer")
+                          .Register(*r)
+                          .Add({}, lat);
+  m.fsync_seconds = &prometheus::BuildHistogram()
+                         .Name("channelops_eventstore_batch_write_seconds")
+                         .Help("Time to write and fsync one group-commit batch")
+                         .Register(*r)
+                         .Add({}, lat);
+  m.batch_commands = &prometheus::BuildHistogram()
+                          .Name("channelops_eventstore_batch_size_commands")
+                          .Help("Commands per group-commit batch")
+                          .Register(*r)
+                          .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64,
+                                                                          128, 256, 1024, 4096});
+  auto& cmds = prometheus::BuildCounter()
+                   .Name("channelops_eventstore_commands_total")
+                   .Help("Commands by outcome")
+                   .Register(*r);
+  m.commands_ok = &cmds.Add({{"outcome", "committed"}});
+  m.commands_rejected = &cmds.Add({{"outcome", "rejected"}});
+  m.commands_replayed = &cmds.Add({{"outcome", "replayed"}});
+  m.storage_errors = &cmds.Add({{"outcome", "storage_error"}});
+  m.events = &prometheus::BuildCounter()
+                  .Name("channelops_eventstore_events_appended_total")
+                  .Help("Events durably appended")
+                  .Register(*r)
+                  .Add({});
+  m.last_position = &prometheus::BuildGauge()
+                         .Name("channelops_eventstore_last_position")
+                         .Help("Highest durable global position")
+                         .Register(*r)
+                         .Add({});
+  return m;
+}
+
+class StoreImpl;
+
+// Writes staged by commands whose batches are not yet durable. Touched only by
+// the writer thread.
+struct OverlayEntry {
+  std::optional<std::string> value;
+  uint64_t batch = 0;
+};
+
+struct Answer {
+  Done done;
+  absl::StatusOr<CommandResult> result;
+  absl::Time submitted;
+};
+
+struct Batch {
+  uint64_t seq = 0;
+  std::vector<WriteOp> ops;
+  std::vector<Answer> answers;
+  std::vector<std::string> overlay_keys;
+  uint64_t last_position = 0;
+  uint64_t events = 0;
+};
+
+struct Pending {
+  CommandMeta meta;
+  Command command;
+  Done done;
+  absl::Time submitted;
+};
+
+class TxImpl final : public Tx {
+ public:
+  TxImpl(StoreImpl& store, absl::Time now, const CommandMeta& meta, uint64_t next_position)
+      : store_(store), now_(now), meta_(meta), next_position_(next_position) {}
+
+  absl::Time now() const override { return now_; }
+  absl::StatusOr<std::optional<std::string>> Get(absl::string_view cf,
+                                                 absl::string_view key) override;
+  void Put(absl::string_view cf, absl::string_view key, std::string value) override;
+  void Delete(absl::string_view cf, absl::string_view key) override;
+  absl::StatusOr<uint64_t> StreamVersion(absl::string_view stream_id) override;
+  absl::StatusOr<uint64_t> Append(absl::string_view stream_id, int64_t expected_version,
+                                  std::vector<NewEvent> events) override;
+
+  absl::StatusOr<std::optional<std::string>> GetByIndex(int cf, absl::string_view key);
+  void Stage(int cf, absl::string_view key, std::optional<std::string> value, bool overlay);
+
+  std::vector<WriteOp> ops;
+  std::vector<bool> overlay_op;  // parallel to ops: visible to later commands?
+  uint64_t next_position() const { return next_position_; }
+  uint64_t events() const { return events_; }
+
+ private:
+  int CfIndex(absl::string_view cf);
+  StoreImpl& store_;
+  absl::Time now_;
+  const CommandMeta& meta_;
+  uint64_t next_position_;
+  uint64_t events_ = 0;
+  absl::flat_hash_map<std::string, std::optional<std::string>> local_;  // read-your-writes
+};
+
+std::string OverlayKey(int cf, absl::string_view key) {
+  std::string k(1, static_cast<char>(cf));
+  k.append(key.data(), key.size());
+  return k;
+}
+
+class StoreImpl final : public EventStore {
+ public:
+  StoreImpl(const Options& o, std::unique_ptr<Backend> backend, std::vector<std::string> cfs)
+      : options_(o),
+        backend_(std::move(backend)),
+        cf_names_(std::move(cfs)),
+        clock_(o.clock ? o.clock : &core::SystemClock::Instance()),
+        metrics_(MakeMetrics(o.metrics)) {
+    for (size_t i = 0; i < cf_names_.size(); ++i) cf_index_[cf_names_[i]] = static_cast<int>(i);
+  }
+
+  absl::Status Init() {
+    CHANNELOPS_ASSIGN_OR_RETURN(auto last, backend_->LastKey(kLog));
+    uint64_t pos = last ? DecodeU64(*last) : 0;
+    next_position_ = pos + 1;
+    {
+      absl::MutexLock l(&pos_mu_);
+      last_committed_ = pos;
+    }
+    if (metrics_.last_position) metrics_.last_position->Set(static_cast<double>(pos));
+    writer_ = std::thread([this] { WriterLoop(); });
+    committer_ = std::thread([this] { CommitterLoop(); });
+    return absl::OkStatus();
+  }
+
+  ~StoreImpl() override { Close(); }
+
+  void Execute(CommandMeta meta, Command command, Done done) override {
+    {
+      absl::MutexLock l(&mu_);
+      if (!closing_) {
+        queue_.push_back(Pending{std::move(meta), std::move(command), std::move(done), absl::Now()});
+        return;
+      }
+    }
+    done(absl::CancelledError("event store is closed"));
+  }
+
+  absl::StatusOr<std::vector<EventEnvelope>> ReadStream(absl::string_view stream_id,
+                                                        uint64_t from_version,
+                                                        size_t max_count) const override {
+    std::vector<EventEnvelope> out;
+    std::string prefix = absl::StrCat(stream_id, absl::string_view("\0", 1));
+    std::vector<uint64_t> positions;
+    CHANNELOPS_RETURN_IF_ERROR(backend_->Scan(
+        kStreams, prefix, StreamKey(stream_id, std::max<uint64_t>(from_version, 1)), max_count,
+        [&](absl::string_view, absl::string_view v) {
+          positions.push_back(DecodeU64(v));
+          return true;
+        }));
+    for (uint64_t p : positions) {
+      CHANNELOPS_ASSIGN_OR_RETURN(auto raw, backend_->Get(kLog, EncodeU64(p)));
+      if (!raw) return absl::DataLossError(absl::StrCat("log entry ", p, " missing"));
+      EventEnvelope e;
+      if (!e.ParseFromString(*raw)) return absl::DataLossError("corrupt envelope");
+      out.push_back(std::move(e));
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<EventEnvelope>> ReadAll(uint64_t from_position,
+                                                     size_t max_count) const override {
+    std::vector<EventEnvelope> out;
+    absl::Status parse = absl::OkStatus();
+    CHANNELOPS_RETURN_IF_ERROR(ReadAllRaw(from_position, max_count, [&](uint64_t, absl::string_view v) {
+      EventEnvelope e;
+      if (!e.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+        parse = absl::DataLossError("corrupt envelope");
+      }
+      out.push_back(std::move(e));
+    }));
+    CHANNELOPS_RETURN_IF_ERROR(parse);
+    return out;
+  }
+
+  absl::Status ReadAllRaw(
+      uint64_t from_position, size_t max_count,
+      const std::function<void(uint64_t, absl::string_view)>& fn) const override {
+    uint64_t last = LastPosition();
+    return backend_->Scan(kLog, "", EncodeU64(from_position), max_count,
+                          [&](absl::string_view k, absl::string_view v) {
+                            uint64_t p = DecodeU64(k);
+                            if (p > last) return false;  // not yet acknowledged
+                            fn(p, v);
+                            return true;
+                          });
+  }
+
+  absl::StatusOr<std::optional<std::string>> Get(absl::string_view cf,
+                                                 absl::string_view key) const override {
+    auto it = cf_index_.find(cf);
+    if (it == cf_index_.end()) return absl::InvalidArgumentError(absl::StrCat("unknown column family ", cf));
+    return backend_->Get(it->second, key);
+  }
+
+  absl::Status Scan(
+      absl::string_view cf, absl::string_view prefix, absl::string_view start, size_t limit,
+      const std::function<bool(absl::string_view, absl::string_view)>& fn) const override {
+    auto it = cf_index_.find(cf);
+    if (it == cf_index_.end()) return absl::InvalidArgumentError(absl::StrCat("unknown column family ", cf));
+    return backend_->Scan(it->second, prefix, start, limit, fn);
+  }
+
+  uint64_t LastPosition() const override {
+    absl::MutexLock l(&pos_mu_);
+    return last_committed_;
+  }
+
+  bool WaitForPosition(uint64_t position, absl::Duration timeout) const override {
+    absl::MutexLock l(&pos_mu_);
+    auto reached = [&]() ABSL_SHARED_LOCKS_REQUIRED(pos_mu_) { return last_committed_ >= position; };
+    return pos_mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+  }
+
+  absl::Status PutMeta(absl::string_view key, absl::string_view value) override {
+    return backend_->Write({WriteOp{kMeta, std::string(key), std::string(value)}}, false);
+  }
+
+  absl::StatusOr<size_t> PruneIdempotency(absl::Time now) override {
+    std::vector<WriteOp> dels;
+    uint64_t cutoff = static_cast<uint64_t>(absl::ToUnixMicros(now - options_.idempotency_retention));
+    CHANNELOPS_RETURN_IF_ERROR(backend_->Scan(kIdem, "", "", SIZE_MAX,
+                                              [&](absl::string_view k, absl::string_view v) {
+                                                if (v.size() >= 8 && DecodeU64(v.substr(0, 8)) < cutoff) {
+                                                  dels.push_back(WriteOp{kIdem, std::string(k), std::nullopt});
+                                                }
+                                                return true;
+                                              }));
+    // Deleting through the writer would serialise with commands; a direct delete
+    // is safe because an expired key is no longer consulted for correctness.
+    if (!dels.empty()) CHANNELOPS_RETURN_IF_ERROR(backend_->Write(dels, false));
+    return dels.size();
+  }
+
+  void Close() override {
+    {
+      absl::MutexLock l(&mu_);
+      if (closed_) return;
+      closing_ = true;
+    }
+    if (writer_.joinable()) writer_.join();
+    {
+      absl::MutexLock l(&mu_);
+      committer_stop_ = true;
+    }
+    if (committer_.joinable()) committer_.join();
+    backend_->Close();
+    absl::MutexLock l(&mu_);
+    closed_ = true;
+  }
+
+  const std::string& source() const override { return options_.source; }
+
+  // ---- writer-thread helpers used by TxImpl ----
+  absl::StatusOr<std::optional<std::string>> ReadThrough(int cf, absl::string_view key) {
+    auto it = overlay_.find(OverlayKey(cf, key));
+    if (it != overlay_.end()) return it->second.value;
+    return backend_->Get(cf, key);
+  }
+  int CfIndex(absl::string_view cf) const {
+    auto it = cf_index_.find(cf);
+    CHANNELOPS_CHECK(it != cf_index_.end()) << "unknown column family " << cf;
+    return it->second;
+  }
+  const Options& options() const { return options_; }
+
+ private:
+  void WriterLoop() {
+    Batch current;
+    current.seq = ++batch_seq_;
+    while (true) {
+      std::deque<Pending> work;
+      Batch voided;
+      bool hand_off = false;
+      bool exit = false;
+      {
+        absl::MutexLock l(&mu_);
+        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return !queue_.empty() || (closing_ && committer_idle_) || failed_ ||
+                 !completed_.empty() || (committer_idle_ && !current.answers.empty());
+        };
+        mu_.Await(absl::Condition(&ready));
+        CleanupCompletedLocked();
+        if (failed_) {
+          // The batch in flight failed: everything decided on top of it is void.
+          failed_ = false;
+          overlay_.clear();
+          completed_.clear();
+          next_position_ = LastPosition() + 1;
+          FailAnswers(current, failure_status_);
+          voided = std::move(current);
+          current = Batch{};
+          current.seq = ++batch_seq_;
+        }
+        if (current.answers.size() < options_.max_batch_commands) {
+          size_t room = options_.max_batch_commands - current.answers.size();
+          while (!queue_.empty() && work.size() < room) {
+            work.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+          }
+        }
+        if (work.empty() && committer_idle_ && !current.answers.empty()) {
+          hand_off = true;
+          committer_idle_ = false;
+          in_flight_ = std::move(current);
+          current = Batch{};
+          current.seq = ++batch_seq_;
+        }
+        exit = closing_ && queue_.empty() && work.empty() && current.answers.empty() &&
+               committer_idle_ && !hand_off;
+      }
+      for (Answer& a : voided.answers) a.done(std::move(a.result));
+      if (exit) return;
+      for (Pending& p : work) RunCommand(p, current);
+    }
+  }
+
+  void CleanupCompletedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (auto& [seq, keys] : completed_) {
+      for (const std::string& k : keys) {
+        auto it = overlay_.find(k);
+        if (it != overlay_.end() && it->second.batch == seq) overlay_.erase(it);
+      }
+    }
+    completed_.clear();
+  }
+
+  static void FailAnswers(Batch& b, const absl::Status& s) {
+    for (Answer& a : b.answers) a.result = s;
+  }
+
+  void RunCommand(Pending& p, Batch& batch) {
+    absl::Time now = clock_->Now();
+    if (!p.meta.idempotency_key.empty()) {
+      auto prior = ReadThrough(kIdem, p.meta.idempotency_key);
+      if (!prior.ok()) {
+        batch.answers.push_back(Answer{std::move(p.done), prior.status(), p.submitted});
+        return;
+      }
+      if (prior->has_value()) {
+        CommandResult r;
+        r.replayed = true;
+        r.response = (*prior)->substr(8);
+        if (metrics_.commands_replayed) metrics_.commands_replayed->Increment();
+        // Answered with this batch, so never before the original is durable.
+        batch.answers.push_back(Answer{std::move(p.done), std::move(r), p.submitted});
+        return;
+      }
+    }
+    if (p.meta.correlation_id.empty()) p.meta.correlation_id = p.meta.request_id;
+    TxImpl tx(*this, now, p.meta, next_position_);
+    absl::StatusOr<std::string> response = p.command(tx);
+    if (!response.ok()) {
+      if (metrics_.commands_rejected) metrics_.commands_rejected->Increment();
+      batch.answers.push_back(Answer{std::move(p.done), response.status(), p.submitted});
+      return;
+    }
+    if (!p.meta.idempotency_key.empty()) {
+      tx.Stage(kIdem, p.meta.idempotency_key, EncodeIdem(now, *response), true);
+    }
+    CommandResult r;
+    r.response = std::move(*response);
+    if (tx.next_position() != next_position_) {
+      r.last_position = tx.next_position() - 1;
+      batch.last_position = r.last_position;
+      batch.events += tx.events();
+      next_position_ = tx.next_position();
+    }
+    for (size_t i = 0; i < tx.ops.size(); ++i) {
+      WriteOp& op = tx.ops[i];
+      if (tx.overlay_op[i]) {
+        std::string ok = OverlayKey(op.cf, op.key);
+        overlay_[ok] = OverlayEntry{op.value, batch.seq};
+        batch.overlay_keys.push_back(std::move(ok));
+      }
+      batch.ops.push_back(std::move(op));
+    }
+    batch.answers.push_back(Answer{std::move(p.done), std::move(r), p.submitted});
+  }
+
+  void CommitterLoop() {
+    while (true) {
+      Batch b;
+      {
+        absl::MutexLock l(&mu_);
+        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return in_flight_.has_value() || committer_stop_;
+        };
+        mu_.Await(absl::Condition(&ready));
+        if (!in_flight_) return;
+        b = std::move(*in_flight_);
+        in_flight_.reset();
+      }
+      absl::Status s = absl::OkStatus();
+      if (!b.ops.empty()) {
+        absl::Time t0 = absl::Now();
+        s = backend_->Write(b.ops, options_.sync);
+        if (metrics_.fsync_seconds) metrics_.fsync_seconds->Observe(absl::ToDoubleSeconds(absl::Now() - t0));
+      }
+      if (metrics_.batch_commands) metrics_.batch_commands->Observe(static_cast<double>(b.answers.size()));
+      if (s.ok()) {
+        if (b.last_position > 0) {
+          absl::MutexLock l(&pos_mu_);
+          last_committed_ = b.last_position;
+        }
+        if (metrics_.last_position && b.last_position > 0) metrics_.last_position->Set(static_cast<double>(b.last_position));
+        if (metrics_.events) metrics_.events->Increment(static_cast<double>(b.events));
+      } else {
+        if (metrics_.storage_errors) metrics_.storage_errors->Increment(static_cast<double>(b.answers.size()));
+        FailAnswers(b, s);
+      }
+      {
+        absl::MutexLock l(&mu_);
+        committer_idle_ = true;
+        if (s.ok()) {
+          completed_.emplace_back(b.seq, std::move(b.overlay_keys));
+        } else {
+          failed_ = true;
+          failure_status_ = s;
+        }
+      }
+      absl::Time now = absl::Now();
+      for (Answer& a : b.answers) {
+        if (metrics_.commit_latency) metrics_.commit_latency->Observe(absl::ToDoubleSeconds(now - a.submitted));
+        if (s.ok() && a.result.ok() && !a.result->replayed && metrics_.commands_ok) {
+          metrics_.commands_ok->Increment();
+        }
+        a.done(std::move(a.result));
+      }
+    }
+  }
+
+  friend class TxImpl;
+  Options options_;
+  std::unique_ptr<Backend> backend_;
+  std::vector<std::string> cf_names_;
+  absl::flat_hash_map<std::string, int> cf_index_;
+  core::Clock* clock_;
+  Metrics metrics_;
+
+  // Writer-thread state.
+  absl::flat_hash_map<std::string, OverlayEntry> overlay_;
+  uint64_t next_position_ = 1;
+  uint64_t batch_seq_ = 0;
+
+  mutable absl::Mutex mu_;
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  std::optional<Batch> in_flight_ ABSL_GUARDED_BY(mu_);
+  bool committer_idle_ ABSL_GUARDED_BY(mu_) = true;
+  bool committer_stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool failed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status failure_status_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<uint64_t, std::vector<std::string>>> completed_ ABSL_GUARDED_BY(mu_);
+
+  mutable absl::Mutex pos_mu_;
+  uint64_t last_committed_ ABSL_GUARDED_BY(pos_mu_) = 0;
+
+  std::thread writer_;
+  std::thread committer_;
+};
+
+int TxImpl::CfIndex(absl::string_view cf) { return store_.CfIndex(cf); }
+
+absl::StatusOr<std::optional<std::string>> TxImpl::GetByIndex(int cf, absl::string_view key) {
+  auto it = local_.find(OverlayKey(cf, key));
+  if (it != local_.end()) return it->second;
+  return store_.ReadThrough(cf, key);
+}
+
+absl::StatusOr<std::optional<std::string>> TxImpl::Get(absl::string_view cf, absl::string_view key) {
+  return GetByIndex(CfIndex(cf), key);
+}
+
+void TxImpl::Stage(int cf, absl::string_view key, std::optional<std::string> value, bool overlay) {
+  if (overlay) local_[OverlayKey(cf, key)] = value;
+  ops.push_back(WriteOp{cf, std::string(key), std::move(value)});
+  overlay_op.push_back(overlay);
+}
+
+void TxImpl::Put(absl::string_view cf, absl::string_view key, std::string value) {
+  int idx = CfIndex(cf);
+  CHANNELOPS_CHECK(idx != kLog && idx != kStreams && idx != kHeads) << "the log is append-only";
+  Stage(idx, key, std::move(value), true);
+}
+
+void TxImpl::Delete(absl::string_view cf, absl::string_view key) {
+  int idx = CfIndex(cf);
+  CHANNELOPS_CHECK(idx != kLog && idx != kStreams && idx != kHeads) << "the log is append-only";
+  Stage(idx, key, std::nullopt, true);
+}
+
+absl::StatusOr<uint64_t> TxImpl::StreamVersion(absl::string_view stream_id) {
+  CHANNELOPS_ASSIGN_OR_RETURN(auto head, GetByIndex(kHeads, stream_id));
+  return head ? DecodeU64(*head) : 0;
+}
+
+absl::StatusOr<uint64_t> TxImpl::Append(absl::string_view stream_id, int64_t expected_version,
+                                        std::vector<NewEvent> events) {
+  if (stream_id.empty()) return absl::InvalidArgumentError("stream_id: must not be empty");
+  CHANNELOPS_ASSIGN_OR_RETURN(uint64_t version, StreamVersion(stream_id));
+  if (expected_version != kAnyVersion && static_cast<uint64_t>(expected_version) != version) {
+    return absl::AbortedError(absl::StrCat("stream ", stream_id, ": expected version ",
+                                           expected_version, ", current version ", version));
+  }
+  if (events.empty()) return next_position_ - 1;
+  std::string buf;
+  for (NewEvent& ev : events) {
+    ++version;
+    EventEnvelope env;
+    env.set_event_id(core::NewUuidV7(now_));
+    env.set_stream_id(std::string(stream_id));
+    env.set_stream_version(version);
+    env.set_global_position(next_position_);
+    absl::string_view type_url = ev.payload.type_url();
+    auto slash = type_url.rfind('/');
+    env.set_event_type(std::string(slash == absl::string_view::npos ? type_url : type_url.substr(slash + 1)));
+    ToTimestamp(ev.occurred_at == absl::InfinitePast() ? now_ : ev.occurred_at, env.mutable_occurred_at());
+    ToTimestamp(now_, env.mutable_recorded_at());
+    env.set_correlation_id(meta_.correlation_id);
+    env.set_causation_id(meta_.request_id);
+    env.set_actor(meta_.actor);
+    env.set_source(store_.options().source);
+    *env.mutable_payload() = std::move(ev.payload);
+    env.SerializeToString(&buf);
+    Stage(kLog, EncodeU64(next_position_), buf, false);
+    Stage(kStreams, StreamKey(stream_id, version), EncodeU64(next_position_), false);
+    ++next_position_;
+    ++events_;
+  }
+  Stage(kHeads, stream_id, EncodeU64(version), true);
+  return next_position_ - 1;
+}
+
+std::vector<std::string> AllCfs(const Options& o, absl::Status* status) {
+  std::vector<std::string> cfs = {kLogCf, kStreamsCf, kHeadsCf, kIdempotencyCf, kMetaCf, kSnapshotsCf};
+  for (const auto& rm : o.read_model_cfs) {
+    if (!absl::StartsWith(rm, "rm_") || rm.size() > 64) {
+      *status = absl::InvalidArgumentError(
+          absl::StrCat("read_model_cfs: '", rm, "' must start with rm_ and be at most 64 chars"));
+    }
+    cfs.push_back(rm);
+  }
+  return cfs;
+}
+
+absl::StatusOr<std::unique_ptr<EventStore>> OpenWith(const Options& options, bool memory) {
+  absl::Status st;
+  std::vector<std::string> cfs = AllCfs(options, &st);
+  CHANNELOPS_RETURN_IF_ERROR(st);
+  std::unique_ptr<Backend> backend;
+  if (memory) {
+    backend = OpenMemoryBackend(cfs);
+  } else {
+    if (options.path.empty()) return absl::InvalidArgumentError("path: must not be empty");
+    CHANNELOPS_ASSIGN_OR_RETURN(backend, OpenRocksDbBackend(options.path, cfs));
+  }
+  auto store = std::make_unique<StoreImpl>(options, std::move(backend), std::move(cfs));
+  CHANNELOPS_RETURN_IF_ERROR(store->Init());
+  return std::unique_ptr<EventStore>(std::move(store));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
+  return OpenWith(options, false);
+}
+
+absl::StatusOr<std::unique_ptr<EventStore>> EventStore::OpenInMemory(const Options& options) {
+  return OpenWith(options, true);
+}
+
+}  // namespace channelops::eventstore

@@ -1,0 +1,258 @@
+// One suite, run against every EventStore implementation (RocksDB and the
+// in-memory twin), in the manner of Eventuous' StoreAppendTests.
+#include <atomic>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "channelops/eventstore/event_store.h"
+#include "google/protobuf/wrappers.pb.h"
+#include "gtest/gtest.h"
+
+namespace channelops::eventstore {
+namespace {
+
+namespace fs = std::filesystem;
+
+google::protobuf::StringValue Str(const std::string& s) {
+  google::protobuf::StringValue v;
+  v.set_value(s);
+  return v;
+}
+
+class EventStoreContract : public ::testing::TestWithParam<bool /*rocksdb*/> {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("es_contract_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
+    fs::remove_all(dir_);
+    Open();
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+  void Open() {
+    Options o;
+    o.path = dir_.string();
+    o.source = "channelops/test";
+    o.read_model_cfs = {"rm_test"};
+    auto s = GetParam() ? EventStore::Open(o) : EventStore::OpenInMemory(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = std::move(*s);
+  }
+  void Reopen() {
+    ASSERT_TRUE(GetParam()) << "only the durable store can be reopened";
+    store_->Close();
+    store_.reset();
+    Open();
+  }
+  absl::StatusOr<CommandResult> AppendOne(const std::string& stream, int64_t expected,
+                                          const std::string& value, const std::string& key = "") {
+    CommandMeta meta;
+    meta.idempotency_key = key;
+    meta.request_id = key.empty() ? "r" : key;
+    meta.actor = "tester";
+    return store_->ExecuteSync(meta, [=](Tx& tx) -> absl::StatusOr<std::string> {
+      std::vector<NewEvent> evs;
+      evs.push_back(NewEvent::Of(Str(value)));
+      auto pos = tx.Append(stream, expected, std::move(evs));
+      if (!pos.ok()) return pos.status();
+      return "ok:" + value;
+    });
+  }
+
+  static inline int counter_ = 0;
+  fs::path dir_;
+  std::unique_ptr<EventStore> store_;
+};
+
+TEST_P(EventStoreContract, AppendsAndReadsStream) {
+  ASSERT_TRUE(AppendOne("s-1", kNoStream, "a").ok());
+  ASSERT_TRUE(AppendOne("s-1", 1, "b").ok());
+  auto evs = store_->ReadStream("s-1", 1, 100);
+  ASSERT_TRUE(evs.ok());
+  ASSERT_EQ(evs->size(), 2u);
+  EXPECT_EQ((*evs)[0].stream_version(), 1u);
+  EXPECT_EQ((*evs)[1].stream_version(), 2u);
+  EXPECT_EQ((*evs)[1].global_position(), 2u);
+  EXPECT_EQ((*evs)[0].event_type(), "google.protobuf.StringValue");
+  EXPECT_EQ((*evs)[0].source(), "channelops/test");
+  EXPECT_EQ((*evs)[0].actor(), "tester");
+  EXPECT_EQ((*evs)[0].event_id().size(), 36u);
+  google::protobuf::StringValue v;
+  ASSERT_TRUE((*evs)[1].payload().UnpackTo(&v));
+  EXPECT_EQ(v.value(), "b");
+  EXPECT_EQ(store_->LastPosition(), 2u);
+}
+
+TEST_P(EventStoreContract, FailsOnWrongExpectedVersion) {
+  ASSERT_TRUE(AppendOne("s-1", kNoStream, "a").ok());
+  auto r = AppendOne("s-1", kNoStream, "again");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+  r = AppendOne("s-1", 5, "again");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+  // Nothing was written: the global position did not move.
+  EXPECT_EQ(store_->LastPosition(), 1u);
+  EXPECT_TRUE(AppendOne("s-1", kAnyVersion, "any").ok());
+  EXPECT_EQ(store_->LastPosition(), 2u);
+}
+
+TEST_P(EventStoreContract, IdempotentRetryReturnsFirstAnswerAndWritesNothing) {
+  auto first = AppendOne("s-1", kAnyVersion, "a", "req-1");
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(first->replayed);
+  auto retry = AppendOne("s-1", kAnyVersion, "different", "req-1");
+  ASSERT_TRUE(retry.ok());
+  EXPECT_TRUE(retry->replayed);
+  EXPECT_EQ(retry->response, "ok:a");
+  EXPECT_EQ(store_->LastPosition(), 1u);
+}
+
+TEST_P(EventStoreContract, FailedCommandWritesNothingAndIsNotRemembered) {
+  CommandMeta meta;
+  meta.idempotency_key = "req-x";
+  auto r = store_->ExecuteSync(meta, [](Tx& tx) -> absl::StatusOr<std::string> {
+    tx.Put("rm_test", "k", "v");
+    std::vector<NewEvent> evs;
+    evs.push_back(NewEvent::Of(Str("x")));
+    (void)tx.Append("s-9", kNoStream, std::move(evs));
+    return absl::InvalidArgumentError("field: bad");
+  });
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->LastPosition(), 0u);
+  EXPECT_FALSE(store_->Get("rm_test", "k")->has_value());
+  // A failed command is not an answer: the same key may be retried.
+  EXPECT_TRUE(AppendOne("s-1", kAnyVersion, "a", "req-x").ok());
+  EXPECT_EQ(store_->LastPosition(), 1u);
+}
+
+TEST_P(EventStoreContract, ReadModelWrittenAtomicallyWithEvents) {
+  CommandMeta meta;
+  auto r = store_->ExecuteSync(meta, [](Tx& tx) -> absl::StatusOr<std::string> {
+    tx.Put("rm_test", "k1", "v1");
+    std::vector<NewEvent> evs;
+    evs.push_back(NewEvent::Of(Str("x")));
+    auto p = tx.Append("s-1", kNoStream, std::move(evs));
+    if (!p.ok()) return p.status();
+    auto own = tx.Get("rm_test", "k1");  // read-your-writes inside the command
+    if (!own.ok() || !own->has_value() || **own != "v1") return absl::InternalError("ryw");
+    return "";
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->last_position, 1u);
+  EXPECT_EQ(store_->Get("rm_test", "k1")->value_or(""), "v1");
+}
+
+TEST_P(EventStoreContract, LaterCommandsSeeEarlierUncommittedWrites) {
+  // Many commands race on one counter; each reads the previous value. Since the
+  // writer is single and reads see staged writes, no increment is lost.
+  constexpr int kN = 500;
+  std::atomic<int> done{0};
+  for (int i = 0; i < kN; ++i) {
+    store_->Execute(CommandMeta{}, [](Tx& tx) -> absl::StatusOr<std::string> {
+      auto cur = tx.Get("rm_test", "counter");
+      if (!cur.ok()) return cur.status();
+      int v = cur->has_value() ? std::stoi(**cur) : 0;
+      tx.Put("rm_test", "counter", std::to_string(v + 1));
+      auto ver = tx.StreamVersion("counter");
+      std::vector<NewEvent> evs;
+      evs.push_back(NewEvent::Of(Str(std::to_string(v + 1))));
+      auto p = tx.Append("counter", static_cast<int64_t>(*ver), std::move(evs));
+      if (!p.ok()) return p.status();
+      return "";
+    }, [&](absl::StatusOr<CommandResult> r) {
+      EXPECT_TRUE(r.ok()) << r.status();
+      done++;
+    });
+  }
+  while (done.load() < kN) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(store_->Get("rm_test", "counter")->value_or(""), std::to_string(kN));
+  auto evs = store_->ReadStream("counter", 1, kN + 10);
+  ASSERT_EQ(evs->size(), static_cast<size_t>(kN));
+  for (int i = 0; i < kN; ++i) EXPECT_EQ((*evs)[i].stream_version(), static_cast<uint64_t>(i + 1));
+}
+
+TEST_P(EventStoreContract, GlobalOrderIsGapFreeUnderConcurrency) {
+  constexpr int kThreads = 8, kPer = 200;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kPer; ++i) {
+        ASSERT_TRUE(AppendOne("s-" + std::to_string(t), kAnyVersion, std::to_string(i)).ok());
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  auto all = store_->ReadAll(1, 100000);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), static_cast<size_t>(kThreads * kPer));
+  std::map<std::string, uint64_t> last_version;
+  for (size_t i = 0; i < all->size(); ++i) {
+    EXPECT_EQ((*all)[i].global_position(), i + 1);
+    auto& lv = last_version[(*all)[i].stream_id()];
+    EXPECT_EQ((*all)[i].stream_version(), lv + 1);
+    lv = (*all)[i].stream_version();
+  }
+  auto tail = store_->ReadAll(kThreads * kPer - 1, 10);
+  ASSERT_EQ(tail->size(), 2u);
+}
+
+TEST_P(EventStoreContract, WaitForPositionWakesOnCommit) {
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(AppendOne("s", kAnyVersion, "x").ok());
+  });
+  EXPECT_TRUE(store_->WaitForPosition(1, absl::Seconds(5)));
+  EXPECT_FALSE(store_->WaitForPosition(2, absl::Milliseconds(10)));
+  t.join();
+}
+
+TEST_P(EventStoreContract, ScanInOrderWithPrefix) {
+  ASSERT_TRUE(store_->ExecuteSync(CommandMeta{}, [](Tx& tx) -> absl::StatusOr<std::string> {
+    tx.Put("rm_test", "p/b", "2");
+    tx.Put("rm_test", "p/a", "1");
+    tx.Put("rm_test", "q/a", "3");
+    return "";
+  }).ok());
+  std::vector<std::string> keys;
+  ASSERT_TRUE(store_->Scan("rm_test", "p/", "", 10, [&](absl::string_view k, absl::string_view) {
+    keys.emplace_back(k);
+    return true;
+  }).ok());
+  EXPECT_EQ(keys, (std::vector<std::string>{"p/a", "p/b"}));
+}
+
+TEST_P(EventStoreContract, ReopenKeepsEverything) {
+  if (!GetParam()) GTEST_SKIP() << "in-memory store is not durable";
+  ASSERT_TRUE(AppendOne("s-1", kNoStream, "a", "k1").ok());
+  ASSERT_TRUE(AppendOne("s-1", 1, "b", "k2").ok());
+  Reopen();
+  EXPECT_EQ(store_->LastPosition(), 2u);
+  auto retry = AppendOne("s-1", kAnyVersion, "zzz", "k2");
+  ASSERT_TRUE(retry.ok());
+  EXPECT_TRUE(retry->replayed);
+  ASSERT_TRUE(AppendOne("s-1", 2, "c").ok());
+  EXPECT_EQ(store_->LastPosition(), 3u);
+}
+
+TEST_P(EventStoreContract, ClosedStoreCancels) {
+  store_->Close();
+  auto r = AppendOne("s", kAnyVersion, "x");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled);
+}
+
+TEST_P(EventStoreContract, PruneIdempotencyRemovesOldRecords) {
+  ASSERT_TRUE(AppendOne("s", kAnyVersion, "x", "old").ok());
+  auto n = store_->PruneIdempotency(absl::Now() + absl::Hours(24 * 8));
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1u);
+  auto again = AppendOne("s", kAnyVersion, "x", "old");
+  EXPECT_FALSE(again->replayed);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, EventStoreContract, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "RocksDb" : "InMemory"; });
+
+}  // namespace
+}  // namespace channelops::eventstore

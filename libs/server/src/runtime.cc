@@ -1,0 +1,382 @@
+#include "channelops/server/runtime.h"
+
+#include <signal.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "channelops/core/status_macros.h"
+#include "channelops/outbox/relay.h"
+#include "channelops/server/log.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/support/server_interceptor.h"
+#include "prometheus/counter.h"
+#include "prometheus/exposer.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+ABSL_FLAG(std::string, grpc_addr, "127.0.0.1:0",
+          "gRPC listen address host:port; port 0 picks a free port (logged at start)");
+ABSL_FLAG(std::string, metrics_addr, "127.0.0.1:0",
+          "Prometheus /metrics listen address host:port; port 0 picks a free port; empty disables");
+ABSL_FLAG(std::string, data_dir, "", "Directory of this service's RocksDB event store (required)");
+ABSL_FLAG(std::string, kafka_bootstrap, "127.0.0.1:9092",
+          "Kafka bootstrap servers host:port[,host:port]; empty disables publishing (events stay "
+          "in the store until a relay runs)");
+ABSL_FLAG(std::string, kafka_format, "protobuf",
+          "Value encoding on the topic: protobuf (EventEnvelope bytes) or json (proto3 JSON)");
+ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(10),
+          "Bound on draining in-flight RPCs and on flushing the outbox at SIGTERM");
+ABSL_FLAG(int64_t, outbox_republish_from, 0,
+          "If > 0, publish the store's events again from this global position (restores a lost "
+          "or expired topic), then continue");
+ABSL_FLAG(std::string, identity_header, "",
+          "Trusted metadata header carrying the caller identity when TLS is terminated by a mesh "
+          "(e.g. x-channelops-principal); empty: identity from the peer certificate");
+ABSL_FLAG(bool, store_sync, true,
+          "fsync every group commit (never turn off in production: acknowledged writes could be "
+          "lost on power failure)");
+
+namespace channelops::server {
+namespace {
+
+absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view flag, absl::string_view v) {
+  auto colon = v.rfind(':');
+  int port = 0;
+  if (colon == absl::string_view::npos || !absl::SimpleAtoi(v.substr(colon + 1), &port) ||
+      port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": must be host:port, got '", v, "'"));
+  }
+  return std::make_pair(std::string(v.substr(0, colon)), port);
+}
+
+// Per-RPC count and latency by method and code.
+class MetricsInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  MetricsInterceptor(grpc::experimental::ServerRpcInfo* info, prometheus::Family<prometheus::Counter>* c,
+                     prometheus::Family<prometheus::Histogram>* h)
+      : method_(info->method()), counters_(c), hist_(h), start_(absl::Now()) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      grpc::Status s = methods->GetSendStatus();
+      std::string code = CodeName(s.error_code());
+      counters_->Add({{"method", method_}, {"code", code}}).Increment();
+      static const prometheus::Histogram::BucketBoundaries kBuckets = {
+          0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
+      hist_->Add({{"method", method_}}, kBuckets).Observe(absl::ToDoubleSeconds(absl::Now() - start_));
+    }
+    methods->Proceed();
+  }
+
+  static std::string CodeName(grpc::StatusCode c) {
+    static const char* kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
+                                   "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+                                   "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+                                   "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
+                                   "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+    int i = static_cast<int>(c);
+    return i >= 0 && i <= 16 ? kNames[i] : absl::StrCat(i);
+  }
+
+ private:
+  std::string method_;
+  prometheus::Family<prometheus::Counter>* counters_;
+  prometheus::Family<prometheus::Histogram>* hist_;
+  absl::Time start_;
+};
+
+class MetricsInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit MetricsInterceptorFactory(prometheus::Registry& r)
+      : counters_(&prometheus::BuildCounter()
+                       .Name("channelops_grpc_server_handled_total")
+                       .Help("RPCs completed, by method and status code")
+                       .Register(r)),
+        hist_(&prometheus::BuildHistogram()
+                   .Name("channelops_grpc_server_handling_seconds")
+                   .Help("RPC latency from first byte to status, by method")
+                   .Register(r)) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new MetricsInterceptor(info, counters_, hist_);
+  }
+
+ private:
+  prometheus::Family<prometheus::Counter>* counters_;
+  prometheus::Family<prometheus::Histogram>* hist_;
+};
+
+std::atomic<ServiceRuntime*> g_runtime{nullptr};
+
+}  // namespace
+
+std::vector<char*> InitProcess(int argc, char** argv, const char* usage) {
+  // Signals are handled by ServiceRuntime::Run via sigwait; block them in every
+  // thread created from here on.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::FlagsUsageConfig cfg;
+  cfg.contains_helpshort_flags = [](absl::string_view) { return true; };
+  cfg.contains_help_flags = [](absl::string_view f) {
+    return absl::StrContains(f, "channelops") || absl::StrContains(f, "services/") ||
+           absl::StrContains(f, "libs/") || absl::StrContains(f, "tools/");
+  };
+  absl::SetFlagsUsageConfig(cfg);
+  absl::SetProgramUsageMessage(absl::StrCat(
+      usage,
+      "\n\nEvery flag can also be set by the environment variable CHANNELOPS_<FLAG NAME IN UPPER "
+      "CASE>\n(e.g. CHANNELOPS_GRPC_ADDR); a flag on the command line wins."));
+
+  // Environment overrides become leading --flag=value arguments so that the
+  // command line, parsed later, wins.
+  std::vector<std::string> env_args;
+  for (char** e = environ; e && *e; ++e) {
+    absl::string_view kv(*e);
+    if (!absl::StartsWith(kv, "CHANNELOPS_")) continue;
+    auto eq = kv.find('=');
+    if (eq == absl::string_view::npos) continue;
+    std::string name = absl::AsciiStrToLower(kv.substr(11, eq - 11));
+    if (absl::FindCommandLineFlag(name) == nullptr) continue;
+    env_args.push_back(absl::StrCat("--", name, "=", kv.substr(eq + 1)));
+  }
+  static std::vector<std::string>* storage = new std::vector<std::string>();
+  std::vector<char*> args;
+  args.push_back(argv[0]);
+  for (auto& a : env_args) {
+    storage->push_back(a);
+  }
+  for (auto& a : *storage) args.push_back(a.data());
+  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  // "--help" shows every channelops flag (absl's --help otherwise filters by file).
+  for (char*& a : args) {
+    if (absl::string_view(a) == "--help" || absl::string_view(a) == "-h") a = const_cast<char*>("--helpfull");
+  }
+  return absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+}
+
+std::string CallerIdentity(const grpc::CallbackServerContext& ctx) {
+  static const std::string header = absl::GetFlag(FLAGS_identity_header);
+  if (!header.empty()) {
+    auto it = ctx.client_metadata().find(header);
+    if (it != ctx.client_metadata().end()) return std::string(it->second.data(), it->second.size());
+  }
+  auto auth = ctx.auth_context();
+  if (auth && auth->IsPeerAuthenticated()) {
+    for (const char* prop : {"x509_subject_alternative_name", "x509_common_name"}) {
+      auto vals = auth->FindPropertyValues(prop);
+      if (!vals.empty()) return std::string(vals.front().data(), vals.front().size());
+    }
+  }
+  return "anonymous";
+}
+
+class ServiceRuntime::Impl {
+ public:
+  ServiceConfig config;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<eventstore::EventStore> store;
+  std::unique_ptr<outbox::Relay> relay;
+  std::vector<grpc::Service*> services;
+  std::vector<std::function<void()>> on_shutdown;
+  struct Task {
+    std::string name;
+    absl::Duration interval;
+    std::function<void()> fn;
+    std::thread thread;
+  };
+  std::vector<std::unique_ptr<Task>> tasks;
+  absl::Notification stop_tasks;
+  absl::Notification shutdown;
+  std::string metrics_bound;
+};
+
+ServiceRuntime::ServiceRuntime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ServiceRuntime::~ServiceRuntime() {
+  g_runtime = nullptr;
+  if (!impl_->stop_tasks.HasBeenNotified()) impl_->stop_tasks.Notify();
+  for (auto& t : impl_->tasks) {
+    if (t->thread.joinable()) t->thread.join();
+  }
+  if (impl_->relay) impl_->relay->Stop(absl::Seconds(1));
+  if (impl_->store) impl_->store->Close();
+}
+
+absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(ServiceConfig config) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = std::move(config);
+  if (impl->config.clock == nullptr) impl->config.clock = &core::SystemClock::Instance();
+  std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  if (data_dir.empty()) return absl::InvalidArgumentError("data_dir: is required");
+  CHANNELOPS_ASSIGN_OR_RETURN(outbox::Format format,
+                              outbox::ParseFormat(absl::GetFlag(FLAGS_kafka_format)));
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("data_dir: cannot create '", data_dir, "': ", ec.message()));
+
+  std::string metrics_addr = absl::GetFlag(FLAGS_metrics_addr);
+  if (!metrics_addr.empty()) {
+    CHANNELOPS_RETURN_IF_ERROR(SplitHostPort("metrics_addr", metrics_addr).status());
+    try {
+      impl->exposer = std::make_unique<prometheus::Exposer>(metrics_addr);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat("metrics_addr: cannot listen on ", metrics_addr, ": ", e.what()));
+    }
+    impl->exposer->RegisterCollectable(impl->registry);
+    auto ports = impl->exposer->GetListeningPorts();
+    auto hp = SplitHostPort("metrics_addr", metrics_addr);
+    impl->metrics_bound = absl::StrCat(hp->first, ":", ports.empty() ? 0 : ports.front());
+  }
+
+  eventstore::Options so;
+  so.path = data_dir;
+  so.source = absl::StrCat("channelops/", impl->config.name);
+  so.read_model_cfs = impl->config.read_model_cfs;
+  so.clock = impl->config.clock;
+  so.metrics = impl->registry.get();
+  so.sync = absl::GetFlag(FLAGS_store_sync);
+  CHANNELOPS_ASSIGN_OR_RETURN(impl->store, eventstore::EventStore::Open(so));
+
+  int64_t republish = absl::GetFlag(FLAGS_outbox_republish_from);
+  if (republish > 0) {
+    CHANNELOPS_RETURN_IF_ERROR(outbox::Relay::ResetCursor(*impl->store, static_cast<uint64_t>(republish)));
+    LogInfo("outbox cursor reset", {{"from_position", absl::StrCat(republish)}});
+  }
+  std::string bootstrap = absl::GetFlag(FLAGS_kafka_bootstrap);
+  if (!bootstrap.empty() && !impl->config.topic.empty()) {
+    outbox::RelayOptions ro;
+    ro.bootstraps = bootstrap;
+    ro.topic = impl->config.topic;
+    ro.format = format;
+    ro.metrics = impl->registry.get();
+    CHANNELOPS_ASSIGN_OR_RETURN(impl->relay, outbox::Relay::Create(*impl->store, ro));
+    impl->relay->Start();
+  }
+  auto rt = std::unique_ptr<ServiceRuntime>(new ServiceRuntime(std::move(impl)));
+  // Idempotency records older than the retention window are pruned hourly.
+  rt->AddBackgroundTask("idempotency_prune", absl::Hours(1), [r = rt.get()] {
+    auto n = r->store().PruneIdempotency(r->clock().Now());
+    if (!n.ok()) LogWarn("idempotency prune failed", {{"status", n.status().ToString()}});
+  });
+  return rt;
+}
+
+eventstore::EventStore& ServiceRuntime::store() { return *impl_->store; }
+core::Clock& ServiceRuntime::clock() { return *impl_->config.clock; }
+prometheus::Registry& ServiceRuntime::metrics() { return *impl_->registry; }
+const ServiceConfig& ServiceRuntime::config() const { return impl_->config; }
+void ServiceRuntime::AddService(grpc::Service* s) { impl_->services.push_back(s); }
+void ServiceRuntime::OnShutdown(std::function<void()> fn) { impl_->on_shutdown.push_back(std::move(fn)); }
+
+void ServiceRuntime::AddBackgroundTask(std::string name, absl::Duration interval,
+                                       std::function<void()> fn) {
+  auto t = std::make_unique<Impl::Task>();
+  t->name = std::move(name);
+  t->interval = interval;
+  t->fn = std::move(fn);
+  Impl::Task* raw = t.get();
+  absl::Notification* stop = &impl_->stop_tasks;
+  t->thread = std::thread([raw, stop] {
+    while (!stop->WaitForNotificationWithTimeout(raw->interval)) raw->fn();
+  });
+  impl_->tasks.push_back(std::move(t));
+}
+
+void ServiceRuntime::RequestShutdown() {
+  if (!impl_->shutdown.HasBeenNotified()) impl_->shutdown.Notify();
+}
+
+int ServiceRuntime::Run() {
+  std::string addr = absl::GetFlag(FLAGS_grpc_addr);
+  auto hp = SplitHostPort("grpc_addr", addr);
+  if (!hp.ok()) {
+    LogError("bad flag", {{"status", hp.status().ToString()}});
+    return 2;
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &port);
+  for (grpc::Service* s : impl_->services) builder.RegisterService(s);
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<MetricsInterceptorFactory>(*impl_->registry));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    LogError("cannot listen", {{"grpc_addr", addr}});
+    return 1;
+  }
+  auto* health = server->GetHealthCheckService();
+  health->SetServingStatus(true);
+  std::string bound = absl::StrCat(hp->first, ":", port);
+  LogInfo("listening", {{"service", impl_->config.name},
+                        {"grpc_addr", bound},
+                        {"metrics_addr", impl_->metrics_bound},
+                        {"data_dir", absl::GetFlag(FLAGS_data_dir)},
+                        {"topic", impl_->config.topic}});
+
+  // Wait for SIGTERM/SIGINT (blocked in every thread by InitProcess) or RequestShutdown.
+  std::thread signal_waiter([this] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int sig = 0;
+    while (!impl_->shutdown.HasBeenNotified()) {
+      timespec ts{0, 100 * 1000 * 1000};
+      sig = sigtimedwait(&set, nullptr, &ts);
+      if (sig > 0) {
+        LogInfo("signal received, draining", {{"signal", absl::StrCat(sig)}});
+        RequestShutdown();
+      }
+    }
+  });
+  impl_->shutdown.WaitForNotification();
+  signal_waiter.join();
+
+  absl::Duration timeout = absl::GetFlag(FLAGS_shutdown_timeout);
+  health->SetServingStatus(false);
+  server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+  impl_->stop_tasks.Notify();
+  for (auto& t : impl_->tasks) {
+    if (t->thread.joinable()) t->thread.join();
+  }
+  for (auto& fn : impl_->on_shutdown) fn();
+  if (impl_->relay) {
+    impl_->relay->Stop(timeout);
+    LogInfo("outbox stopped", {{"cursor", absl::StrCat(impl_->relay->cursor())},
+                               {"lag", absl::StrCat(impl_->relay->lag())}});
+  }
+  impl_->store->Close();
+  server->Wait();
+  LogInfo("stopped", {{"service", impl_->config.name}});
+  return 0;
+}
+
+}  // namespace channelops::server
