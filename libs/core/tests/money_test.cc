@@ -195,7 +195,9 @@ TEST(MoneyTest, Add) {
   for (const BinaryCase& c : cases) {
     absl::StatusOr<Money> r = M(c.a).Add(M(c.b));
     ASSERT_EQ(r.status().code(), c.code) << c.a << " + " << c.b;
-    if (r.ok()) EXPECT_EQ(*r, M(c.want)) << c.a << " + " << c.b;
+    if (r.ok()) {
+      EXPECT_EQ(*r, M(c.want)) << c.a << " + " << c.b;
+    }
   }
 }
 
@@ -211,7 +213,9 @@ TEST(MoneyTest, Sub) {
   for (const BinaryCase& c : cases) {
     absl::StatusOr<Money> r = M(c.a).Sub(M(c.b));
     ASSERT_EQ(r.status().code(), c.code) << c.a << " - " << c.b;
-    if (r.ok()) EXPECT_EQ(*r, M(c.want)) << c.a << " - " << c.b;
+    if (r.ok()) {
+      EXPECT_EQ(*r, M(c.want)) << c.a << " - " << c.b;
+    }
   }
 }
 
@@ -242,7 +246,9 @@ TEST(MoneyTest, MultiplyBy) {
   for (const BinaryCase& c : cases) {
     absl::StatusOr<Money> r = M(c.a, "EUR").MultiplyBy(c.b);
     ASSERT_EQ(r.status().code(), c.code) << c.a << " * " << c.b;
-    if (r.ok()) EXPECT_EQ(*r, M(c.want, "EUR")) << c.a << " * " << c.b;
+    if (r.ok()) {
+      EXPECT_EQ(*r, M(c.want, "EUR")) << c.a << " * " << c.b;
+    }
   }
 }
 
@@ -279,7 +285,9 @@ TEST(MoneyTest, ApplyBasisPoints) {
   for (const BinaryCase& c : cases) {
     absl::StatusOr<Money> r = M(c.a, "GBP").ApplyBasisPoints(c.b);
     ASSERT_EQ(r.status().code(), c.code) << c.a << " bps " << c.b;
-    if (r.ok()) EXPECT_EQ(*r, M(c.want, "GBP")) << c.a << " bps " << c.b;
+    if (r.ok()) {
+      EXPECT_EQ(*r, M(c.want, "GBP")) << c.a << " bps " << c.b;
+    }
   }
 }
 
@@ -383,7 +391,9 @@ TEST(AllocateTest, RandomisedInvariants) {
                             static_cast<__int128>(total) * weights[i];
       ASSERT_LT(scaled_err < 0 ? -scaled_err : scaled_err, weight_sum)
           << "part " << i << " of " << total << " is not within one micro of its share";
-      if (weights[i] == 0) ASSERT_EQ(parts[i].micros(), 0);
+      if (weights[i] == 0) {
+        ASSERT_EQ(parts[i].micros(), 0);
+      }
     }
     ASSERT_EQ(sum, total);
     if (total != kMin) {

@@ -204,7 +204,7 @@ absl::Status ToStatus(rd_kafka_resp_err_t err, std::string_view context) {
   const absl::StatusCode code = ToStatusCode(err);
   if (code == absl::StatusCode::kOk) return absl::OkStatus();
   std::string msg = absl::StrCat(rd_kafka_err2name(err), ": ", rd_kafka_err2str(err));
-  if (!context.empty()) msg = absl::StrCat(context, ": ", msg);
+  if (!context.empty()) msg = absl::StrCat(std::string(context), ": ", msg);
   return absl::Status(code, msg);
 }
 

@@ -18,7 +18,7 @@ TempDir::TempDir(std::string_view prefix) {
   const char* tmp = std::getenv("TMPDIR");
   std::string base = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
   while (base.size() > 1 && base.back() == '/') base.pop_back();
-  std::string templ = absl::StrCat(base, "/", prefix, ".XXXXXX");
+  std::string templ = absl::StrCat(base, "/", std::string(prefix), ".XXXXXX");
   std::vector<char> buf(templ.begin(), templ.end());
   buf.push_back('\0');
   if (mkdtemp(buf.data()) == nullptr) {
@@ -50,6 +50,6 @@ TempDir& TempDir::operator=(TempDir&& other) noexcept {
   return *this;
 }
 
-std::string TempDir::Path(std::string_view name) const { return absl::StrCat(path_, "/", name); }
+std::string TempDir::Path(std::string_view name) const { return absl::StrCat(path_, "/", std::string(name)); }
 
 }  // namespace channelops::testing
