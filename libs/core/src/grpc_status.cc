@@ -41,8 +41,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   int raw = static_cast<int>(status.code());
   // absl::StatusCode and grpc::StatusCode are both the canonical google.rpc.Code.
-  grpc::StatusCode code = (raw >= 1 && raw <= 16) ? static_cast<grpc::StatusCode>(raw)
-                                                  : grpc::StatusCode::UNKNOWN;
+  grpc::StatusCode code =
+      (raw >= 1 && raw <= 16) ? static_cast<grpc::StatusCode>(raw) : grpc::StatusCode::UNKNOWN;
   std::string message(status.message());
 
   google::rpc::Status rpc_status;
@@ -61,8 +61,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   int raw = static_cast<int>(status.error_code());
-  absl::StatusCode code = (raw >= 1 && raw <= 16) ? static_cast<absl::StatusCode>(raw)
-                                                  : absl::StatusCode::kUnknown;
+  absl::StatusCode code =
+      (raw >= 1 && raw <= 16) ? static_cast<absl::StatusCode>(raw) : absl::StatusCode::kUnknown;
   absl::Status out(code, status.error_message());
   std::string details = status.error_details();
   if (details.empty()) return out;
@@ -85,7 +85,8 @@ absl::Status InvalidArgument(std::string_view field, std::string_view reason) {
 }
 
 absl::Status FailedPrecondition(std::string_view subject, std::string_view reason) {
-  absl::Status s = absl::FailedPreconditionError(absl::StrCat(ToAbsl(subject), ": ", ToAbsl(reason)));
+  absl::Status s =
+      absl::FailedPreconditionError(absl::StrCat(ToAbsl(subject), ": ", ToAbsl(reason)));
   google::rpc::PreconditionFailure pf;
   auto* v = pf.add_violations();
   v->set_subject(std::string(subject));

@@ -98,13 +98,13 @@ absl::StatusOr<Money> Money::Parse(std::string_view decimal, std::string_view cu
   std::string_view frac_part = dot == std::string_view::npos ? "" : s.substr(dot + 1);
   if (int_part.empty() || !AllDigits(int_part) ||
       (dot != std::string_view::npos && (frac_part.empty() || !AllDigits(frac_part)))) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid decimal amount ", Quote(decimal),
-        ": expected an optional '-', digits, and optionally '.' and 1 to 6 digits"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid decimal amount ", Quote(decimal),
+                     ": expected an optional '-', digits, and optionally '.' and 1 to 6 digits"));
   }
   if (frac_part.size() > 6) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid decimal amount ", Quote(decimal),
-                                                   ": more than 6 fractional digits"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid decimal amount ", Quote(decimal), ": more than 6 fractional digits"));
   }
   const unsigned __int128 limit = negative ? kMinMagnitude : static_cast<unsigned __int128>(kMax);
   unsigned __int128 units = 0;
@@ -169,8 +169,8 @@ absl::StatusOr<Money> Money::Add(const Money& other) const {
 
 absl::StatusOr<Money> Money::Sub(const Money& other) const {
   if (currency_ != other.currency_) {
-    return absl::InvalidArgumentError(absl::StrCat("currency mismatch: cannot subtract ",
-                                                   other.currency_, " from ", currency_));
+    return absl::InvalidArgumentError(
+        absl::StrCat("currency mismatch: cannot subtract ", other.currency_, " from ", currency_));
   }
   int64_t r;
   if (__builtin_sub_overflow(micros_, other.micros_, &r)) return Overflow("subtraction");

@@ -19,10 +19,10 @@ using internal::ToStd;
 
 // Legal-form words dropped from the end of a company name. Sorted.
 constexpr auto kLegalSuffixes = std::to_array<std::string_view>({
-    "ab",   "ag",  "aps",   "as",  "bhd",  "bv",   "co",    "company", "corp", "corporation",
-    "gmbh", "inc", "incorporated", "kk", "limited", "llc", "llp", "lp", "ltd", "ltda",
-    "nv",   "oy",  "oyj",   "plc", "pte",  "pty",  "pvt",   "sa",      "sarl", "sdn",
-    "srl",
+    "ab",   "ag",          "aps",  "as",   "bhd",          "bv",  "co",      "company",
+    "corp", "corporation", "gmbh", "inc",  "incorporated", "kk",  "limited", "llc",
+    "llp",  "lp",          "ltd",  "ltda", "nv",           "oy",  "oyj",     "plc",
+    "pte",  "pty",         "pvt",  "sa",   "sarl",         "sdn", "srl",
 });
 static_assert(std::is_sorted(kLegalSuffixes.begin(), kLegalSuffixes.end()));
 

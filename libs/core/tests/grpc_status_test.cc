@@ -229,10 +229,8 @@ TEST(RoundTripTest, FromGrpcOfToGrpcKeepsCodeMessageAndDetails) {
   many.Add("a", "x");
   many.Add("b", "y");
   const absl::Status cases[] = {
-      InvalidArgument("deal_id", "is required"),
-      many.ToStatus(),
-      FailedPrecondition("deal/1", "expired"),
-      absl::NotFoundError("deal 1"),
+      InvalidArgument("deal_id", "is required"), many.ToStatus(),
+      FailedPrecondition("deal/1", "expired"),   absl::NotFoundError("deal 1"),
       absl::UnavailableError("try later"),
   };
   for (const absl::Status& s : cases) {

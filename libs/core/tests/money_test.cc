@@ -36,11 +36,11 @@ TEST(IsIsoCurrencyCodeTest, Table) {
     bool want;
   };
   const Case cases[] = {
-      {"USD", true},  {"EUR", true},   {"JPY", true},  {"GBP", true},  {"CHF", true},
-      {"AED", true},  {"ZWL", true},   {"XAU", true},  {"CLF", true},  {"usd", false},
-      {"Usd", false}, {"US", false},   {"USDD", false}, {"", false},   {"XXX", false},
-      {"XTS", false}, {"ABC", false},  {"HRK", false}, {"U$D", false}, {" USD", false},
-      {"US1", false}, {"AAA", false},  {"ZZZ", false},
+      {"USD", true},  {"EUR", true},  {"JPY", true},   {"GBP", true},  {"CHF", true},
+      {"AED", true},  {"ZWL", true},  {"XAU", true},   {"CLF", true},  {"usd", false},
+      {"Usd", false}, {"US", false},  {"USDD", false}, {"", false},    {"XXX", false},
+      {"XTS", false}, {"ABC", false}, {"HRK", false},  {"U$D", false}, {" USD", false},
+      {"US1", false}, {"AAA", false}, {"ZZZ", false},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(IsIsoCurrencyCode(c.code), c.want) << c.code;
@@ -97,10 +97,29 @@ TEST(MoneyTest, ParseValid) {
 }
 
 TEST(MoneyTest, ParseRejectsMalformedText) {
-  for (std::string_view text :
-       {"", "-", ".", ".5", "-.5", "5.", "1.2345678", "1.0000000", "1,000.00", " 1", "1 ", "+1",
-        "1e3", "--1", "1.2.3", "abc", "0x10", "1-", "\xEF\xBC\x91" /* fullwidth 1 */, "1\n",
-        "NaN", "inf", "- 1"}) {
+  for (std::string_view text : {"",
+                                "-",
+                                ".",
+                                ".5",
+                                "-.5",
+                                "5.",
+                                "1.2345678",
+                                "1.0000000",
+                                "1,000.00",
+                                " 1",
+                                "1 ",
+                                "+1",
+                                "1e3",
+                                "--1",
+                                "1.2.3",
+                                "abc",
+                                "0x10",
+                                "1-",
+                                "\xEF\xBC\x91" /* fullwidth 1 */,
+                                "1\n",
+                                "NaN",
+                                "inf",
+                                "- 1"}) {
     absl::StatusOr<Money> m = Money::Parse(text, "USD");
     ASSERT_FALSE(m.ok()) << "'" << text << "' parsed as " << *m;
     EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << text;
@@ -157,10 +176,11 @@ TEST(MoneyTest, ToStringAndToDecimalString) {
 
 TEST(MoneyTest, DecimalStringRoundTripsThroughParse) {
   std::mt19937_64 rng(20260101);
-  std::vector<int64_t> values = {0, 1, -1, 10, 999'999, 1'000'000, -1'000'000, kMax, kMin,
-                                 kMax - 1, kMin + 1};
+  std::vector<int64_t> values = {0,          1,    -1,   10,       999'999, 1'000'000,
+                                 -1'000'000, kMax, kMin, kMax - 1, kMin + 1};
   for (int i = 0; i < 1000; ++i) values.push_back(static_cast<int64_t>(rng()));
-  for (int i = 0; i < 1000; ++i) values.push_back(static_cast<int64_t>(rng() % 100'000'000) - 50'000'000);
+  for (int i = 0; i < 1000; ++i)
+    values.push_back(static_cast<int64_t>(rng() % 100'000'000) - 50'000'000);
   for (int64_t v : values) {
     Money m = M(v, "CHF");
     absl::StatusOr<Money> back = Money::Parse(m.ToDecimalString(), "CHF");
@@ -226,8 +246,7 @@ TEST(MoneyTest, AddAndSubRejectCurrencyMismatch) {
   absl::StatusOr<Money> diff = M(1, "USD").Sub(M(1, "EUR"));
   EXPECT_EQ(diff.status().code(), absl::StatusCode::kInvalidArgument);
   // Mismatch is reported even when the amounts would overflow.
-  EXPECT_EQ(M(kMax, "USD").Add(M(kMax, "EUR")).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(M(kMax, "USD").Add(M(kMax, "EUR")).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(MoneyTest, MultiplyBy) {
@@ -260,19 +279,19 @@ TEST(MoneyTest, Negate) {
 
 TEST(MoneyTest, ApplyBasisPoints) {
   const BinaryCase cases[] = {
-      {100'000'000, 250, absl::StatusCode::kOk, 2'500'000},   // 2.5% of 100
+      {100'000'000, 250, absl::StatusCode::kOk, 2'500'000},  // 2.5% of 100
       {100'000'000, 10'000, absl::StatusCode::kOk, 100'000'000},
       {100'000'000, 0, absl::StatusCode::kOk, 0},
       {100'000'000, -250, absl::StatusCode::kOk, -2'500'000},
-      {1, 5'000, absl::StatusCode::kOk, 1},     // 0.5 -> 1 (half away from zero)
-      {-1, 5'000, absl::StatusCode::kOk, -1},   // -0.5 -> -1
+      {1, 5'000, absl::StatusCode::kOk, 1},    // 0.5 -> 1 (half away from zero)
+      {-1, 5'000, absl::StatusCode::kOk, -1},  // -0.5 -> -1
       {1, -5'000, absl::StatusCode::kOk, -1},
-      {1, 4'999, absl::StatusCode::kOk, 0},     // 0.4999 -> 0
+      {1, 4'999, absl::StatusCode::kOk, 0},  // 0.4999 -> 0
       {-1, 4'999, absl::StatusCode::kOk, 0},
-      {3, 5'000, absl::StatusCode::kOk, 2},     // 1.5 -> 2
-      {5, 5'000, absl::StatusCode::kOk, 3},     // 2.5 -> 3 (banker's would give 2)
+      {3, 5'000, absl::StatusCode::kOk, 2},  // 1.5 -> 2
+      {5, 5'000, absl::StatusCode::kOk, 3},  // 2.5 -> 3 (banker's would give 2)
       {-5, 5'000, absl::StatusCode::kOk, -3},
-      {1, 15'000, absl::StatusCode::kOk, 2},    // 1.5 -> 2
+      {1, 15'000, absl::StatusCode::kOk, 2},          // 1.5 -> 2
       {12'345, 3'333, absl::StatusCode::kOk, 4'115},  // 4114.5885 -> 4115
       {12'345, 3'332, absl::StatusCode::kOk, 4'113},  // 4113.354 -> 4113
       {kMax, 10'000, absl::StatusCode::kOk, kMax},
@@ -316,16 +335,16 @@ TEST(AllocateTest, Table) {
   const Case cases[] = {
       {100, {1, 1, 1}, {34, 33, 33}},
       {-100, {1, 1, 1}, {-34, -33, -33}},
-      {100, {1, 2}, {33, 67}},                // remainders 1/3 vs 2/3: the larger wins
+      {100, {1, 2}, {33, 67}},  // remainders 1/3 vs 2/3: the larger wins
       {-100, {1, 2}, {-33, -67}},
-      {11, {5, 3, 2}, {6, 3, 2}},             // 5.5, 3.3, 2.2
-      {11, {2, 3, 5}, {2, 3, 6}},             // largest remainder is last, not first
-      {2, {1, 1, 1}, {1, 1, 0}},              // ties: earlier index wins
+      {11, {5, 3, 2}, {6, 3, 2}},  // 5.5, 3.3, 2.2
+      {11, {2, 3, 5}, {2, 3, 6}},  // largest remainder is last, not first
+      {2, {1, 1, 1}, {1, 1, 0}},   // ties: earlier index wins
       {7, {1, 1, 1, 1}, {2, 2, 2, 1}},
       {1, {1, 1}, {1, 0}},
       {-1, {1, 1}, {-1, 0}},
       {5, {0, 1, 0}, {0, 5, 0}},
-      {5, {0, 1, 1}, {0, 3, 2}},              // zero weight gets nothing, even first
+      {5, {0, 1, 1}, {0, 3, 2}},  // zero weight gets nothing, even first
       {10, {1, 2, 3, 4}, {1, 2, 3, 4}},
       {0, {1, 2}, {0, 0}},
       {12'340'000, {1}, {12'340'000}},
@@ -369,9 +388,15 @@ TEST(AllocateTest, RandomisedInvariants) {
   for (int iter = 0; iter < 3000; ++iter) {
     int64_t total;
     switch (iter % 3) {
-      case 0: total = static_cast<int64_t>(rng() % 1000) - 500; break;
-      case 1: total = static_cast<int64_t>(rng() % 2'000'000'000) - 1'000'000'000; break;
-      default: total = static_cast<int64_t>(rng()); break;
+      case 0:
+        total = static_cast<int64_t>(rng() % 1000) - 500;
+        break;
+      case 1:
+        total = static_cast<int64_t>(rng() % 2'000'000'000) - 1'000'000'000;
+        break;
+      default:
+        total = static_cast<int64_t>(rng());
+        break;
     }
     size_t n = 1 + rng() % 12;
     std::vector<int64_t> weights(n);

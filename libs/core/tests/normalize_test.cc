@@ -17,13 +17,45 @@ struct CompanyGroup {
 const std::vector<CompanyGroup>& CompanyGroups() {
   static const auto* groups = new std::vector<CompanyGroup>{
       {"acme",
-       {"ACME Corp.", "Acme Corporation", "acme, inc", "Acme Inc.", "ACME", "  acme   ",
-        "The Acme Company", "Acme Co., Ltd.", "ACME LLC", "Acme, L.L.C.", "Acme GmbH",
-        "Acme G.m.b.H.", "Acme S.A.", "Acme SARL", "Acme S.A.R.L.", "Acme Pty Ltd", "Acme A/S",
-        "Acme Limited", "ACME PLC", "Acme Inc Inc", "Acme Incorporated", "Acme B.V.",
-        "Acme N.V.", "Acme AG", "Acme AB", "Acme Oy", "Acme K.K.", "Acme L.P.", "Acme LLP",
-        "Acme S.r.l.", "Acme Pte. Ltd.", "Acme Pvt Ltd", "Acme Sdn Bhd", "Acme Ltda",
-        "Acme\tCorp", "THE ACME CORPORATION", "The The Acme", "acme (corp)", "Acme Corp & Co"}},
+       {"ACME Corp.",
+        "Acme Corporation",
+        "acme, inc",
+        "Acme Inc.",
+        "ACME",
+        "  acme   ",
+        "The Acme Company",
+        "Acme Co., Ltd.",
+        "ACME LLC",
+        "Acme, L.L.C.",
+        "Acme GmbH",
+        "Acme G.m.b.H.",
+        "Acme S.A.",
+        "Acme SARL",
+        "Acme S.A.R.L.",
+        "Acme Pty Ltd",
+        "Acme A/S",
+        "Acme Limited",
+        "ACME PLC",
+        "Acme Inc Inc",
+        "Acme Incorporated",
+        "Acme B.V.",
+        "Acme N.V.",
+        "Acme AG",
+        "Acme AB",
+        "Acme Oy",
+        "Acme K.K.",
+        "Acme L.P.",
+        "Acme LLP",
+        "Acme S.r.l.",
+        "Acme Pte. Ltd.",
+        "Acme Pvt Ltd",
+        "Acme Sdn Bhd",
+        "Acme Ltda",
+        "Acme\tCorp",
+        "THE ACME CORPORATION",
+        "The The Acme",
+        "acme (corp)",
+        "Acme Corp & Co"}},
       {"at and t", {"AT&T", "AT and T", "at & t", "AT&T Inc.", "at&t corp"}},
       {"smith and sons", {"Smith & Sons Co", "smith and sons", "Smith & Sons, Co.", "SMITH&SONS"}},
       {"smith", {"Smith & Co", "Smith and Co.", "Smith Co", "Smith & Co., Ltd."}},
@@ -55,17 +87,17 @@ TEST(NormalizeCompanyNameTest, Table) {
       {"&", "and"},
       {"The", "the"},
       {"Inc.", "inc"},
-      {"Co Ltd", "co"},              // never drops the last word
+      {"Co Ltd", "co"},  // never drops the last word
       {"The Co", "co"},
-      {"Theatre Corp", "theatre"},   // "the" only as a whole word
+      {"Theatre Corp", "theatre"},  // "the" only as a whole word
       {"Bank of the West", "bank of the west"},
       {"Acme Holdings", "acme holdings"},
       {"Co-operative Bank", "co operative bank"},  // a suffix word only counts at the end
       {"ACME (Europe) Ltd", "acme europe"},
       {"3M Company", "3m"},
-      {"A B C", "a b c"},            // single letters that spell no suffix stay
-      {"A B", "a b"},                // "ab" is a suffix, but it is the whole name
-      {"Smith and", "smith and"},    // "and" is only dropped after a suffix
+      {"A B C", "a b c"},          // single letters that spell no suffix stay
+      {"A B", "a b"},              // "ab" is a suffix, but it is the whole name
+      {"Smith and", "smith and"},  // "and" is only dropped after a suffix
       {"Incorporated Television Company", "incorporated television"},
       {"M\xC3\xBCller GmbH", "m\xC3\xBCller"},  // UTF-8 kept as is
       {"O'Reilly Media, Inc.", "oreilly media"},
@@ -80,11 +112,8 @@ TEST(NormalizeCompanyNameTest, Table) {
 
 TEST(NormalizeCompanyNameTest, DistinctCompaniesStayDistinct) {
   const std::pair<std::string_view, std::string_view> pairs[] = {
-      {"Acme", "Acme Europe"},
-      {"AT&T", "ATT"},
-      {"Smith & Sons", "Smith"},
-      {"Apple Inc", "Applied Inc"},
-      {"A B C", "ABC"},
+      {"Acme", "Acme Europe"},      {"AT&T", "ATT"},  {"Smith & Sons", "Smith"},
+      {"Apple Inc", "Applied Inc"}, {"A B C", "ABC"},
   };
   for (const auto& [a, b] : pairs) {
     EXPECT_NE(NormalizeCompanyName(a), NormalizeCompanyName(b)) << a << " vs " << b;
@@ -93,7 +122,8 @@ TEST(NormalizeCompanyNameTest, DistinctCompaniesStayDistinct) {
 
 TEST(NormalizeCompanyNameTest, IdempotentAndNonEmptyForAlphanumericInput) {
   std::vector<std::string_view> inputs;
-  for (const CompanyGroup& g : CompanyGroups()) inputs.insert(inputs.end(), g.inputs.begin(), g.inputs.end());
+  for (const CompanyGroup& g : CompanyGroups())
+    inputs.insert(inputs.end(), g.inputs.begin(), g.inputs.end());
   for (std::string_view extra : {"Company", "Inc", "The", "Co Co Co", "the the", "S.A.", "x"}) {
     inputs.push_back(extra);
   }
@@ -126,12 +156,12 @@ TEST(NormalizeEmailDomainTest, Valid) {
       {"mail.acme.com.br", "acme.com.br"},
       {"x.acme.co.za", "acme.co.za"},
       {"acme.io", "acme.io"},
-      {"uk.acme.com", "acme.com"},           // "com" then "uk" is not co.uk
+      {"uk.acme.com", "acme.com"},  // "com" then "uk" is not co.uk
       {"acme.uk", "acme.uk"},
       {"xn--bcher-kva.de", "xn--bcher-kva.de"},
       {"mail.xn--bcher-kva.ch", "xn--bcher-kva.ch"},
       {"acme-corp.com", "acme-corp.com"},
-      {"a@b@acme.com", "acme.com"},          // the domain is after the last '@'
+      {"a@b@acme.com", "acme.com"},  // the domain is after the last '@'
       {"123.acme.com", "acme.com"},
       {"3com.com", "3com.com"},
   };
@@ -145,11 +175,29 @@ TEST(NormalizeEmailDomainTest, InvalidGivesEmpty) {
   const std::string long_name = std::string(63, 'a') + "." + std::string(63, 'b') + "." +
                                 std::string(63, 'c') + "." + std::string(63, 'd') + ".com";
   const std::string inputs[] = {
-      "",          "   ",           "acme",          "com",         "co.uk",
-      "www.co.uk", "@",             "bob@",          "acme..com",   ".acme.com",
-      "acme.com..", "-acme.com",    "acme-.com",     "ac me.com",   "acme_corp.com",
-      "192.168.0.1", "bob@[192.168.0.1]", "m\xC3\xBCnchen.de", "acme.com/path",
-      "http://acme.com", long_label + ".com", long_name, "bob@acme",
+      "",
+      "   ",
+      "acme",
+      "com",
+      "co.uk",
+      "www.co.uk",
+      "@",
+      "bob@",
+      "acme..com",
+      ".acme.com",
+      "acme.com..",
+      "-acme.com",
+      "acme-.com",
+      "ac me.com",
+      "acme_corp.com",
+      "192.168.0.1",
+      "bob@[192.168.0.1]",
+      "m\xC3\xBCnchen.de",
+      "acme.com/path",
+      "http://acme.com",
+      long_label + ".com",
+      long_name,
+      "bob@acme",
   };
   for (const std::string& in : inputs) {
     EXPECT_EQ(NormalizeEmailDomain(in), "") << "input: " << in;
@@ -164,9 +212,14 @@ TEST(NormalizePostalCodeTest, Table) {
     std::string_view want;
   };
   const Case cases[] = {
-      {"sw1a 1aa", "SW1A1AA"}, {"SW1A1AA", "SW1A1AA"}, {"12345-6789", "123456789"},
-      {" 10115 ", "10115"},    {"k1a\t0b1", "K1A0B1"}, {"", ""},
-      {"- -", ""},             {"1234 AB", "1234AB"},
+      {"sw1a 1aa", "SW1A1AA"},
+      {"SW1A1AA", "SW1A1AA"},
+      {"12345-6789", "123456789"},
+      {" 10115 ", "10115"},
+      {"k1a\t0b1", "K1A0B1"},
+      {"", ""},
+      {"- -", ""},
+      {"1234 AB", "1234AB"},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(NormalizePostalCode(c.in), c.want) << "input: " << c.in;
@@ -191,8 +244,8 @@ TEST(IsIsoCountryCodeTest, Table) {
                                 "BQ", "CW", "SX", "AX", "AQ", "ZW", "AD"}) {
     EXPECT_TRUE(IsIsoCountryCode(code)) << code;
   }
-  for (std::string_view code : {"UK", "EU", "XK", "ZZ", "AA", "us", "Us", "USA", "U", "", " US",
-                                "AN", "YU", "CS"}) {
+  for (std::string_view code :
+       {"UK", "EU", "XK", "ZZ", "AA", "us", "Us", "USA", "U", "", " US", "AN", "YU", "CS"}) {
     EXPECT_FALSE(IsIsoCountryCode(code)) << code;
   }
 }

@@ -16,8 +16,8 @@ TEST(IsValidIdentifierTest, Table) {
   const Case cases[] = {
       {"deal-123", 64, true},
       {"a", 1, true},
-      {"ab", 1, false},                      // too long
-      {std::string(64, 'x'), 64, true},      // exactly the limit
+      {"ab", 1, false},                  // too long
+      {std::string(64, 'x'), 64, true},  // exactly the limit
       {std::string(65, 'x'), 64, false},
       {"", 64, false},
       {"has space", 64, false},
@@ -25,7 +25,7 @@ TEST(IsValidIdentifierTest, Table) {
       {"new\nline", 64, false},
       {std::string("nul\0x", 5), 64, false},
       {"del\x7f", 64, false},
-      {"caf\xC3\xA9", 64, false},            // non-ASCII
+      {"caf\xC3\xA9", 64, false},  // non-ASCII
       {"!#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", 64, true},
       {"SKU/ABC-1.2_3", 64, true},
   };

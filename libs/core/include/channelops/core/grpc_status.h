@@ -85,9 +85,7 @@ class FieldViolations {
 
   bool empty() const { return violations_.empty(); }
   size_t size() const { return violations_.size(); }
-  const std::vector<std::pair<std::string, std::string>>& violations() const {
-    return violations_;
-  }
+  const std::vector<std::pair<std::string, std::string>>& violations() const { return violations_; }
 
   // OK if empty. Otherwise INVALID_ARGUMENT whose message is "a: x; b: y" (in
   // the order added, the first kMaxReported, then "; and N more") and whose

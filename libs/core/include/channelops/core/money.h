@@ -92,9 +92,7 @@ class Money {
   friend bool operator==(const Money& a, const Money& b) = default;
 
   // Prints ToString(); lets GoogleTest show values.
-  friend std::ostream& operator<<(std::ostream& os, const Money& m) {
-    return os << m.ToString();
-  }
+  friend std::ostream& operator<<(std::ostream& os, const Money& m) { return os << m.ToString(); }
 
  private:
   Money(std::string currency, int64_t micros) : currency_(std::move(currency)), micros_(micros) {}
