@@ -77,7 +77,11 @@ endfunction()
 function(channelops_service)
   cmake_parse_arguments(A "" "NAME" "SRCS;DEPS" ${ARGN})
   add_executable(${A_NAME} ${A_SRCS})
-  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS})
+  # Every message type is linked in (whole archive) so that Any payloads can be
+  # rendered as JSON (--kafka_format=json, channelopsctl) and reflection lists them.
+  # (The objects are linked directly; the archive then supplies nothing twice.)
+  target_sources(${A_NAME} PRIVATE $<TARGET_OBJECTS:channelops_proto>)
+  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS} channelops_proto)
   target_compile_options(${A_NAME} PRIVATE -Wall -Wextra -Wno-unused-parameter)
   set_target_properties(${A_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
 endfunction()
