@@ -28,14 +28,18 @@
 namespace channelops::dealreg {
 
 // Read-model column families (pass to ServiceRuntime / EventStore options).
-inline constexpr char kRulesCf[] = "rm_rules";                  // program_id -> ProgramRules (latest)
-inline constexpr char kDealsCf[] = "rm_deals";                  // deal_id -> Deal
-inline constexpr char kCustomerIndexCf[] = "rm_customer_index"; // customer/domain key -> CustomerClaims (active)
-inline constexpr char kCustomerDealsCf[] = "rm_customer_deals"; // key \0 deal_id -> "" (all deals, ListDeals)
-inline constexpr char kPartnerDealsCf[] = "rm_partner_deals";   // partner_id \0 deal_id -> "" (ListDeals)
-inline constexpr char kDirectCf[] = "rm_direct";                // opportunity_id -> DirectOpportunity
-inline constexpr char kExpiryCf[] = "rm_expiry";                // BE u64 expiry micros + deal_id -> "" (active deals)
-inline constexpr char kSpaCf[] = "rm_spa";                      // deal_id -> "" (deals with an approved SPA)
+inline constexpr char kRulesCf[] = "rm_rules";  // program_id -> ProgramRules (latest)
+inline constexpr char kDealsCf[] = "rm_deals";  // deal_id -> Deal
+inline constexpr char kCustomerIndexCf[] =
+    "rm_customer_index";  // customer/domain key -> CustomerClaims (active)
+inline constexpr char kCustomerDealsCf[] =
+    "rm_customer_deals";  // key \0 deal_id -> "" (all deals, ListDeals)
+inline constexpr char kPartnerDealsCf[] =
+    "rm_partner_deals";                           // partner_id \0 deal_id -> "" (ListDeals)
+inline constexpr char kDirectCf[] = "rm_direct";  // opportunity_id -> DirectOpportunity
+inline constexpr char kExpiryCf[] =
+    "rm_expiry";                            // BE u64 expiry micros + deal_id -> "" (active deals)
+inline constexpr char kSpaCf[] = "rm_spa";  // deal_id -> "" (deals with an approved SPA)
 
 class DealRegistrationService final : public v1::DealRegistrationService::CallbackService {
  public:
@@ -85,8 +89,7 @@ class DealRegistrationService final : public v1::DealRegistrationService::Callba
   grpc::ServerUnaryReactor* ForecastSpecialPricing(
       grpc::CallbackServerContext* ctx, const v1::ForecastSpecialPricingRequest* req,
       v1::ForecastSpecialPricingResponse* resp) override;
-  grpc::ServerUnaryReactor* GetDeal(grpc::CallbackServerContext* ctx,
-                                    const v1::GetDealRequest* req,
+  grpc::ServerUnaryReactor* GetDeal(grpc::CallbackServerContext* ctx, const v1::GetDealRequest* req,
                                     v1::DealResponse* resp) override;
   grpc::ServerUnaryReactor* ListDeals(grpc::CallbackServerContext* ctx,
                                       const v1::ListDealsRequest* req,

@@ -48,7 +48,8 @@ std::string ProductKey(const v1::DealLine& line) {
   return absl::StrCat("sku:", NormalizeProductKey(line.sku()));
 }
 
-std::vector<std::string> ProductKeys(const google::protobuf::RepeatedPtrField<v1::DealLine>& lines) {
+std::vector<std::string> ProductKeys(
+    const google::protobuf::RepeatedPtrField<v1::DealLine>& lines) {
   std::vector<std::string> keys;
   keys.reserve(lines.size());
   for (const auto& l : lines) keys.push_back(ProductKey(l));
@@ -76,10 +77,10 @@ core::Money MoneyOf(const common::v1::Money& m) {
 
 bool HasMoney(const common::v1::Money& m) { return !m.currency_code().empty(); }
 
-absl::StatusOr<core::Money> LinesTotal(const google::protobuf::RepeatedPtrField<v1::DealLine>& lines) {
+absl::StatusOr<core::Money> LinesTotal(
+    const google::protobuf::RepeatedPtrField<v1::DealLine>& lines) {
   CHANNELOPS_CHECK(!lines.empty()) << "a deal has lines";
-  absl::StatusOr<core::Money> total =
-      core::Money::Create(lines[0].unit_price().currency_code(), 0);
+  absl::StatusOr<core::Money> total = core::Money::Create(lines[0].unit_price().currency_code(), 0);
   CHANNELOPS_CHECK(total.ok()) << total.status();
   for (int i = 0; i < lines.size(); ++i) {
     auto line_total = MoneyOf(lines[i].unit_price()).MultiplyBy(lines[i].quantity());

@@ -45,7 +45,8 @@ std::string NormalizeAccountType(const std::string& account_type);
 // Sum of quantity x unit price over lines, which must all be valid and in one
 // currency (the shape validation guarantees it). INVALID_ARGUMENT naming the
 // line on overflow.
-absl::StatusOr<core::Money> LinesTotal(const google::protobuf::RepeatedPtrField<v1::DealLine>& lines);
+absl::StatusOr<core::Money> LinesTotal(
+    const google::protobuf::RepeatedPtrField<v1::DealLine>& lines);
 int64_t LinesUnits(const google::protobuf::RepeatedPtrField<v1::DealLine>& lines);
 
 // Money from a proto already validated by the shape checks (CHECKs the currency).

@@ -82,7 +82,8 @@ v1::CustomerClaim ClaimOf(const v1::DirectOpportunity& opportunity) {
   return c;
 }
 
-bool ApplyDealTransition(v1::CustomerClaims& claims, const v1::Deal& before, const v1::Deal& after) {
+bool ApplyDealTransition(v1::CustomerClaims& claims, const v1::Deal& before,
+                         const v1::Deal& after) {
   std::optional<v1::CustomerClaim> old_claim = ClaimOf(before);
   std::optional<v1::CustomerClaim> new_claim = ClaimOf(after);
   if (old_claim && new_claim && old_claim->SerializeAsString() == new_claim->SerializeAsString()) {

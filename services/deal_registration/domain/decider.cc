@@ -35,8 +35,8 @@ absl::Status NotFound() { return absl::NotFoundError("deal: not found"); }
 
 absl::Status NotInStatus(const v1::Deal& d, const char* action, const char* allowed) {
   return core::FailedPrecondition(
-      Subject(d), absl::StrCat("only a ", allowed, " registration can be ", action,
-                               "; it is ", StatusName(d.status())));
+      Subject(d), absl::StrCat("only a ", allowed, " registration can be ", action, "; it is ",
+                               StatusName(d.status())));
 }
 
 v1::DealKeys KeysOfDeal(const v1::Deal& d) {
@@ -59,8 +59,8 @@ absl::Status NotInPast(const std::string& field, const std::string& date, absl::
   auto d = ParseDate(date);
   CHANNELOPS_CHECK(d.has_value()) << "unvalidated date " << date;
   if (*d < DayOf(now)) {
-    return core::InvalidArgument(field, absl::StrCat("must not be in the past (today is ",
-                                                     FormatDate(DayOf(now)), " UTC)"));
+    return core::InvalidArgument(
+        field, absl::StrCat("must not be in the past (today is ", FormatDate(DayOf(now)), " UTC)"));
   }
   return absl::OkStatus();
 }
@@ -114,15 +114,17 @@ void AccountReasons(const common::v1::Party& customer, const v1::ProgramRules& r
                     std::vector<v1::Reason>& out) {
   std::string type = NormalizeAccountType(customer.account_type());
   if (!type.empty() && ListContains(rules.excluded_account_types(), type)) {
-    out.push_back(MakeReason(v1::REASON_CODE_EXCLUDED_ACCOUNT_TYPE,
-                             absl::StrCat("account type ", type, " is excluded from the programme")));
+    out.push_back(
+        MakeReason(v1::REASON_CODE_EXCLUDED_ACCOUNT_TYPE,
+                   absl::StrCat("account type ", type, " is excluded from the programme")));
   }
   std::string name = core::NormalizeCompanyName(customer.name());
   std::string country = core::NormalizeCountryCode(customer.address().country_code());
   std::string domain = core::NormalizeEmailDomain(customer.email_domain());
   for (const v1::NamedAccount& n : rules.named_accounts()) {
-    bool by_name = !n.name().empty() && core::NormalizeCompanyName(n.name()) == name &&
-                   (n.country_code().empty() || core::NormalizeCountryCode(n.country_code()) == country);
+    bool by_name =
+        !n.name().empty() && core::NormalizeCompanyName(n.name()) == name &&
+        (n.country_code().empty() || core::NormalizeCountryCode(n.country_code()) == country);
     bool by_domain = !n.email_domain().empty() && !domain.empty() &&
                      core::NormalizeEmailDomain(n.email_domain()) == domain;
     if (by_name || by_domain) {
@@ -151,8 +153,8 @@ absl::StatusOr<std::vector<Event>> DecideRegister(const v1::Deal& state, const R
   CHANNELOPS_CHECK(!c.deal_id.empty()) << "the service provides the new deal id";
   const v1::RegisterDealRequest& r = c.request;
   if (!c.rules.has_value()) {
-    return core::InvalidArgument("program_id", absl::StrCat("unknown programme '", r.program_id(),
-                                                            "' (no rules set)"));
+    return core::InvalidArgument(
+        "program_id", absl::StrCat("unknown programme '", r.program_id(), "' (no rules set)"));
   }
   const v1::ProgramRules& rules = *c.rules;
   CHANNELOPS_RETURN_IF_ERROR(LinesInCurrency(r.lines(), rules.currency_code(), "programme"));
@@ -239,10 +241,11 @@ absl::StatusOr<std::vector<Event>> DecideUpdate(const v1::Deal& s, const UpdateD
   const v1::UpdateDealRequest& r = c.request;
   if (r.expected_version() != s.version()) {
     return absl::AbortedError(absl::StrCat("deal ", s.deal_id(), ": expected version ",
-                                           r.expected_version(), ", current version ",
-                                           s.version(), " (read it again)"));
+                                           r.expected_version(), ", current version ", s.version(),
+                                           " (read it again)"));
   }
-  if (!IsActive(s.status())) return NotInStatus(s, "updated", "PENDING_APPROVAL, RETURNED or APPROVED");
+  if (!IsActive(s.status()))
+    return NotInStatus(s, "updated", "PENDING_APPROVAL, RETURNED or APPROVED");
   const std::string& currency = s.amount().currency_code();
   if (!r.expected_close_date().empty()) {
     CHANNELOPS_RETURN_IF_ERROR(NotInPast("expected_close_date", r.expected_close_date(), ctx.now));
@@ -279,7 +282,8 @@ absl::StatusOr<std::vector<Event>> DecideUpdate(const v1::Deal& s, const UpdateD
                         std::back_inserter(added));
     std::vector<v1::CustomerClaim> others;
     for (const auto& cl : c.claims) {
-      if (!(cl.kind() == v1::CustomerClaim::KIND_DEAL && cl.id() == s.deal_id())) others.push_back(cl);
+      if (!(cl.kind() == v1::CustomerClaim::KIND_DEAL && cl.id() == s.deal_id()))
+        others.push_back(cl);
     }
     std::vector<v1::Reason> conflicts = ConflictReasons(others, s.partner_id(), added);
     if (!conflicts.empty()) {
@@ -305,11 +309,13 @@ absl::StatusOr<std::vector<Event>> DecideUpdate(const v1::Deal& s, const UpdateD
 
 absl::StatusOr<std::vector<Event>> DecideExpire(const v1::Deal& s, const ExpireDeal&,
                                                 const Context& ctx) {
-  if (!IsActive(s.status())) return NotInStatus(s, "expired", "PENDING_APPROVAL, RETURNED or APPROVED");
+  if (!IsActive(s.status()))
+    return NotInStatus(s, "expired", "PENDING_APPROVAL, RETURNED or APPROVED");
   absl::Time deadline = FromProtoTime(s.expires_at());
   if (deadline > ctx.now) {
     return core::FailedPrecondition(
-        Subject(s), absl::StrCat("not due: expires at ", absl::FormatTime(deadline, absl::UTCTimeZone())));
+        Subject(s),
+        absl::StrCat("not due: expires at ", absl::FormatTime(deadline, absl::UTCTimeZone())));
   }
   v1::DealExpired e;
   *e.mutable_keys() = KeysOfDeal(s);
@@ -323,15 +329,17 @@ absl::StatusOr<std::vector<Event>> DecideExpire(const v1::Deal& s, const ExpireD
 
 absl::StatusOr<std::vector<Event>> DecideClose(const v1::Deal& s, const CloseDeal& c,
                                                const Context& ctx) {
-  if (!IsActive(s.status())) return NotInStatus(s, "closed", "PENDING_APPROVAL, RETURNED or APPROVED");
+  if (!IsActive(s.status()))
+    return NotInStatus(s, "closed", "PENDING_APPROVAL, RETURNED or APPROVED");
   const v1::CloseDealRequest& r = c.request;
   v1::DealClosed e;
   *e.mutable_keys() = KeysOfDeal(s);
   e.set_outcome(r.outcome());
   if (r.outcome() == v1::CLOSE_OUTCOME_WON) {
     if (r.final_amount().currency_code() != s.amount().currency_code()) {
-      return core::InvalidArgument("final_amount.currency_code",
-                                   absl::StrCat("must be the deal currency ", s.amount().currency_code()));
+      return core::InvalidArgument(
+          "final_amount.currency_code",
+          absl::StrCat("must be the deal currency ", s.amount().currency_code()));
     }
     e.set_status(v1::DEAL_STATUS_WON);
     *e.mutable_final_amount() = r.final_amount();
@@ -397,7 +405,8 @@ absl::StatusOr<std::vector<Event>> DecideRequestSpa(const v1::Deal& s,
       const std::string f = absl::StrCat("line_prices.prices[", i, "]");
       const v1::LinePrice& p = prices[i];
       if (p.line_index() >= s.lines_size()) {
-        v.Add(absl::StrCat(f, ".line_index"), absl::StrCat("the deal has ", s.lines_size(), " lines"));
+        v.Add(absl::StrCat(f, ".line_index"),
+              absl::StrCat("the deal has ", s.lines_size(), " lines"));
         continue;
       }
       const v1::DealLine& l = s.lines(p.line_index());
@@ -469,8 +478,7 @@ absl::StatusOr<std::vector<Event>> DecideRequestSpa(const v1::Deal& s,
   return std::vector<Event>{std::move(e)};
 }
 
-absl::StatusOr<std::vector<Event>> DecideDecideSpa(const v1::Deal& s,
-                                                   const DecideSpecialPricing& c,
+absl::StatusOr<std::vector<Event>> DecideDecideSpa(const v1::Deal& s, const DecideSpecialPricing& c,
                                                    const Context& ctx) {
   const v1::DecideSpecialPricingRequest& r = c.request;
   const v1::SpecialPricing* spa = nullptr;
@@ -478,8 +486,8 @@ absl::StatusOr<std::vector<Event>> DecideDecideSpa(const v1::Deal& s,
     if (x.spa_id() == r.spa_id()) spa = &x;
   }
   if (spa == nullptr) {
-    return absl::NotFoundError(absl::StrCat("spa_id: no special pricing request ", r.spa_id(),
-                                            " on deal ", s.deal_id()));
+    return absl::NotFoundError(
+        absl::StrCat("spa_id: no special pricing request ", r.spa_id(), " on deal ", s.deal_id()));
   }
   if (spa->status() != v1::SPECIAL_PRICING_STATUS_PENDING) {
     return core::FailedPrecondition(
@@ -493,7 +501,8 @@ absl::StatusOr<std::vector<Event>> DecideDecideSpa(const v1::Deal& s,
   bool allowed = r.approver_role() == spa->approver_role();
   if (!allowed && c.rules.has_value()) {
     for (const auto& t : c.rules->spa_tiers()) {
-      if (t.max_discount_bps() > spa->tier_max_discount_bps() && t.approver_role() == r.approver_role()) {
+      if (t.max_discount_bps() > spa->tier_max_discount_bps() &&
+          t.approver_role() == r.approver_role()) {
         allowed = true;
       }
     }
@@ -526,7 +535,9 @@ void Touch(v1::Deal& d, const google::protobuf::Timestamp& at) {
   *d.mutable_last_activity_at() = at;
 }
 
-void SetProductKeys(v1::Deal& d, const v1::DealKeys& k) { *d.mutable_product_keys() = k.product_lines(); }
+void SetProductKeys(v1::Deal& d, const v1::DealKeys& k) {
+  *d.mutable_product_keys() = k.product_lines();
+}
 
 }  // namespace
 
@@ -534,7 +545,9 @@ const google::protobuf::Message& AsMessage(const Event& e) {
   return std::visit([](const auto& m) -> const google::protobuf::Message& { return m; }, e);
 }
 
-std::string RulesStream(const std::string& program_id) { return absl::StrCat("rules-", program_id); }
+std::string RulesStream(const std::string& program_id) {
+  return absl::StrCat("rules-", program_id);
+}
 std::string DealStream(const std::string& deal_id) { return absl::StrCat("deal-", deal_id); }
 std::string AccountStream(const std::string& key) { return absl::StrCat("account-", key); }
 
@@ -580,10 +593,10 @@ std::vector<v1::Reason> ConflictReasons(const std::vector<v1::CustomerClaim>& cl
     v1::Reason r;
     if (c.kind() == v1::CustomerClaim::KIND_DEAL) {
       if (!partner_id.empty() && c.partner_id() == partner_id) continue;
-      r = MakeReason(v1::REASON_CODE_CONFLICT_PARTNER_REGISTRATION,
-                     absl::StrCat("registration ", c.id(),
-                                  " by another partner holds this customer for ",
-                                  absl::StrJoin(common, ", "), " (first come, first served)"));
+      r = MakeReason(
+          v1::REASON_CODE_CONFLICT_PARTNER_REGISTRATION,
+          absl::StrCat("registration ", c.id(), " by another partner holds this customer for ",
+                       absl::StrJoin(common, ", "), " (first come, first served)"));
       r.set_conflicting_deal_id(c.id());
     } else if (c.kind() == v1::CustomerClaim::KIND_DIRECT) {
       r = MakeReason(v1::REASON_CODE_CONFLICT_DIRECT_OPPORTUNITY,
@@ -629,16 +642,16 @@ Evaluation EvaluateRegistration(const v1::RegisterDealRequest& request,
   CHANNELOPS_CHECK(amount.ok()) << "Decide checks the total first: " << amount.status();
   if (rules.has_min_deal_amount() && HasMoney(rules.min_deal_amount()) &&
       amount->micros() < rules.min_deal_amount().amount_micros()) {
-    ev.reasons.push_back(MakeReason(
-        v1::REASON_CODE_BELOW_MINIMUM_SIZE,
-        absl::StrCat("amount ", amount->ToString(), " is below the minimum ",
-                     MoneyOf(rules.min_deal_amount()).ToString())));
+    ev.reasons.push_back(
+        MakeReason(v1::REASON_CODE_BELOW_MINIMUM_SIZE,
+                   absl::StrCat("amount ", amount->ToString(), " is below the minimum ",
+                                MoneyOf(rules.min_deal_amount()).ToString())));
   }
   int64_t units = LinesUnits(request.lines());
   if (rules.min_deal_units() > 0 && units < rules.min_deal_units()) {
-    ev.reasons.push_back(MakeReason(v1::REASON_CODE_BELOW_MINIMUM_SIZE,
-                                    absl::StrCat(units, " units is below the minimum of ",
-                                                 rules.min_deal_units(), " units")));
+    ev.reasons.push_back(MakeReason(
+        v1::REASON_CODE_BELOW_MINIMUM_SIZE,
+        absl::StrCat(units, " units is below the minimum of ", rules.min_deal_units(), " units")));
   }
   AccountReasons(request.end_customer(), rules, ev.reasons);
   std::vector<std::string> bad;

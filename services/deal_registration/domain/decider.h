@@ -77,10 +77,10 @@ int32_t ExpiryDays(const v1::ProgramRules& rules);  // 0 -> kDefaultExpiryDays
 // registration of the same customer with a product in common, Decide returns
 // no events (the caller answers with that registration).
 struct RegisterDeal {
-  v1::RegisterDealRequest request;           // shape-validated
-  std::string deal_id;                       // id for a new registration (UUIDv7)
-  std::optional<v1::ProgramRules> rules;     // rules in force
-  std::vector<v1::CustomerClaim> claims;     // active claims on the customer
+  v1::RegisterDealRequest request;        // shape-validated
+  std::string deal_id;                    // id for a new registration (UUIDv7)
+  std::optional<v1::ProgramRules> rules;  // rules in force
+  std::vector<v1::CustomerClaim> claims;  // active claims on the customer
 };
 struct ApproveDeal {
   std::string reason;
@@ -114,9 +114,9 @@ struct DecideSpecialPricing {
   std::optional<v1::ProgramRules> rules;    // rules in force (higher tiers may decide)
 };
 
-using DealCommand = std::variant<RegisterDeal, ApproveDeal, RejectDeal, ReturnDeal, UpdateDeal,
-                                 ExpireDeal, CloseDeal, RequestSpecialPricing,
-                                 DecideSpecialPricing>;
+using DealCommand =
+    std::variant<RegisterDeal, ApproveDeal, RejectDeal, ReturnDeal, UpdateDeal, ExpireDeal,
+                 CloseDeal, RequestSpecialPricing, DecideSpecialPricing>;
 
 absl::StatusOr<std::vector<Event>> Decide(const v1::Deal& state, const DealCommand& c,
                                           const Context& ctx);
@@ -152,9 +152,9 @@ std::vector<v1::Reason> AccountAndProductReasons(const common::v1::Party& custom
 // Direct opportunities (stream account-<key>).
 // ---------------------------------------------------------------------------
 struct RecordDirectOpportunity {
-  v1::RecordDirectOpportunityRequest request;    // shape-validated
-  std::optional<v1::DirectOpportunity> existing; // already recorded under this id
-  std::vector<v1::CustomerClaim> claims;         // active claims on the customer
+  v1::RecordDirectOpportunityRequest request;     // shape-validated
+  std::optional<v1::DirectOpportunity> existing;  // already recorded under this id
+  std::vector<v1::CustomerClaim> claims;          // active claims on the customer
 };
 // No events if the opportunity was already recorded (existing).
 absl::StatusOr<std::vector<Event>> Decide(const RecordDirectOpportunity& c, const Context& ctx);

@@ -282,7 +282,8 @@ absl::Status ValidateSetProgramRules(const v1::SetProgramRulesRequest& r) {
   }
   if (x.has_benefits()) {
     Bps(v, "rules.benefits.extra_margin_bps", x.benefits().extra_margin_bps(), 0);
-    if (x.benefits().has_incentive()) program_money("rules.benefits.incentive", x.benefits().incentive());
+    if (x.benefits().has_incentive())
+      program_money("rules.benefits.incentive", x.benefits().incentive());
   }
   Bps(v, "rules.spa_auto_approve_max_bps", x.spa_auto_approve_max_bps(), 0);
   int32_t previous = x.spa_auto_approve_max_bps();
@@ -490,7 +491,8 @@ absl::Status ValidateGetDeal(const v1::GetDealRequest& r) {
 absl::Status ValidateListDeals(const v1::ListDealsRequest& r) {
   FieldViolations v;
   Id(v, "partner_id", r.partner_id(), false);
-  if (!v1::DealStatus_IsValid(r.status())) v.Add("status", absl::StrCat("unknown status ", r.status()));
+  if (!v1::DealStatus_IsValid(r.status()))
+    v.Add("status", absl::StrCat("unknown status ", r.status()));
   if (r.has_customer()) {
     PartyShape(v, "customer", r.customer(), /*name_required=*/false);
     bool by_name = !r.customer().name().empty() && !r.customer().address().country_code().empty();
@@ -499,8 +501,8 @@ absl::Status ValidateListDeals(const v1::ListDealsRequest& r) {
     }
   }
   if (r.page_size() < 0 || r.page_size() > kMaxPageSize) {
-    v.Add("page_size", absl::StrCat("must be between 0 (default ", kDefaultPageSize, ") and ",
-                                    kMaxPageSize));
+    v.Add("page_size",
+          absl::StrCat("must be between 0 (default ", kDefaultPageSize, ") and ", kMaxPageSize));
   }
   if (!r.page_token().empty()) {
     std::string raw;

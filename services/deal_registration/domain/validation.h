@@ -16,9 +16,9 @@
 namespace channelops::dealreg::domain {
 
 inline constexpr int kMaxLines = 1000;
-inline constexpr size_t kMaxIdLength = 128;        // ids: request, partner, deal, programme, SKU
-inline constexpr size_t kMaxNameLength = 200;      // names, address lines, product lines
-inline constexpr size_t kMaxTextLength = 2000;     // reasons, justification
+inline constexpr size_t kMaxIdLength = 128;     // ids: request, partner, deal, programme, SKU
+inline constexpr size_t kMaxNameLength = 200;   // names, address lines, product lines
+inline constexpr size_t kMaxTextLength = 2000;  // reasons, justification
 inline constexpr int64_t kMaxQuantity = 1'000'000'000;
 inline constexpr int32_t kMaxPageSize = 500;
 inline constexpr int32_t kDefaultPageSize = 50;

@@ -1,0 +1,39 @@
+// deal_registration: programme rules of engagement, partner deal
+// registrations, direct-sales opportunities and special pricing.
+// Wiring only; see deal_registration_service.h and docs/deal_registration.md.
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "channelops/server/log.h"
+#include "channelops/server/runtime.h"
+#include "deal_registration/deal_registration_service.h"
+
+ABSL_FLAG(absl::Duration, expiry_sweep_interval, absl::Minutes(1),
+          "How often registrations without an update for the programme's expiry days are "
+          "expired (frees their customers for other partners)");
+
+int main(int argc, char** argv) {
+  using namespace channelops;
+  server::InitProcess(argc, argv,
+                      "deal_registration: the DealRegistrationService gRPC API (programme rules, "
+                      "deal registration, conflicts, direct opportunities, special pricing)");
+  auto rt =
+      server::ServiceRuntime::Create({"deal_registration", "channelops.deal_registration.events.v1",
+                                      dealreg::DealRegistrationService::ReadModelCfs()});
+  if (!rt.ok()) {
+    server::LogError("cannot start", {{"status", rt.status().ToString()}});
+    return 1;
+  }
+  dealreg::DealRegistrationService service((*rt)->store(), (*rt)->clock());
+  (*rt)->AddService(&service);
+  (*rt)->AddBackgroundTask("expiry_sweep", absl::GetFlag(FLAGS_expiry_sweep_interval), [&service] {
+    auto expired = service.SweepExpired();
+    if (!expired.ok()) {
+      server::LogWarn("expiry sweep failed", {{"status", expired.status().ToString()}});
+    } else if (*expired > 0) {
+      server::LogInfo("registrations expired", {{"count", absl::StrCat(*expired)}});
+    }
+  });
+  return (*rt)->Run();
+}

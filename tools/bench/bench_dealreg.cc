@@ -1,0 +1,249 @@
+// RegisterDeal over gRPC against the real deal_registration binary.
+//
+// 1. Starts build/bin/deal_registration on a temp dir (no Kafka: the outbox is
+//    disabled so the benchmark measures the service, not the mock broker).
+// 2. Preloads --preload registrations (default 1,000,000) across --partners
+//    (default 10,000) through the same gRPC API, 64 in flight.
+// 3. Measures, with the same client and 64 calls in flight:
+//    - a no-op unary RPC (grpc.health.v1.Health/Check on the same server): the baseline;
+//    - RegisterDeal of new customers (durable: each answer after its fsync);
+//    - CheckConflicts (read path: normalisation + customer index lookup).
+//    and prints throughput, p50/p99 and the ratios.
+// Usage: bench_dealreg [--preload=N] [--partners=N] [--seconds=S] [--inflight=64]
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "channelops/dealreg/v1/dealreg.grpc.pb.h"
+#include "channelops/testing/child_process.h"
+#include "channelops/testing/temp_dir.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+
+namespace dr = channelops::dealreg::v1;
+using channelops::testing::ChildProcess;
+
+namespace {
+
+struct Result {
+  double per_sec = 0;
+  double p50_us = 0, p99_us = 0;
+  int64_t errors = 0;
+};
+
+// Keeps `inflight` async calls outstanding for `seconds`; `issue(i, done)` starts
+// call i and must call done(ok) exactly once.
+Result Drive(int inflight, double seconds,
+             const std::function<void(int64_t, std::function<void(bool)>)>& issue) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<double> lat;
+  lat.reserve(1 << 20);
+  std::atomic<int64_t> next{0}, done{0}, errors{0};
+  std::atomic<int> outstanding{0};
+  std::atomic<bool> stop{false};
+  std::function<void()> launch = [&] {
+    int64_t i = next++;
+    outstanding++;
+    absl::Time t0 = absl::Now();
+    issue(i, [&, t0](bool ok) {
+      double us = absl::ToDoubleMicroseconds(absl::Now() - t0);
+      {
+        std::lock_guard<std::mutex> l(mu);
+        lat.push_back(us);
+      }
+      if (!ok) errors++;
+      done++;
+      if (!stop.load()) launch();
+      if (--outstanding == 0) {
+        std::lock_guard<std::mutex> l(mu);
+        cv.notify_all();
+      }
+    });
+  };
+  absl::Time start = absl::Now();
+  for (int i = 0; i < inflight; ++i) launch();
+  absl::SleepFor(absl::Seconds(seconds));
+  stop = true;
+  int64_t n = done.load();
+  double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return outstanding.load() == 0; });
+  }
+  std::sort(lat.begin(), lat.end());
+  Result r;
+  r.per_sec = n / secs;
+  r.p50_us = lat.empty() ? 0 : lat[lat.size() / 2];
+  r.p99_us = lat.empty() ? 0 : lat[lat.size() * 99 / 100];
+  r.errors = errors.load();
+  return r;
+}
+
+dr::RegisterDealRequest MakeDeal(int64_t i, int partners, const std::string& prefix) {
+  dr::RegisterDealRequest req;
+  req.set_request_id(absl::StrCat(prefix, i));
+  req.set_program_id("bench");
+  req.set_partner_id(absl::StrFormat("P%05d", i % partners));
+  req.mutable_partner_contact()->set_name("Bench Rep");
+  req.mutable_end_customer()->set_name(absl::StrCat(prefix, "Customer ", i, " Inc."));
+  req.mutable_end_customer()->set_email_domain(absl::StrCat(prefix, "c", i, ".example.com"));
+  req.mutable_end_customer()->mutable_address()->set_country_code("US");
+  req.mutable_end_customer()->set_account_type("COMMERCIAL");
+  auto* l = req.add_lines();
+  l->set_product_line(i % 2 ? "NET" : "SEC");
+  l->set_quantity(5);
+  l->mutable_unit_price()->set_currency_code("USD");
+  l->mutable_unit_price()->set_amount_micros(2'000'000'000);
+  req.set_expected_close_date(
+      absl::FormatTime("%Y-%m-%d", absl::Now() + absl::Hours(24 * 90), absl::UTCTimeZone()));
+  return req;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t preload = 1'000'000;
+  int partners = 10'000;
+  double seconds = 10;
+  int inflight = 64;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto val = [&](const char* p) { return a.substr(strlen(p)); };
+    if (a.rfind("--preload=", 0) == 0) preload = std::stoll(val("--preload="));
+    if (a.rfind("--partners=", 0) == 0) partners = std::stoi(val("--partners="));
+    if (a.rfind("--seconds=", 0) == 0) seconds = std::stod(val("--seconds="));
+    if (a.rfind("--inflight=", 0) == 0) inflight = std::stoi(val("--inflight="));
+    if (a == "--help") {
+      printf("bench_dealreg [--preload=1000000] [--partners=10000] [--seconds=10] [--inflight=64]\n");
+      return 0;
+    }
+  }
+  channelops::testing::TempDir dir;
+  std::string bin = absl::StrCat(CHANNELOPS_BIN_DIR, "/deal_registration");
+  auto svc = ChildProcess::Start(bin, {"--grpc_addr=127.0.0.1:0", "--metrics_addr=", "--kafka_bootstrap=",
+                                       "--data_dir=" + dir.Path("dealreg")});
+  if (!svc.ok()) {
+    fprintf(stderr, "%s\n", svc.status().ToString().c_str());
+    return 1;
+  }
+  auto line = (*svc)->WaitForLine(R"re("grpc_addr":"([0-9.]+:[0-9]+)")re", absl::Seconds(30));
+  if (!line.ok()) {
+    fprintf(stderr, "%s\n", line.status().ToString().c_str());
+    return 1;
+  }
+  grpc::ChannelArguments args;
+  auto channel = grpc::CreateCustomChannel((*line)[1], grpc::InsecureChannelCredentials(), args);
+  auto stub = dr::DealRegistrationService::NewStub(channel);
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  {
+    grpc::ClientContext ctx;
+    dr::SetProgramRulesRequest req;
+    req.set_request_id("bench-rules");
+    req.mutable_rules()->set_program_id("bench");
+    req.mutable_rules()->set_currency_code("USD");
+    req.mutable_rules()->set_approval_mode(dr::APPROVAL_MODE_AUTO);
+    req.mutable_rules()->add_named_accounts()->set_name("Direct Only Corp");
+    dr::SetProgramRulesResponse resp;
+    grpc::Status s = stub->SetProgramRules(&ctx, req, &resp);
+    if (!s.ok()) {
+      fprintf(stderr, "SetProgramRules: %s\n", s.error_message().c_str());
+      return 1;
+    }
+  }
+  auto register_call = [&](const std::string& prefix) {
+    return [&, prefix](int64_t i, std::function<void(bool)> done) {
+      struct Call {
+        grpc::ClientContext ctx;
+        dr::RegisterDealRequest req;
+        dr::RegisterDealResponse resp;
+      };
+      auto* c = new Call;
+      c->req = MakeDeal(i, partners, prefix);
+      stub->async()->RegisterDeal(&c->ctx, &c->req, &c->resp, [c, done](grpc::Status s) {
+        bool ok = s.ok() && c->resp.deal().status() != dr::DEAL_STATUS_UNSPECIFIED;
+        delete c;
+        done(ok);
+      });
+    };
+  };
+
+  printf("# deal registration benchmark: %d calls in flight, one client process, same machine\n", inflight);
+  absl::Time p0 = absl::Now();
+  if (preload > 0) {
+    // Preload through the API until `preload` registrations exist.
+    std::atomic<int64_t> issued{0};
+    std::mutex mu;
+    std::condition_variable cv;
+    std::atomic<int64_t> finished{0};
+    std::function<void()> go = [&] {
+      int64_t i = issued++;
+      if (i >= preload) return;
+      register_call("pre-")(i, [&](bool) {
+        if (++finished == preload) {
+          std::lock_guard<std::mutex> l(mu);
+          cv.notify_all();
+        }
+        go();
+      });
+    };
+    for (int i = 0; i < inflight; ++i) go();
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return finished.load() >= preload; });
+    printf("preloaded %lld registrations across %d partners in %.1f s (%.0f/s)\n",
+           static_cast<long long>(preload), partners, absl::ToDoubleSeconds(absl::Now() - p0),
+           preload / absl::ToDoubleSeconds(absl::Now() - p0));
+  }
+
+  Result noop = Drive(inflight, seconds, [&](int64_t, std::function<void(bool)> done) {
+    struct Call {
+      grpc::ClientContext ctx;
+      grpc::health::v1::HealthCheckRequest req;
+      grpc::health::v1::HealthCheckResponse resp;
+    };
+    auto* c = new Call;
+    health->async()->Check(&c->ctx, &c->req, &c->resp, [c, done](grpc::Status s) {
+      delete c;
+      done(s.ok());
+    });
+  });
+  Result reg = Drive(inflight, seconds, register_call("run-"));
+  Result chk = Drive(inflight, seconds, [&](int64_t i, std::function<void(bool)> done) {
+    struct Call {
+      grpc::ClientContext ctx;
+      dr::CheckConflictsRequest req;
+      dr::CheckConflictsResponse resp;
+    };
+    auto* c = new Call;
+    c->req.set_program_id("bench");
+    c->req.set_partner_id("P99999");
+    c->req.mutable_end_customer()->set_name(absl::StrCat("pre-Customer ", i % std::max<int64_t>(preload, 1), " corp"));
+    c->req.mutable_end_customer()->mutable_address()->set_country_code("US");
+    c->req.add_product_lines("NET");
+    stub->async()->CheckConflicts(&c->ctx, &c->req, &c->resp, [c, done](grpc::Status s) {
+      delete c;
+      done(s.ok());
+    });
+  });
+  auto row = [](const char* name, const Result& r) {
+    printf("%-40s %10.0f /s   p50 %8.0f us   p99 %8.0f us   errors %lld\n", name, r.per_sec, r.p50_us,
+           r.p99_us, static_cast<long long>(r.errors));
+  };
+  row("no-op unary RPC (grpc.health.v1 Check)", noop);
+  row("RegisterDeal (durable, new customers)", reg);
+  row("CheckConflicts (read path)", chk);
+  printf("RegisterDeal / no-op throughput: %.2f (floor 0.50: %s); RegisterDeal p99 %.1f ms (floor 20 ms: %s)\n",
+         reg.per_sec / noop.per_sec, reg.per_sec >= 0.5 * noop.per_sec ? "PASS" : "FAIL", reg.p99_us / 1000,
+         reg.p99_us <= 20000 ? "PASS" : "FAIL");
+  (*svc)->Kill(SIGTERM);
+  (*svc)->Wait(absl::Seconds(30));
+  return 0;
+}
