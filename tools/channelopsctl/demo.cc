@@ -163,7 +163,7 @@ int RunDemo(const Flags& flags) {
   const int seed = std::stoi(Flag(flags, "seed", "2027"));
   const int n_partners = std::stoi(Flag(flags, "partners", "200"));
   const int n_deals = std::stoi(Flag(flags, "deals", "2000"));
-  const int n_customers = std::max(10, n_deals / 4);
+  const int n_customers = std::max(10, n_deals * 3 / 5);
   const int threads = std::stoi(Flag(flags, "threads", "8"));
   std::mt19937 rng(seed);
   const std::string run = absl::StrCat("demo", seed);
@@ -231,7 +231,11 @@ int RunDemo(const Flags& flags) {
     if (kind < 4) c.account_type = "GOVERNMENT";
     customers.push_back(c);
   }
-  for (const auto& n : named) customers.push_back(Customer{n, absl::AsciiStrToLower(n) + ".com", "US", "NY", "10001", "COMMERCIAL"});
+  for (const auto& n : named) {
+    std::string d = absl::AsciiStrToLower(n);
+    d.erase(std::remove(d.begin(), d.end(), ' '), d.end());
+    customers.push_back(Customer{n, d + ".com", "US", "NY", "10001", "COMMERCIAL"});
+  }
 
   // ---- Direct opportunities first (CRM): 60 customers direct sales already works ----
   int direct_recorded = 0, direct_after_partner = 0;
@@ -347,7 +351,9 @@ int RunDemo(const Flags& flags) {
 
   // ---- Channel manager decides the pending ones (approve 3 of 4) ----
   int approved_manually = 0, rejected_manually = 0;
+  // A partner re-registering gets its existing registration back: count each once.
   std::sort(stats.pending_ids.begin(), stats.pending_ids.end());
+  stats.pending_ids.erase(std::unique(stats.pending_ids.begin(), stats.pending_ids.end()), stats.pending_ids.end());
   for (size_t i = 0; i < stats.pending_ids.size(); ++i) {
     grpc::ClientContext ctx;
     ctx.set_deadline(deadline());
@@ -376,6 +382,7 @@ int RunDemo(const Flags& flags) {
 
   // ---- Special pricing on approved deals, and closes ----
   std::sort(stats.approved_ids.begin(), stats.approved_ids.end());
+  stats.approved_ids.erase(std::unique(stats.approved_ids.begin(), stats.approved_ids.end()), stats.approved_ids.end());
   std::map<std::string, int> spa_by_status;
   int won = 0, lost = 0;
   int64_t won_micros = 0;
