@@ -510,6 +510,17 @@ class StoreImpl final : public EventStore {
         if (metrics_.storage_errors) metrics_.storage_errors->Increment(static_cast<double>(b.answers.size()));
         FailAnswers(b, s);
       }
+      // Answer first, then declare the committer idle: callers that resubmit
+      // from their callbacks join the next batch instead of the writer handing
+      // off a fragment of one command (closed-loop clients keep batches full).
+      absl::Time now = absl::Now();
+      for (Answer& a : b.answers) {
+        if (metrics_.commit_latency) metrics_.commit_latency->Observe(absl::ToDoubleSeconds(now - a.submitted));
+        if (s.ok() && a.result.ok() && !a.result->replayed && metrics_.commands_ok) {
+          metrics_.commands_ok->Increment();
+        }
+        a.done(std::move(a.result));
+      }
       {
         absl::MutexLock l(&mu_);
         committer_idle_ = true;
@@ -519,14 +530,6 @@ class StoreImpl final : public EventStore {
           failed_ = true;
           failure_status_ = s;
         }
-      }
-      absl::Time now = absl::Now();
-      for (Answer& a : b.answers) {
-        if (metrics_.commit_latency) metrics_.commit_latency->Observe(absl::ToDoubleSeconds(now - a.submitted));
-        if (s.ok() && a.result.ok() && !a.result->replayed && metrics_.commands_ok) {
-          metrics_.commands_ok->Increment();
-        }
-        a.done(std::move(a.result));
       }
     }
   }
