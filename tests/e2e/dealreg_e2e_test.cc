@@ -175,3 +175,33 @@ TEST(DealRegistrationE2E, RealBinaryGrpcKafkaMetricsAndCleanDrain) {
 
 }  // namespace
 }  // namespace channelops
+
+namespace channelops {
+namespace {
+
+TEST(DealRegistrationE2E, HelpDocumentsEveryCommonFlag) {
+  auto p = testing::ChildProcess::Start(testing::BinDir() + "/deal_registration", {"--help"});
+  ASSERT_TRUE(p.ok());
+  auto code = (*p)->Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok());
+  std::string out = (*p)->ReadStdout() + (*p)->ReadStderr();
+  for (const char* flag : {"--grpc_addr", "--metrics_addr", "--data_dir", "--kafka_bootstrap",
+                           "--kafka_format", "--shutdown_timeout", "--outbox_republish_from",
+                           "--identity_header", "CHANNELOPS_"}) {
+    EXPECT_NE(out.find(flag), std::string::npos) << flag << " missing from --help:\n" << out;
+  }
+}
+
+TEST(DealRegistrationE2E, BadFlagIsAClearError) {
+  testing::TempDir dir;
+  auto p = testing::ChildProcess::Start(testing::BinDir() + "/deal_registration",
+                                        {"--data_dir=" + dir.Path("d"), "--kafka_format=xml"});
+  ASSERT_TRUE(p.ok());
+  auto code = (*p)->Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok());
+  EXPECT_NE(*code, 0);
+  EXPECT_NE((*p)->ReadStderr().find("kafka_format"), std::string::npos) << (*p)->ReadStderr();
+}
+
+}  // namespace
+}  // namespace channelops

@@ -10,6 +10,8 @@
 //    - CheckConflicts (read path: normalisation + customer index lookup).
 //    and prints throughput, p50/p99 and the ratios.
 // Usage: bench_dealreg [--preload=N] [--partners=N] [--seconds=S] [--inflight=64]
+#include <csignal>
+#include <cstring>
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
