@@ -44,7 +44,8 @@ struct Result {
 // Keeps `inflight` async calls outstanding for `seconds`; `issue(i, done)` starts
 // call i and must call done(ok) exactly once.
 Result Drive(int inflight, double seconds,
-             const std::function<void(int64_t, std::function<void(bool)>)>& issue) {
+             const std::function<void(int64_t, std::function<void(bool)>)>& issue,
+             int64_t max_calls = INT64_MAX) {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<double> lat;
@@ -52,8 +53,17 @@ Result Drive(int inflight, double seconds,
   std::atomic<int64_t> next{0}, done{0}, errors{0};
   std::atomic<int> outstanding{0};
   std::atomic<bool> stop{false};
+  std::mutex issue_mu;  // calls are issued from callbacks on several threads
   std::function<void()> launch = [&] {
-    int64_t i = next++;
+    int64_t i;
+    {
+      std::lock_guard<std::mutex> l(issue_mu);
+      i = next++;
+      if (i >= max_calls) {
+        stop = true;
+        return;
+      }
+    }
     outstanding++;
     absl::Time t0 = absl::Now();
     issue(i, [&, t0](bool ok) {
@@ -65,15 +75,16 @@ Result Drive(int inflight, double seconds,
       if (!ok) errors++;
       done++;
       if (!stop.load()) launch();
-      if (--outstanding == 0) {
-        std::lock_guard<std::mutex> l(mu);
-        cv.notify_all();
-      }
+      std::lock_guard<std::mutex> l(mu);  // decrement under the lock: Drive may return right after
+      if (--outstanding == 0) cv.notify_all();
     });
   };
   absl::Time start = absl::Now();
   for (int i = 0; i < inflight; ++i) launch();
-  absl::SleepFor(absl::Seconds(seconds));
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait_for(l, std::chrono::duration<double>(seconds), [&] { return stop.load() && outstanding.load() == 0; });
+  }
   stop = true;
   int64_t n = done.load();
   double secs = absl::ToDoubleSeconds(absl::Now() - start);
@@ -181,28 +192,13 @@ int main(int argc, char** argv) {
   printf("# deal registration benchmark: %d calls in flight, one client process, same machine\n", inflight);
   absl::Time p0 = absl::Now();
   if (preload > 0) {
-    // Preload through the API until `preload` registrations exist.
-    std::atomic<int64_t> issued{0};
-    std::mutex mu;
-    std::condition_variable cv;
-    std::atomic<int64_t> finished{0};
-    std::function<void()> go = [&] {
-      int64_t i = issued++;
-      if (i >= preload) return;
-      register_call("pre-")(i, [&](bool) {
-        if (++finished == preload) {
-          std::lock_guard<std::mutex> l(mu);
-          cv.notify_all();
-        }
-        go();
-      });
-    };
-    for (int i = 0; i < inflight; ++i) go();
-    std::unique_lock<std::mutex> l(mu);
-    cv.wait(l, [&] { return finished.load() >= preload; });
-    printf("preloaded %lld registrations across %d partners in %.1f s (%.0f/s)\n",
+    // Preload through the API until `preload` registrations exist (64 in flight).
+    Result pre = Drive(inflight, 1e6, [&](int64_t i, std::function<void(bool)> done) {
+      register_call("pre-")(i, done);
+    }, preload);
+    printf("preloaded %lld registrations across %d partners in %.1f s (%.0f/s, %lld errors)\n",
            static_cast<long long>(preload), partners, absl::ToDoubleSeconds(absl::Now() - p0),
-           preload / absl::ToDoubleSeconds(absl::Now() - p0));
+           preload / absl::ToDoubleSeconds(absl::Now() - p0), static_cast<long long>(pre.errors));
   }
 
   Result noop = Drive(inflight, seconds, [&](int64_t, std::function<void(bool)> done) {
