@@ -25,6 +25,9 @@
 #include "channelops/server/log.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/support/server_interceptor.h"
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
@@ -49,6 +52,17 @@ ABSL_FLAG(int64_t, outbox_republish_from, 0,
 ABSL_FLAG(std::string, identity_header, "",
           "Trusted metadata header carrying the caller identity when TLS is terminated by a mesh "
           "(e.g. x-channelops-principal); empty: identity from the peer certificate");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain of this server; with --tls_key_file turns TLS on for gRPC. The "
+          "files are watched and reloaded when they change (rotation without restart)");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM bundle of CAs that sign client certificates (mutual TLS); reloaded on change");
+ABSL_FLAG(std::string, tls_client_auth, "require",
+          "With --tls_ca_file: 'require' (mutual TLS: a client certificate signed by the CA is "
+          "mandatory) or 'request' (verified if presented)");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(10),
+          "How often certificate files are checked for changes");
 ABSL_FLAG(bool, store_sync, true,
           "fsync every group commit (never turn off in production: acknowledged writes could be "
           "lost on power failure)");
@@ -126,6 +140,44 @@ class MetricsInterceptorFactory final : public grpc::experimental::ServerInterce
 
 std::atomic<ServiceRuntime*> g_runtime{nullptr};
 
+// Insecure, TLS, or mutual TLS from the --tls_* flags. Certificates are read by a
+// file watcher, so rotating them on disk needs no restart.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFromFlags() {
+  std::string cert = absl::GetFlag(FLAGS_tls_cert_file), key = absl::GetFlag(FLAGS_tls_key_file),
+              ca = absl::GetFlag(FLAGS_tls_ca_file), mode = absl::GetFlag(FLAGS_tls_client_auth);
+  if (cert.empty() && key.empty()) {
+    if (!ca.empty()) return absl::InvalidArgumentError("tls_ca_file: needs --tls_cert_file and --tls_key_file");
+    return grpc::InsecureServerCredentials();
+  }
+  if (cert.empty() || key.empty()) {
+    return absl::InvalidArgumentError("tls_cert_file, tls_key_file: both are required for TLS");
+  }
+  for (const auto& [flag, path] : {std::pair<const char*, std::string>{"tls_cert_file", cert},
+                                   {"tls_key_file", key}, {"tls_ca_file", ca}}) {
+    if (!path.empty() && !std::filesystem::exists(path)) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": no such file '", path, "'"));
+    }
+  }
+  if (mode != "require" && mode != "request") {
+    return absl::InvalidArgumentError("tls_client_auth: must be 'require' or 'request'");
+  }
+  unsigned refresh = static_cast<unsigned>(
+      std::max<int64_t>(1, absl::ToInt64Seconds(absl::GetFlag(FLAGS_tls_reload_interval))));
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      key, cert, ca, refresh);
+  grpc::experimental::TlsServerCredentialsOptions opts(provider);
+  opts.watch_identity_key_cert_pairs();
+  if (!ca.empty()) {
+    opts.watch_root_certs();
+    opts.set_cert_request_type(mode == "require"
+                                   ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                   : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    opts.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return grpc::experimental::TlsServerCredentials(opts);
+}
+
 }  // namespace
 
 std::vector<char*> InitProcess(int argc, char** argv, const char* usage) {
@@ -185,7 +237,14 @@ std::string CallerIdentity(const grpc::CallbackServerContext& ctx) {
   }
   auto auth = ctx.auth_context();
   if (auth && auth->IsPeerAuthenticated()) {
-    for (const char* prop : {"x509_subject_alternative_name", "x509_common_name"}) {
+    // SPIFFE-style URI SAN first, then any SAN, then the subject CN.
+    for (const auto& v : auth->FindPropertyValues("peer_spiffe_id")) {
+      if (!v.empty()) return std::string(v.data(), v.size());
+    }
+    for (const auto& v : auth->FindPropertyValues("x509_subject_alternative_name")) {
+      if (absl::StartsWith(absl::string_view(v.data(), v.size()), "spiffe://")) return std::string(v.data(), v.size());
+    }
+    for (const char* prop : {"x509_common_name", "x509_subject_alternative_name"}) {
       auto vals = auth->FindPropertyValues(prop);
       if (!vals.empty()) return std::string(vals.front().data(), vals.front().size());
     }
@@ -321,7 +380,12 @@ int ServiceRuntime::Run() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &port);
+  auto creds = ServerCredentialsFromFlags();
+  if (!creds.ok()) {
+    LogError("bad TLS flags", {{"status", creds.status().ToString()}});
+    return 2;
+  }
+  builder.AddListeningPort(addr, *creds, &port);
   for (grpc::Service* s : impl_->services) builder.RegisterService(s);
   builder.SetMaxReceiveMessageSize(64 << 20);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
