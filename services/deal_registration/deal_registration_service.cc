@@ -189,6 +189,19 @@ CommandBuilder Fixed(domain::DealCommand c) {
 
 // ---- RPC plumbing ----
 
+// Partner-scoped callers act only on their own registrations (the partner of a
+// deal never changes, so the committed read model is authoritative for this).
+absl::Status CheckOwner(const EventStore& store, const server::Caller& caller,
+                        const std::string& deal_id) {
+  if (!caller.partner_scoped) return absl::OkStatus();
+  auto deal = StoreGet<v1::Deal>(store, kDealsCf, deal_id);
+  if (!deal.ok()) return deal.status();
+  if (*deal && !caller.CanSeePartner((*deal)->partner_id())) {
+    return absl::PermissionDeniedError("this registration belongs to another partner");
+  }
+  return absl::OkStatus();
+}
+
 CommandMeta Meta(const grpc::CallbackServerContext& ctx, const char* method,
                  const std::string& request_id) {
   CommandMeta meta;
@@ -197,6 +210,13 @@ CommandMeta Meta(const grpc::CallbackServerContext& ctx, const char* method,
   meta.actor = server::CallerIdentity(ctx);
   return meta;
 }
+
+absl::Status NotYours() {
+  return absl::PermissionDeniedError("this registration belongs to another partner");
+}
+
+// Partner-scoped callers act only on their own registrations (the partner of a
+// deal never changes, so the committed read model is authoritative for this).
 
 grpc::ServerUnaryReactor* Finish(grpc::ServerUnaryReactor* reactor, const absl::Status& status) {
   reactor->Finish(core::ToGrpcStatus(status));
@@ -254,6 +274,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::SetProgramRules(
     grpc::CallbackServerContext* ctx, const v1::SetProgramRulesRequest* req,
     v1::SetProgramRulesResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/SetProgramRules", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateSetProgramRules(*req); !st.ok()) return Finish(reactor, st);
   CommandMeta meta = Meta(*ctx, "SetProgramRules", req->request_id());
   std::string actor = meta.actor;
@@ -280,6 +302,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::GetProgramRules(
     grpc::CallbackServerContext* ctx, const v1::GetProgramRulesRequest* req,
     v1::GetProgramRulesResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/GetProgramRules", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateGetProgramRules(*req); !st.ok()) return Finish(reactor, st);
   auto not_found = absl::NotFoundError(
       absl::StrCat("program_id: no rules for programme ", req->program_id(),
@@ -312,6 +336,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::RegisterDeal(grpc::CallbackSe
                                                                 const v1::RegisterDealRequest* req,
                                                                 v1::RegisterDealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/RegisterDeal", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateRegisterDeal(*req); !st.ok()) return Finish(reactor, st);
   CommandMeta meta = Meta(*ctx, "RegisterDeal", req->request_id());
   std::string actor = meta.actor;
@@ -346,6 +372,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::CheckConflicts(
     grpc::CallbackServerContext* ctx, const v1::CheckConflictsRequest* req,
     v1::CheckConflictsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/CheckConflicts", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateCheckConflicts(*req); !st.ok()) return Finish(reactor, st);
   auto rules = StoreGet<v1::ProgramRules>(store_, kRulesCf, req->program_id());
   if (!rules.ok()) return Finish(reactor, rules.status());
@@ -378,6 +406,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::RecordDirectOpportunity(
     grpc::CallbackServerContext* ctx, const v1::RecordDirectOpportunityRequest* req,
     v1::RecordDirectOpportunityResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/RecordDirectOpportunity", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateRecordDirectOpportunity(*req); !st.ok()) {
     return Finish(reactor, st);
   }
@@ -445,6 +475,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::ApproveDeal(grpc::CallbackSer
                                                                const v1::ApproveDealRequest* req,
                                                                v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/ApproveDeal", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateApproveDeal(*req); !st.ok()) return Finish(reactor, st);
   CommandMeta meta = Meta(*ctx, "ApproveDeal", req->request_id());
   std::string actor = meta.actor;
@@ -461,6 +493,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::RejectDeal(grpc::CallbackServ
                                                               const v1::RejectDealRequest* req,
                                                               v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/RejectDeal", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateRejectDeal(*req); !st.ok()) return Finish(reactor, st);
   CommandMeta meta = Meta(*ctx, "RejectDeal", req->request_id());
   std::string actor = meta.actor;
@@ -477,6 +511,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::ReturnDeal(grpc::CallbackServ
                                                               const v1::ReturnDealRequest* req,
                                                               v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/ReturnDeal", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateReturnDeal(*req); !st.ok()) return Finish(reactor, st);
   CommandMeta meta = Meta(*ctx, "ReturnDeal", req->request_id());
   std::string actor = meta.actor;
@@ -493,7 +529,10 @@ grpc::ServerUnaryReactor* DealRegistrationService::UpdateDeal(grpc::CallbackServ
                                                               const v1::UpdateDealRequest* req,
                                                               v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/UpdateDeal", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateUpdateDeal(*req); !st.ok()) return Finish(reactor, st);
+  if (auto st = CheckOwner(store_, *caller, req->deal_id()); !st.ok()) return Finish(reactor, st);
   CommandMeta meta = Meta(*ctx, "UpdateDeal", req->request_id());
   std::string actor = meta.actor;
   auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
@@ -518,7 +557,10 @@ grpc::ServerUnaryReactor* DealRegistrationService::CloseDeal(grpc::CallbackServe
                                                              const v1::CloseDealRequest* req,
                                                              v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/CloseDeal", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateCloseDeal(*req); !st.ok()) return Finish(reactor, st);
+  if (auto st = CheckOwner(store_, *caller, req->deal_id()); !st.ok()) return Finish(reactor, st);
   CommandMeta meta = Meta(*ctx, "CloseDeal", req->request_id());
   std::string actor = meta.actor;
   auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
@@ -538,7 +580,10 @@ grpc::ServerUnaryReactor* DealRegistrationService::RequestSpecialPricing(
     grpc::CallbackServerContext* ctx, const v1::RequestSpecialPricingRequest* req,
     v1::SpecialPricingResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/RequestSpecialPricing", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateRequestSpecialPricing(*req); !st.ok()) return Finish(reactor, st);
+  if (auto st = CheckOwner(store_, *caller, req->deal_id()); !st.ok()) return Finish(reactor, st);
   CommandMeta meta = Meta(*ctx, "RequestSpecialPricing", req->request_id());
   std::string actor = meta.actor;
   auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
@@ -561,6 +606,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::DecideSpecialPricing(
     grpc::CallbackServerContext* ctx, const v1::DecideSpecialPricingRequest* req,
     v1::SpecialPricingResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/DecideSpecialPricing", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateDecideSpecialPricing(*req); !st.ok()) return Finish(reactor, st);
   CommandMeta meta = Meta(*ctx, "DecideSpecialPricing", req->request_id());
   std::string actor = meta.actor;
@@ -583,6 +630,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::ForecastSpecialPricing(
     grpc::CallbackServerContext* ctx, const v1::ForecastSpecialPricingRequest* req,
     v1::ForecastSpecialPricingResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/ForecastSpecialPricing", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateForecastSpecialPricing(*req); !st.ok()) return Finish(reactor, st);
   absl::CivilDay start = *domain::ParseDate(req->period().start_date());
   absl::CivilDay end = *domain::ParseDate(req->period().end_date());
@@ -614,10 +663,13 @@ grpc::ServerUnaryReactor* DealRegistrationService::GetDeal(grpc::CallbackServerC
                                                            const v1::GetDealRequest* req,
                                                            v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/GetDeal", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateGetDeal(*req); !st.ok()) return Finish(reactor, st);
   auto deal = StoreGet<v1::Deal>(store_, kDealsCf, req->deal_id());
   if (!deal.ok()) return Finish(reactor, deal.status());
   if (!*deal) return Finish(reactor, DealNotFound(req->deal_id()));
+  if (!caller->CanSeePartner((*deal)->partner_id())) return Finish(reactor, NotYours());
   *resp->mutable_deal() = std::move(**deal);
   return Finish(reactor, absl::OkStatus());
 }
@@ -626,6 +678,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::ListDeals(grpc::CallbackServe
                                                              const v1::ListDealsRequest* req,
                                                              v1::ListDealsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/ListDeals", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateListDeals(*req); !st.ok()) return Finish(reactor, st);
   const size_t page_size = req->page_size() > 0 ? req->page_size() : domain::kDefaultPageSize;
   std::string after_id;
@@ -633,6 +687,13 @@ grpc::ServerUnaryReactor* DealRegistrationService::ListDeals(grpc::CallbackServe
   CustomerKeys customer;
   if (req->has_customer()) customer = domain::KeysOf(req->customer());
 
+  // A partner lists only its own deals, whatever filter it sent.
+  v1::ListDealsRequest scoped;
+  if (caller->partner_scoped) {
+    scoped = *req;
+    scoped.set_partner_id(caller->partner_id);
+    req = &scoped;
+  }
   auto matches = [&](const v1::Deal& d) {
     if (!req->partner_id().empty() && d.partner_id() != req->partner_id()) return false;
     if (req->status() != v1::DEAL_STATUS_UNSPECIFIED && d.status() != req->status()) return false;
@@ -693,10 +754,17 @@ grpc::ServerUnaryReactor* DealRegistrationService::GetDealHistory(
     grpc::CallbackServerContext* ctx, const v1::GetDealHistoryRequest* req,
     v1::GetDealHistoryResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/GetDealHistory", *req);
+  if (!caller.ok()) return Finish(reactor, caller.status());
   if (auto st = domain::ValidateGetDealHistory(*req); !st.ok()) return Finish(reactor, st);
   auto events = store_.ReadStream(domain::DealStream(req->deal_id()), 1, kMaxHistoryEvents);
   if (!events.ok()) return Finish(reactor, events.status());
   if (events->empty()) return Finish(reactor, DealNotFound(req->deal_id()));
+  if (caller->partner_scoped) {
+    auto deal = StoreGet<v1::Deal>(store_, kDealsCf, req->deal_id());
+    if (!deal.ok()) return Finish(reactor, deal.status());
+    if (!*deal || !caller->CanSeePartner((*deal)->partner_id())) return Finish(reactor, NotYours());
+  }
   for (auto& e : *events) *resp->add_events() = std::move(e);
   return Finish(reactor, absl::OkStatus());
 }

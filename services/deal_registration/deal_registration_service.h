@@ -24,6 +24,7 @@
 #include "channelops/core/clock.h"
 #include "channelops/dealreg/v1/dealreg.grpc.pb.h"
 #include "channelops/eventstore/event_store.h"
+#include "channelops/server/authz.h"
 
 namespace channelops::dealreg {
 
@@ -49,6 +50,11 @@ class DealRegistrationService final : public v1::DealRegistrationService::Callba
   // `store` must have been opened with ReadModelCfs() and with `clock` (the
   // store's clock decides every command's "now"). Both must outlive this.
   DealRegistrationService(eventstore::EventStore& store, core::Clock& clock);
+
+  // Every RPC is authorized by `authz` first (roles from the policy; partners
+  // see and act only on their own registrations). Default: allow all. Must
+  // outlive this. Not thread-safe: call before serving.
+  void set_authorizer(const server::Authorizer& authz) { authz_ = &authz; }
 
   grpc::ServerUnaryReactor* SetProgramRules(grpc::CallbackServerContext* ctx,
                                             const v1::SetProgramRulesRequest* req,
@@ -110,6 +116,8 @@ class DealRegistrationService final : public v1::DealRegistrationService::Callba
  private:
   eventstore::EventStore& store_;
   core::Clock& clock_;
+  const server::Authorizer* authz_ = &kAllowAll;
+  static inline const server::Authorizer kAllowAll{};
 };
 
 }  // namespace channelops::dealreg

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   dealreg::DealRegistrationService service((*rt)->store(), (*rt)->clock());
+  service.set_authorizer((*rt)->authorizer());
   (*rt)->AddService(&service);
   (*rt)->AddBackgroundTask("expiry_sweep", absl::GetFlag(FLAGS_expiry_sweep_interval), [&service] {
     auto expired = service.SweepExpired();

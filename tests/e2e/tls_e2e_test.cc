@@ -46,7 +46,8 @@ TEST(MutualTlsE2E, IdentityFromClientCertificateIsTheActor) {
       testing::BinDir() + "/deal_registration",
       {"--grpc_addr=127.0.0.1:0", "--metrics_addr=", "--kafka_bootstrap=", "--data_dir=" + dir.Path("d"),
        "--tls_cert_file=" + certs + "/server.pem", "--tls_key_file=" + certs + "/server.key",
-       "--tls_ca_file=" + certs + "/ca.pem"});
+       "--tls_ca_file=" + certs + "/ca.pem",
+       "--authz_policy=" + std::string(getenv("CHANNELOPS_SOURCE_DIR")) + "/deploy/authz/policy.json"});
   ASSERT_TRUE(svc.ok());
   auto line = (*svc)->WaitForLine(R"re("grpc_addr":"([0-9.]+:[0-9]+)")re", absl::Seconds(30));
   ASSERT_TRUE(line.ok()) << (*svc)->OutputTail();
@@ -103,6 +104,30 @@ TEST(MutualTlsE2E, IdentityFromClientCertificateIsTheActor) {
     ASSERT_GE(r.events_size(), 1);
     EXPECT_EQ(r.events(0).actor(), "spiffe://channelops/partner/P001");
   }
+  // Authorization: a partner may not act for another partner, nor read its deal,
+  // nor decide (channel-manager role).
+  {
+    auto stub = dr::DealRegistrationService::NewStub(TlsChannel(addr, certs, "partner-P002"));
+    grpc::ClientContext ctx;
+    dr::GetDealRequest req;
+    req.set_deal_id(deal_id);
+    dr::DealResponse r;
+    EXPECT_EQ(stub->GetDeal(&ctx, req, &r).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    grpc::ClientContext ctx2;
+    dr::ApproveDealRequest ap;
+    ap.set_request_id("ap");
+    ap.set_deal_id(deal_id);
+    EXPECT_EQ(stub->ApproveDeal(&ctx2, ap, &r).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    grpc::ClientContext ctx3;
+    dr::ListDealsRequest ls;
+    ls.set_partner_id("P001");
+    dr::ListDealsResponse lr;
+    EXPECT_EQ(stub->ListDeals(&ctx3, ls, &lr).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    grpc::ClientContext ctx4;
+    dr::ListDealsRequest mine;  // no filter: scoped to the caller's own deals
+    ASSERT_TRUE(stub->ListDeals(&ctx4, mine, &lr).ok());
+    EXPECT_EQ(lr.deals_size(), 0);
+  }
   // Without a client certificate: refused.
   s = call_rules(TlsChannel(addr, certs, ""), &resp);
   EXPECT_FALSE(s.ok());
@@ -124,6 +149,31 @@ TEST(MutualTlsE2E, IdentityFromClientCertificateIsTheActor) {
   }
   ASSERT_TRUE((*svc)->Kill(SIGTERM).ok());
   ASSERT_EQ(*(*svc)->Wait(absl::Seconds(30)), 0);
+}
+
+TEST(TrustedHeaderE2E, NoIdentityIsUnauthenticated) {
+  testing::TempDir dir;
+  auto svc = testing::ChildProcess::Start(
+      testing::BinDir() + "/deal_registration",
+      {"--grpc_addr=127.0.0.1:0", "--metrics_addr=", "--kafka_bootstrap=", "--data_dir=" + dir.Path("d"),
+       "--identity_header=x-channelops-principal",
+       "--authz_policy=" + std::string(getenv("CHANNELOPS_SOURCE_DIR")) + "/deploy/authz/policy.json"});
+  ASSERT_TRUE(svc.ok());
+  auto line = (*svc)->WaitForLine(R"re("grpc_addr":"([0-9.]+:[0-9]+)")re", absl::Seconds(30));
+  ASSERT_TRUE(line.ok()) << (*svc)->OutputTail();
+  auto stub = dr::DealRegistrationService::NewStub(
+      grpc::CreateChannel((*line)[1], grpc::InsecureChannelCredentials()));
+  dr::GetProgramRulesRequest req;
+  req.set_program_id("prog");
+  dr::GetProgramRulesResponse r;
+  grpc::ClientContext anon;
+  EXPECT_EQ(stub->GetProgramRules(&anon, req, &r).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  grpc::ClientContext with;
+  with.AddMetadata("x-channelops-principal", "spiffe://channelops/staff/analyst");
+  EXPECT_EQ(stub->GetProgramRules(&with, req, &r).error_code(), grpc::StatusCode::NOT_FOUND);
+  (*svc)->Kill(SIGTERM);
+  (*svc)->Wait(absl::Seconds(30));
+  EXPECT_NE((*svc)->ReadStderr().find("\"msg\":\"call denied\""), std::string::npos);
 }
 
 }  // namespace

@@ -63,6 +63,9 @@ ABSL_FLAG(std::string, tls_client_auth, "require",
           "mandatory) or 'request' (verified if presented)");
 ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(10),
           "How often certificate files are checked for changes");
+ABSL_FLAG(std::string, authz_policy, "",
+          "Authorization policy file (proto3 JSON of channelops.authz.v1.Policy, e.g. "
+          "deploy/authz/policy.json). Empty: every caller is allowed (development only)");
 ABSL_FLAG(bool, store_sync, true,
           "fsync every group commit (never turn off in production: acknowledged writes could be "
           "lost on power failure)");
@@ -271,6 +274,7 @@ class ServiceRuntime::Impl {
   absl::Notification stop_tasks;
   absl::Notification shutdown;
   std::string metrics_bound;
+  std::unique_ptr<Authorizer> authorizer = std::make_unique<Authorizer>();
 };
 
 ServiceRuntime::ServiceRuntime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -311,6 +315,14 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(ServiceCo
     impl->metrics_bound = absl::StrCat(hp->first, ":", ports.empty() ? 0 : ports.front());
   }
 
+  std::string policy = absl::GetFlag(FLAGS_authz_policy);
+  if (!policy.empty()) {
+    CHANNELOPS_ASSIGN_OR_RETURN(impl->authorizer, Authorizer::FromPolicyFile(policy, impl->registry.get()));
+    LogInfo("authorization policy loaded", {{"path", policy}});
+  } else {
+    LogWarn("no --authz_policy: every caller is allowed (development only)");
+  }
+
   eventstore::Options so;
   so.path = data_dir;
   so.source = absl::StrCat("channelops/", impl->config.name);
@@ -348,6 +360,7 @@ eventstore::EventStore& ServiceRuntime::store() { return *impl_->store; }
 core::Clock& ServiceRuntime::clock() { return *impl_->config.clock; }
 prometheus::Registry& ServiceRuntime::metrics() { return *impl_->registry; }
 const ServiceConfig& ServiceRuntime::config() const { return impl_->config; }
+const Authorizer& ServiceRuntime::authorizer() const { return *impl_->authorizer; }
 void ServiceRuntime::AddService(grpc::Service* s) { impl_->services.push_back(s); }
 void ServiceRuntime::OnShutdown(std::function<void()> fn) { impl_->on_shutdown.push_back(std::move(fn)); }
 

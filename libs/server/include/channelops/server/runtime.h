@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "channelops/core/clock.h"
 #include "channelops/eventstore/event_store.h"
+#include "channelops/server/authz.h"
 #include "grpcpp/grpcpp.h"
 
 namespace prometheus {
@@ -60,6 +61,8 @@ class ServiceRuntime {
   core::Clock& clock();
   prometheus::Registry& metrics();
   const ServiceConfig& config() const;
+  // Built from --authz_policy (allow-all without one). Valid for the runtime's life.
+  const Authorizer& authorizer() const;
 
   // Registers a gRPC service (not owned; must outlive Run). Before Run only.
   void AddService(grpc::Service* service);
