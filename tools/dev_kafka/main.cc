@@ -153,8 +153,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "dev_kafka: --partitions must be 1..10000\n");
     return 2;
   }
-  std::vector<std::string> topics =
-      absl::StrSplit(f["topics"], ',', absl::SkipWhitespace());
+  std::vector<std::string> topics = absl::StrSplit(f["topics"], ',', absl::SkipWhitespace());
   for (std::string& t : topics) t = std::string(absl::StripAsciiWhitespace(t));
 
   // SIGTERM/SIGINT are taken synchronously by sigwait below. Block them before
@@ -216,10 +215,12 @@ int Main(int argc, char** argv) {
     // then learn all brokers' real addresses from metadata.
     ready = absl::StrCat("dev_kafka bootstrap=", BoundAddress(*listen_fd),
                          " brokers=", mock_bootstraps);
-    forwarder = std::make_unique<TcpForwarder>(*listen_fd, [&broker_addrs] { return broker_addrs; });
+    forwarder =
+        std::make_unique<TcpForwarder>(*listen_fd, [&broker_addrs] { return broker_addrs; });
     if (*control_fd >= 0) {
       absl::StrAppend(&ready, " control=", BoundAddress(*control_fd));
-      control = std::make_unique<LineServer>(*control_fd, [mock, replication](const std::string& line) {
+      control = std::make_unique<LineServer>(*control_fd, [mock,
+                                                           replication](const std::string& line) {
         std::vector<std::string> w = absl::StrSplit(line, ' ', absl::SkipEmpty());
         int32_t id = 0;
         int n = 0;

@@ -108,9 +108,7 @@ std::string BoundAddress(int fd) {
 // ---- TcpForwarder ----
 
 TcpForwarder::TcpForwarder(int listen_fd, std::function<std::vector<std::string>()> upstreams)
-    : listen_fd_(listen_fd),
-      wake_fd_(::eventfd(0, EFD_CLOEXEC)),
-      upstreams_(std::move(upstreams)) {
+    : listen_fd_(listen_fd), wake_fd_(::eventfd(0, EFD_CLOEXEC)), upstreams_(std::move(upstreams)) {
   accept_thread_ = std::thread([this] { AcceptLoop(); });
 }
 

@@ -6,7 +6,7 @@
 
 namespace channelops::kafka {
 
-absl::Status SetProperty(rd_kafka_conf_t* conf, std::string_view name, std::string_view value) {
+absl::Status SetProperty(rd_kafka_conf_t* conf, absl::string_view name, absl::string_view value) {
   char err[512];
   const std::string n(name), v(value);
   if (rd_kafka_conf_set(conf, n.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
@@ -15,7 +15,7 @@ absl::Status SetProperty(rd_kafka_conf_t* conf, std::string_view name, std::stri
   return absl::OkStatus();
 }
 
-absl::StatusOr<ConfPtr> MakeConf(std::string_view bootstraps, const Properties& properties) {
+absl::StatusOr<ConfPtr> MakeConf(absl::string_view bootstraps, const Properties& properties) {
   if (bootstraps.empty()) return absl::InvalidArgumentError("kafka bootstrap.servers is empty");
   ConfPtr conf(rd_kafka_conf_new());
   if (absl::Status s = SetProperty(conf.get(), "bootstrap.servers", bootstraps); !s.ok()) return s;
@@ -200,11 +200,11 @@ absl::StatusCode ToStatusCode(rd_kafka_resp_err_t err) {
   }
 }
 
-absl::Status ToStatus(rd_kafka_resp_err_t err, std::string_view context) {
+absl::Status ToStatus(rd_kafka_resp_err_t err, absl::string_view context) {
   const absl::StatusCode code = ToStatusCode(err);
   if (code == absl::StatusCode::kOk) return absl::OkStatus();
   std::string msg = absl::StrCat(rd_kafka_err2name(err), ": ", rd_kafka_err2str(err));
-  if (!context.empty()) msg = absl::StrCat(std::string(context), ": ", msg);
+  if (!context.empty()) msg = absl::StrCat(context, ": ", msg);
   return absl::Status(code, msg);
 }
 

@@ -71,8 +71,8 @@ absl::Status Decode(const rd_kafka_message_t* m, ConsumedEvent* ev) {
     google::protobuf::util::JsonParseOptions opts;
     opts.ignore_unknown_fields = true;  // producers only ever add fields
     const auto st = google::protobuf::util::JsonStringToMessage(
-        google::protobuf::StringPiece(static_cast<const char*>(m->payload), m->len),
-        &ev->envelope, opts);
+        google::protobuf::StringPiece(static_cast<const char*>(m->payload), m->len), &ev->envelope,
+        opts);
     if (!st.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("bad JSON envelope: ", st.ToString()));
     }
@@ -126,8 +126,9 @@ class ConsumerRunner::Impl {
                                 .Register(*metrics);
       errors_family_ = &prometheus::BuildCounter()
                             .Name("channelops_consumer_errors_total")
-                            .Help("Poison records skipped (decode, handler) and failed batches "
-                                  "retried (storage)")
+                            .Help(
+                                "Poison records skipped (decode, handler) and failed batches "
+                                "retried (storage)")
                             .Register(*metrics);
       lag_family_ = &prometheus::BuildGauge()
                          .Name("channelops_consumer_lag_events")
@@ -228,7 +229,8 @@ class ConsumerRunner::Impl {
     Take(m);
     const absl::Time window_end = absl::Now() + options_.batch_window;
     while (batch_.size() < options_.max_batch && !stopping()) {
-      const int64_t wait_ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(window_end - absl::Now()));
+      const int64_t wait_ms =
+          std::max<int64_t>(0, absl::ToInt64Milliseconds(window_end - absl::Now()));
       m = rd_kafka_consumer_poll(rk_.get(), static_cast<int>(wait_ms));
       if (m == nullptr) {
         if (wait_ms == 0) break;
@@ -265,29 +267,37 @@ class ConsumerRunner::Impl {
     for (const MessagePtr& m : batch_) {
       Item it;
       it.decode = Decode(m.get(), &it.event);
-      if (!it.decode.ok()) ReportPoison("decode", it.event, it.decode);
       items->push_back(std::move(it));
     }
     batch_.clear();
 
-    std::set<size_t> poisoned;
+    // Poison found so far (item index -> why); reported once the batch commits,
+    // so a batch that is retried does not report the same record twice.
+    std::map<size_t, absl::Status> poisoned;
+    for (size_t i = 0; i < items->size(); ++i) {
+      if (!(*items)[i].decode.ok()) poisoned.emplace(i, (*items)[i].decode);
+    }
     while (true) {
       auto attempt = std::make_shared<Attempt>();
+      std::set<size_t> skip;
+      for (const auto& [i, status] : poisoned) skip.insert(i);
       eventstore::CommandMeta meta;
       meta.actor = absl::StrCat("consumer/", options_.name);
       absl::StatusOr<eventstore::CommandResult> r = store_.ExecuteSync(
           std::move(meta),
-          [this, items, attempt, poisoned](eventstore::Tx& tx) -> absl::StatusOr<std::string> {
-            return RunBatch(tx, *items, poisoned, *attempt);
+          [this, items, attempt, skip](eventstore::Tx& tx) -> absl::StatusOr<std::string> {
+            return RunBatch(tx, *items, skip, *attempt);
           });
       if (r.ok()) {
+        for (const auto& [i, status] : poisoned) {
+          ReportPoison((*items)[i].decode.ok() ? "handler" : "decode", (*items)[i].event, status);
+        }
         OnCommitted(*attempt);
         return;
       }
       if (attempt->poison.has_value()) {
         // Re-run the batch without it: nothing the poison handler staged survives.
-        poisoned.insert(*attempt->poison);
-        ReportPoison("handler", (*items)[*attempt->poison].event, attempt->poison_status);
+        poisoned.emplace(*attempt->poison, attempt->poison_status);
         continue;
       }
       retries_.fetch_add(1);
@@ -306,13 +316,13 @@ class ConsumerRunner::Impl {
 
   // Runs on the store's writer thread.
   absl::StatusOr<std::string> RunBatch(eventstore::Tx& tx, const std::vector<Item>& items,
-                                       const std::set<size_t>& poisoned, Attempt& attempt) {
+                                       const std::set<size_t>& skip, Attempt& attempt) {
     absl::flat_hash_map<std::string, uint64_t> marks;  // dedupe key -> highest applied
     absl::flat_hash_set<std::string> dirty;
     for (size_t i = 0; i < items.size(); ++i) {
       const ConsumedEvent& ev = items[i].event;
       attempt.next_offsets[{ev.topic, ev.partition}] = ev.offset + 1;
-      if (!items[i].decode.ok() || poisoned.contains(i)) continue;
+      if (skip.contains(i)) continue;
       std::string key = DedupeKey(options_.name, ev.ce_source, ev.topic, ev.partition);
       auto mark = marks.find(key);
       if (mark == marks.end()) {
@@ -480,17 +490,18 @@ class ConsumerRunner::Impl {
 
   void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
     const bool cooperative =
-        std::string_view(rd_kafka_rebalance_protocol(rk_.get())) == "COOPERATIVE";
+        absl::string_view(rd_kafka_rebalance_protocol(rk_.get())) == "COOPERATIVE";
     std::vector<std::string> names;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      if (!cooperative) assigned_.clear();  // an eager assignment replaces the previous one
       for (int i = 0; i < parts->cnt; ++i) {
         rd_kafka_topic_partition_t& p = parts->elems[i];
         const TopicPartition tp(p.topic, p.partition);
         const int64_t next = LookupOffset(tp);
         p.offset = next == kFromBeginning ? RD_KAFKA_OFFSET_BEGINNING : next;
         assigned_[tp] = next;
-        names.push_back(absl::StrCat(Str(tp), "@", next == kFromBeginning ? "beginning"
-                                                                          : std::to_string(next)));
+        names.push_back(absl::StrCat(Str(tp), "@",
+                                     next == kFromBeginning ? "beginning" : std::to_string(next)));
       }
       if (cooperative) {
         if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk_.get(), parts)) {
@@ -508,7 +519,8 @@ class ConsumerRunner::Impl {
     // partitions; the next owner starts from its own store.
     std::set<TopicPartition> revoked;
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && cooperative) {
-      for (int i = 0; i < parts->cnt; ++i) revoked.emplace(parts->elems[i].topic, parts->elems[i].partition);
+      for (int i = 0; i < parts->cnt; ++i)
+        revoked.emplace(parts->elems[i].topic, parts->elems[i].partition);
     } else {
       for (const auto& [tp, next] : assigned_) revoked.insert(tp);
     }
@@ -521,12 +533,12 @@ class ConsumerRunner::Impl {
         lag_gauges_.erase(g);
       }
     }
-    batch_.erase(std::remove_if(batch_.begin(), batch_.end(),
-                                [&](const MessagePtr& m) {
-                                  return revoked.contains(
-                                      {rd_kafka_topic_name(m->rkt), m->partition});
-                                }),
-                 batch_.end());
+    batch_.erase(
+        std::remove_if(batch_.begin(), batch_.end(),
+                       [&](const MessagePtr& m) {
+                         return revoked.contains({rd_kafka_topic_name(m->rkt), m->partition});
+                       }),
+        batch_.end());
     if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
       LogJson("error", kLogger, "rebalance error", {{"error", ToStatus(err).ToString()}});
     }
@@ -603,16 +615,14 @@ absl::Status ConsumerRunner::Start() { return impl_->Start(); }
 void ConsumerRunner::Stop() { impl_->Stop(); }
 ConsumerRunner::Stats ConsumerRunner::stats() const { return impl_->stats(); }
 
-std::string ConsumerRunner::OffsetKey(std::string_view name, std::string_view topic,
+std::string ConsumerRunner::OffsetKey(absl::string_view name, absl::string_view topic,
                                       int32_t partition) {
-  // absl::string_view is not std::string_view in Debian's Abseil build.
-  return absl::StrCat("consumer/", std::string(name), "/", std::string(topic), "/", partition);
+  return absl::StrCat("consumer/", name, "/", topic, "/", partition);
 }
 
-std::string ConsumerRunner::DedupeKey(std::string_view name, std::string_view source,
-                                      std::string_view topic, int32_t partition) {
-  return absl::StrCat("dedupe/", std::string(name), "/", std::string(source), "/",
-                      std::string(topic), "/", partition);
+std::string ConsumerRunner::DedupeKey(absl::string_view name, absl::string_view source,
+                                      absl::string_view topic, int32_t partition) {
+  return absl::StrCat("dedupe/", name, "/", source, "/", topic, "/", partition);
 }
 
 }  // namespace channelops::kafka

@@ -59,18 +59,15 @@ TEST(ConfigTest, ErrorCodesMapToStatusCodes) {
   EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT), absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR__QUEUE_FULL), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART), absl::StatusCode::kNotFound);
-  EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED),
             absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR__FENCED), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS), absl::StatusCode::kAborted);
   EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE), absl::StatusCode::kOutOfRange);
-  EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR__DESTROY), absl::StatusCode::kCancelled);
-  EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION),
-            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION), absl::StatusCode::kUnimplemented);
   EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR_SECURITY_DISABLED),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ToStatusCode(RD_KAFKA_RESP_ERR_FEATURE_UPDATE_FAILED), absl::StatusCode::kUnknown);

@@ -184,16 +184,16 @@ absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
     Reap(/*block=*/false);
     if (exit_code_.has_value()) return *exit_code_;
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("process ", pid_, " still running after ",
-                                                      absl::FormatDuration(timeout)));
+      return absl::DeadlineExceededError(
+          absl::StrCat("process ", pid_, " still running after ", absl::FormatDuration(timeout)));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 
 absl::StatusOr<std::vector<std::string>> ChildProcess::WaitForLine(const std::string& regex,
-                                                                    absl::Duration timeout,
-                                                                    Stream stream) {
+                                                                   absl::Duration timeout,
+                                                                   Stream stream) {
   std::regex re;
   try {
     re = std::regex(regex, std::regex::ECMAScript);
@@ -208,9 +208,8 @@ absl::StatusOr<std::vector<std::string>> ChildProcess::WaitForLine(const std::st
     if (stream != Stream::kStderr && FindLine(ReadStdout(), re, &groups)) return groups;
     if (stream != Stream::kStdout && FindLine(ReadStderr(), re, &groups)) return groups;
     if (exited) {
-      return absl::FailedPreconditionError(absl::StrCat("process exited with ", *exit_code_,
-                                                        " before printing /", regex, "/\n",
-                                                        OutputTail()));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "process exited with ", *exit_code_, " before printing /", regex, "/\n", OutputTail()));
     }
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(absl::StrCat("no line matching /", regex, "/ within ",

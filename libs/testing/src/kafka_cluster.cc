@@ -1,11 +1,11 @@
 #include "channelops/testing/kafka_cluster.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <set>
 #include <tuple>
-
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "channelops/kafka/message.h"
@@ -95,12 +95,12 @@ std::vector<Record> ReadTopic(const std::string& bootstraps, const std::string& 
                               size_t min_records, absl::Duration timeout) {
   std::vector<Record> out;
   const absl::Time deadline = absl::Now() + timeout;
-  auto conf = kafka::MakeConf(
-      bootstraps, {{"group.id", absl::StrCat("channelops-readtopic-", ::getpid(), "-",
-                                             g_reader_seq.fetch_add(1))},
-                   {"enable.auto.commit", "false"},
-                   {"enable.partition.eof", "true"},
-                   {"log_level", "3"}});
+  auto conf =
+      kafka::MakeConf(bootstraps, {{"group.id", absl::StrCat("channelops-readtopic-", ::getpid(),
+                                                             "-", g_reader_seq.fetch_add(1))},
+                                   {"enable.auto.commit", "false"},
+                                   {"enable.partition.eof", "true"},
+                                   {"log_level", "3"}});
   if (!conf.ok()) return out;
   auto rk = kafka::NewClient(RD_KAFKA_CONSUMER, std::move(*conf));
   if (!rk.ok()) return out;
@@ -169,9 +169,8 @@ void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
 absl::Status ProduceRecords(const std::string& bootstraps, const std::vector<Record>& records,
                             absl::Duration timeout, const kafka::Properties& properties) {
   kafka::Properties props = {{"log_level", "3"},
-                             {"message.timeout.ms",
-                              std::to_string(std::max<int64_t>(
-                                  1, absl::ToInt64Milliseconds(timeout)))}};
+                             {"message.timeout.ms", std::to_string(std::max<int64_t>(
+                                                        1, absl::ToInt64Milliseconds(timeout)))}};
   for (const auto& [k, v] : properties) props[k] = v;
   auto conf = kafka::MakeConf(bootstraps, props);
   if (!conf.ok()) return conf.status();
@@ -208,8 +207,7 @@ absl::Status ProduceRecords(const std::string& bootstraps, const std::vector<Rec
     rd_kafka_poll(rk->get(), 50);
   }
   if (state.first_error.load() != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return kafka::ToStatus(static_cast<rd_kafka_resp_err_t>(state.first_error.load()),
-                           "delivery");
+    return kafka::ToStatus(static_cast<rd_kafka_resp_err_t>(state.first_error.load()), "delivery");
   }
   if (state.acked.load() < records.size()) {
     rd_kafka_purge(rk->get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);

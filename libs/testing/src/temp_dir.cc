@@ -14,16 +14,15 @@
 
 namespace channelops::testing {
 
-TempDir::TempDir(std::string_view prefix) {
+TempDir::TempDir(absl::string_view prefix) {
   const char* tmp = std::getenv("TMPDIR");
   std::string base = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
   while (base.size() > 1 && base.back() == '/') base.pop_back();
-  std::string templ = absl::StrCat(base, "/", std::string(prefix), ".XXXXXX");
+  std::string templ = absl::StrCat(base, "/", prefix, ".XXXXXX");
   std::vector<char> buf(templ.begin(), templ.end());
   buf.push_back('\0');
   if (mkdtemp(buf.data()) == nullptr) {
-    std::fprintf(stderr, "TempDir: mkdtemp(%s) failed: %s\n", templ.c_str(),
-                 std::strerror(errno));
+    std::fprintf(stderr, "TempDir: mkdtemp(%s) failed: %s\n", templ.c_str(), std::strerror(errno));
     std::abort();
   }
   std::error_code ec;
@@ -50,6 +49,6 @@ TempDir& TempDir::operator=(TempDir&& other) noexcept {
   return *this;
 }
 
-std::string TempDir::Path(std::string_view name) const { return absl::StrCat(path_, "/", std::string(name)); }
+std::string TempDir::Path(absl::string_view name) const { return absl::StrCat(path_, "/", name); }
 
 }  // namespace channelops::testing

@@ -21,7 +21,8 @@ TEST(ChildProcessTest, CapturesOutputAndExitCode) {
 
 TEST(ChildProcessTest, WaitForLineReturnsCaptureGroups) {
   auto p = ChildProcess::Start(
-      "/bin/sh", {"-c", "sleep 0.2; echo 'noise'; echo 'listening on 127.0.0.1:4321' >&2; sleep 30"});
+      "/bin/sh",
+      {"-c", "sleep 0.2; echo 'noise'; echo 'listening on 127.0.0.1:4321' >&2; sleep 30"});
   ASSERT_TRUE(p.ok()) << p.status();
   auto m = (*p)->WaitForLine(R"(listening on ([0-9.]+):(\d+))", absl::Seconds(10));
   ASSERT_TRUE(m.ok()) << m.status();
@@ -29,8 +30,8 @@ TEST(ChildProcessTest, WaitForLineReturnsCaptureGroups) {
   EXPECT_EQ((*m)[1], "127.0.0.1");
   EXPECT_EQ((*m)[2], "4321");
   // Only stdout: the line went to stderr, so it is not found there.
-  auto only_out = (*p)->WaitForLine("listening", absl::Milliseconds(100),
-                                    ChildProcess::Stream::kStdout);
+  auto only_out =
+      (*p)->WaitForLine("listening", absl::Milliseconds(100), ChildProcess::Stream::kStdout);
   EXPECT_EQ(only_out.status().code(), absl::StatusCode::kDeadlineExceeded);
 
   ASSERT_TRUE((*p)->Kill(SIGTERM).ok());

@@ -43,7 +43,8 @@ ClusterView Describe(const std::string& bootstrap) {
   if (!rk.ok()) return v;
   const rd_kafka_metadata_t* md = nullptr;
   if (rd_kafka_metadata(rk->get(), 1, nullptr, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) return v;
-  for (int i = 0; i < md->topic_cnt; ++i) v.topics[md->topics[i].topic] = md->topics[i].partition_cnt;
+  for (int i = 0; i < md->topic_cnt; ++i)
+    v.topics[md->topics[i].topic] = md->topics[i].partition_cnt;
   for (int i = 0; i < md->broker_cnt; ++i) {
     v.brokers.insert(absl::StrCat(md->brokers[i].host, ":", md->brokers[i].port));
   }
@@ -173,9 +174,8 @@ TEST_F(DevKafkaTest, KcatListsProducesAndConsumes) {
     std::ofstream f(dir.Path("input"));
     for (int i = 0; i < 20; ++i) f << "key" << i << ":value" << i << "\n";
   }
-  auto produce = ChildProcess::Start(
-      kcat, {"-b", bootstrap_, "-P", "-t", "dk.kcat", "-K:", "-H", "ce_source=kcat", "-l",
-             dir.Path("input")});
+  auto produce = ChildProcess::Start(kcat, {"-b", bootstrap_, "-P", "-t", "dk.kcat", "-K:", "-H",
+                                            "ce_source=kcat", "-l", dir.Path("input")});
   ASSERT_TRUE(produce.ok()) << produce.status();
   ASSERT_EQ((*produce)->Wait(absl::Seconds(30)).value_or(-1), 0) << (*produce)->OutputTail();
 

@@ -8,10 +8,10 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace channelops::kafka {
 
@@ -34,13 +34,13 @@ using Properties = std::map<std::string, std::string>;
 // Sets one property. INVALID_ARGUMENT carrying librdkafka's own text (which
 // names the property and why it was refused) for an unknown property or a bad
 // value. Thread-compatible (the conf must not be shared while being built).
-absl::Status SetProperty(rd_kafka_conf_t* conf, std::string_view name, std::string_view value);
+absl::Status SetProperty(rd_kafka_conf_t* conf, absl::string_view name, absl::string_view value);
 
 // A fresh configuration with bootstrap.servers = `bootstraps` (a
 // "host:port,host:port" list) and then every entry of `properties`.
 // INVALID_ARGUMENT: empty bootstraps, or a property librdkafka refused (the
 // message names it). Thread-safe.
-absl::StatusOr<ConfPtr> MakeConf(std::string_view bootstraps, const Properties& properties = {});
+absl::StatusOr<ConfPtr> MakeConf(absl::string_view bootstraps, const Properties& properties = {});
 
 // Creates a client from `conf`, which is consumed on success and on failure.
 // INVALID_ARGUMENT with librdkafka's text if the handle cannot be created
@@ -64,7 +64,7 @@ absl::StatusOr<ClientPtr> NewClient(rd_kafka_type_t type, ConfPtr conf);
 //   CANCELLED          the handle is being destroyed
 //   UNKNOWN            anything else
 // Thread-safe.
-absl::Status ToStatus(rd_kafka_resp_err_t err, std::string_view context = {});
+absl::Status ToStatus(rd_kafka_resp_err_t err, absl::string_view context = {});
 absl::StatusCode ToStatusCode(rd_kafka_resp_err_t err);
 
 }  // namespace channelops::kafka

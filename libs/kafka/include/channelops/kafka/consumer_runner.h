@@ -39,11 +39,11 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "channelops/common/v1/envelope.pb.h"
 #include "channelops/eventstore/event_store.h"
@@ -129,9 +129,9 @@ class ConsumerRunner {
   };
   Stats stats() const;
 
-  static std::string OffsetKey(std::string_view name, std::string_view topic, int32_t partition);
-  static std::string DedupeKey(std::string_view name, std::string_view source,
-                               std::string_view topic, int32_t partition);
+  static std::string OffsetKey(absl::string_view name, absl::string_view topic, int32_t partition);
+  static std::string DedupeKey(absl::string_view name, absl::string_view source,
+                               absl::string_view topic, int32_t partition);
 
   class Impl;
 

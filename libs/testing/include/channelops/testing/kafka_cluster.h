@@ -55,8 +55,9 @@ class KafkaCluster {
   // Thread-safe.
   absl::Status CreateTopic(const std::string& name, int partitions = 0);
 
-  // Takes a broker down (closes its connections and its listener) or back up.
-  // NOT_FOUND-ish codes via kafka::ToStatus for an unknown id. Thread-safe.
+  // Takes a broker down (closes its connections and its listener, so clients
+  // get "connection refused") or back up. UNAVAILABLE (BROKER_NOT_AVAILABLE)
+  // for an unknown id. Thread-safe.
   absl::Status SetBrokerDown(int32_t broker_id);
   absl::Status SetBrokerUp(int32_t broker_id);
 

@@ -1,7 +1,8 @@
 #pragma once
 
 #include <string>
-#include <string_view>
+
+#include "absl/strings/string_view.h"
 
 namespace channelops::testing {
 
@@ -11,7 +12,7 @@ namespace channelops::testing {
 // nothing meaningful can run. Not thread-safe; move-only.
 class TempDir {
  public:
-  explicit TempDir(std::string_view prefix = "channelops");
+  explicit TempDir(absl::string_view prefix = "channelops");
   ~TempDir();
   TempDir(TempDir&& other) noexcept;
   TempDir& operator=(TempDir&& other) noexcept;
@@ -21,7 +22,7 @@ class TempDir {
   // Absolute path of the directory, without a trailing slash.
   const std::string& path() const { return path_; }
   // path() + "/" + name (nothing is created).
-  std::string Path(std::string_view name) const;
+  std::string Path(absl::string_view name) const;
 
  private:
   std::string path_;

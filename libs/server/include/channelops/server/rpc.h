@@ -1,0 +1,83 @@
+#pragma once
+
+// The gRPC <-> event store plumbing every service handler uses, so that each
+// service's handlers contain only validation, mapping and its command.
+//
+//   grpc::ServerUnaryReactor* Svc::DoThing(grpc::CallbackServerContext* ctx,
+//                                          const DoThingRequest* req, DoThingResponse* resp) {
+//     auto* reactor = ctx->DefaultReactor();
+//     if (auto st = Validate(*req); !st.ok()) return server::FinishRpc(reactor, st);
+//     return server::SubmitCommand(store_, reactor,
+//                                  server::CommandMetaFor(*ctx, "DoThing", req->request_id()),
+//                                  [..](eventstore::Tx& tx) -> absl::StatusOr<std::string> {..},
+//                                  resp);
+//   }
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "channelops/core/grpc_status.h"
+#include "channelops/core/status_macros.h"
+#include "channelops/eventstore/event_store.h"
+#include "channelops/server/runtime.h"
+#include "grpcpp/grpcpp.h"
+
+namespace channelops::server {
+
+// Idempotency key "<method>/<request_id>", causation = request id, actor = the
+// authenticated caller.
+inline eventstore::CommandMeta CommandMetaFor(const grpc::CallbackServerContext& ctx,
+                                              absl::string_view method,
+                                              const std::string& request_id) {
+  eventstore::CommandMeta meta;
+  meta.idempotency_key = absl::StrCat(method, "/", request_id);
+  meta.request_id = request_id;
+  meta.actor = CallerIdentity(ctx);
+  return meta;
+}
+
+inline grpc::ServerUnaryReactor* FinishRpc(grpc::ServerUnaryReactor* reactor,
+                                           const absl::Status& status) {
+  reactor->Finish(core::ToGrpcStatus(status));
+  return reactor;
+}
+
+// Queues `command` on the store's writer; when it is durable (or failed),
+// parses its response bytes into `response` and finishes the RPC. Never blocks
+// the calling gRPC thread.
+template <class Response>
+grpc::ServerUnaryReactor* SubmitCommand(eventstore::EventStore& store,
+                                        grpc::ServerUnaryReactor* reactor,
+                                        eventstore::CommandMeta meta, eventstore::Command command,
+                                        Response* response) {
+  store.Execute(std::move(meta), std::move(command),
+                [reactor, response](absl::StatusOr<eventstore::CommandResult> result) {
+                  if (!result.ok()) {
+                    reactor->Finish(core::ToGrpcStatus(result.status()));
+                  } else if (!response->ParseFromString(result->response)) {
+                    reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "corrupt response"));
+                  } else {
+                    reactor->Finish(grpc::Status::OK);
+                  }
+                });
+  return reactor;
+}
+
+// A proto stored in a read model (committed data, or through a Tx inside a
+// command). nullopt when absent; DATA_LOSS when the bytes do not parse.
+template <class M, class Reader>
+absl::StatusOr<std::optional<M>> GetProto(Reader& reader, absl::string_view cf,
+                                          absl::string_view key) {
+  CHANNELOPS_ASSIGN_OR_RETURN(std::optional<std::string> raw, reader.Get(cf, key));
+  if (!raw) return std::optional<M>();
+  M m;
+  if (!m.ParseFromString(*raw)) {
+    return absl::DataLossError(absl::StrCat("corrupt ", M::descriptor()->full_name(), " in ", cf));
+  }
+  return std::optional<M>(std::move(m));
+}
+
+}  // namespace channelops::server
