@@ -14,6 +14,7 @@
 #include "channelops/core/status_macros.h"
 #include "channelops/dealreg/v1/events.pb.h"
 #include "channelops/dealreg/v1/read_models.pb.h"
+#include "channelops/server/rpc.h"
 #include "channelops/server/runtime.h"
 #include "deal_registration/domain/convert.h"
 #include "deal_registration/domain/customer_index.h"
@@ -47,28 +48,15 @@ std::string ExpiryKey(const v1::Deal& d) {
                       d.deal_id());
 }
 
-absl::Status Corrupt(const char* what, const std::string& key) {
-  return absl::DataLossError(absl::StrCat("corrupt ", what, " read model at '", key, "'"));
-}
-
 // ---- reads through the writer's Tx ----
 
-template <class M>
-absl::StatusOr<std::optional<M>> TxGet(Tx& tx, const char* cf, const std::string& key) {
-  CHANNELOPS_ASSIGN_OR_RETURN(std::optional<std::string> raw, tx.Get(cf, key));
-  if (!raw) return std::optional<M>();
-  M m;
-  if (!m.ParseFromString(*raw)) return Corrupt(cf, key);
-  return std::optional<M>(std::move(m));
-}
-
 absl::StatusOr<std::optional<v1::ProgramRules>> LoadRules(Tx& tx, const std::string& program_id) {
-  return TxGet<v1::ProgramRules>(tx, kRulesCf, program_id);
+  return server::GetProto<v1::ProgramRules>(tx, kRulesCf, program_id);
 }
 
 // The deal, or an empty Deal if there is none.
 absl::StatusOr<v1::Deal> LoadDealOrEmpty(Tx& tx, const std::string& deal_id) {
-  CHANNELOPS_ASSIGN_OR_RETURN(auto deal, TxGet<v1::Deal>(tx, kDealsCf, deal_id));
+  CHANNELOPS_ASSIGN_OR_RETURN(auto deal, server::GetProto<v1::Deal>(tx, kDealsCf, deal_id));
   return deal ? std::move(*deal) : v1::Deal();
 }
 
@@ -79,7 +67,7 @@ absl::Status DealNotFound(const std::string& deal_id) {
 absl::StatusOr<std::vector<v1::CustomerClaim>> LoadClaims(Tx& tx, const CustomerKeys& keys) {
   std::vector<v1::CustomerClaims> per_key;
   for (const std::string& key : keys.All()) {
-    CHANNELOPS_ASSIGN_OR_RETURN(auto claims, TxGet<v1::CustomerClaims>(tx, kCustomerIndexCf, key));
+    CHANNELOPS_ASSIGN_OR_RETURN(auto claims, server::GetProto<v1::CustomerClaims>(tx, kCustomerIndexCf, key));
     if (claims) per_key.push_back(std::move(*claims));
   }
   return domain::MergeClaims(per_key);
@@ -87,22 +75,13 @@ absl::StatusOr<std::vector<v1::CustomerClaim>> LoadClaims(Tx& tx, const Customer
 
 // ---- reads of committed data (queries) ----
 
-template <class M>
-absl::StatusOr<std::optional<M>> StoreGet(const EventStore& store, const char* cf,
-                                          const std::string& key) {
-  CHANNELOPS_ASSIGN_OR_RETURN(std::optional<std::string> raw, store.Get(cf, key));
-  if (!raw) return std::optional<M>();
-  M m;
-  if (!m.ParseFromString(*raw)) return Corrupt(cf, key);
-  return std::optional<M>(std::move(m));
-}
 
 absl::StatusOr<std::vector<v1::CustomerClaim>> StoreClaims(const EventStore& store,
                                                            const CustomerKeys& keys) {
   std::vector<v1::CustomerClaims> per_key;
   for (const std::string& key : keys.All()) {
     CHANNELOPS_ASSIGN_OR_RETURN(auto claims,
-                                StoreGet<v1::CustomerClaims>(store, kCustomerIndexCf, key));
+                                server::GetProto<v1::CustomerClaims>(store, kCustomerIndexCf, key));
     if (claims) per_key.push_back(std::move(*claims));
   }
   return domain::MergeClaims(per_key);
@@ -130,7 +109,7 @@ absl::Status WriteDealReadModels(Tx& tx, const v1::Deal& before, const v1::Deal&
   }
   // The customer keys never change after registration.
   for (const std::string& key : domain::KeysOf(after).All()) {
-    CHANNELOPS_ASSIGN_OR_RETURN(auto stored, TxGet<v1::CustomerClaims>(tx, kCustomerIndexCf, key));
+    CHANNELOPS_ASSIGN_OR_RETURN(auto stored, server::GetProto<v1::CustomerClaims>(tx, kCustomerIndexCf, key));
     v1::CustomerClaims claims = stored ? std::move(*stored) : v1::CustomerClaims();
     if (!domain::ApplyDealTransition(claims, before, after)) continue;
     if (claims.claims().empty()) {
@@ -194,7 +173,7 @@ CommandBuilder Fixed(domain::DealCommand c) {
 absl::Status CheckOwner(const EventStore& store, const server::Caller& caller,
                         const std::string& deal_id) {
   if (!caller.partner_scoped) return absl::OkStatus();
-  auto deal = StoreGet<v1::Deal>(store, kDealsCf, deal_id);
+  auto deal = server::GetProto<v1::Deal>(store, kDealsCf, deal_id);
   if (!deal.ok()) return deal.status();
   if (*deal && !caller.CanSeePartner((*deal)->partner_id())) {
     return absl::PermissionDeniedError("this registration belongs to another partner");
@@ -202,14 +181,6 @@ absl::Status CheckOwner(const EventStore& store, const server::Caller& caller,
   return absl::OkStatus();
 }
 
-CommandMeta Meta(const grpc::CallbackServerContext& ctx, const char* method,
-                 const std::string& request_id) {
-  CommandMeta meta;
-  meta.idempotency_key = absl::StrCat(method, "/", request_id);
-  meta.request_id = request_id;
-  meta.actor = server::CallerIdentity(ctx);
-  return meta;
-}
 
 absl::Status NotYours() {
   return absl::PermissionDeniedError("this registration belongs to another partner");
@@ -218,28 +189,7 @@ absl::Status NotYours() {
 // Partner-scoped callers act only on their own registrations (the partner of a
 // deal never changes, so the committed read model is authoritative for this).
 
-grpc::ServerUnaryReactor* Finish(grpc::ServerUnaryReactor* reactor, const absl::Status& status) {
-  reactor->Finish(core::ToGrpcStatus(status));
-  return reactor;
-}
 
-// Queues `command`; finishes the RPC with its response once it is durable.
-template <class Response>
-grpc::ServerUnaryReactor* Submit(EventStore& store, grpc::ServerUnaryReactor* reactor,
-                                 CommandMeta meta, eventstore::Command command,
-                                 Response* response) {
-  store.Execute(std::move(meta), std::move(command),
-                [reactor, response](absl::StatusOr<CommandResult> result) {
-                  if (!result.ok()) {
-                    reactor->Finish(core::ToGrpcStatus(result.status()));
-                  } else if (!response->ParseFromString(result->response)) {
-                    reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "corrupt response"));
-                  } else {
-                    reactor->Finish(grpc::Status::OK);
-                  }
-                });
-  return reactor;
-}
 
 std::string DealResponseBytes(const v1::Deal& deal) {
   v1::DealResponse r;
@@ -275,9 +225,9 @@ grpc::ServerUnaryReactor* DealRegistrationService::SetProgramRules(
     v1::SetProgramRulesResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/SetProgramRules", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateSetProgramRules(*req); !st.ok()) return Finish(reactor, st);
-  CommandMeta meta = Meta(*ctx, "SetProgramRules", req->request_id());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateSetProgramRules(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  CommandMeta meta = server::CommandMetaFor(*ctx, "SetProgramRules", req->request_id());
   std::string actor = meta.actor;
   auto command = [rules = req->rules(), actor](Tx& tx) -> absl::StatusOr<std::string> {
     Context c{tx.now(), actor};
@@ -295,7 +245,7 @@ grpc::ServerUnaryReactor* DealRegistrationService::SetProgramRules(
     *r.mutable_rules() = std::move(after);
     return r.SerializeAsString();
   };
-  return Submit(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
 }
 
 grpc::ServerUnaryReactor* DealRegistrationService::GetProgramRules(
@@ -303,29 +253,29 @@ grpc::ServerUnaryReactor* DealRegistrationService::GetProgramRules(
     v1::GetProgramRulesResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/GetProgramRules", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateGetProgramRules(*req); !st.ok()) return Finish(reactor, st);
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateGetProgramRules(*req); !st.ok()) return server::FinishRpc(reactor, st);
   auto not_found = absl::NotFoundError(
       absl::StrCat("program_id: no rules for programme ", req->program_id(),
                    req->version() ? absl::StrCat(" version ", req->version()) : ""));
   if (req->version() == 0) {
-    auto rules = StoreGet<v1::ProgramRules>(store_, kRulesCf, req->program_id());
-    if (!rules.ok()) return Finish(reactor, rules.status());
-    if (!*rules) return Finish(reactor, not_found);
+    auto rules = server::GetProto<v1::ProgramRules>(store_, kRulesCf, req->program_id());
+    if (!rules.ok()) return server::FinishRpc(reactor, rules.status());
+    if (!*rules) return server::FinishRpc(reactor, not_found);
     *resp->mutable_rules() = std::move(**rules);
-    return Finish(reactor, absl::OkStatus());
+    return server::FinishRpc(reactor, absl::OkStatus());
   }
   auto events = store_.ReadStream(domain::RulesStream(req->program_id()), req->version(), 1);
-  if (!events.ok()) return Finish(reactor, events.status());
+  if (!events.ok()) return server::FinishRpc(reactor, events.status());
   v1::ProgramRulesSet set;
   if (events->empty() || events->front().stream_version() != req->version()) {
-    return Finish(reactor, not_found);
+    return server::FinishRpc(reactor, not_found);
   }
   if (!events->front().payload().UnpackTo(&set)) {
-    return Finish(reactor, absl::DataLossError("rules event is not ProgramRulesSet"));
+    return server::FinishRpc(reactor, absl::DataLossError("rules event is not ProgramRulesSet"));
   }
   *resp->mutable_rules() = set.rules();
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 // ---------------------------------------------------------------------------
@@ -337,9 +287,9 @@ grpc::ServerUnaryReactor* DealRegistrationService::RegisterDeal(grpc::CallbackSe
                                                                 v1::RegisterDealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/RegisterDeal", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateRegisterDeal(*req); !st.ok()) return Finish(reactor, st);
-  CommandMeta meta = Meta(*ctx, "RegisterDeal", req->request_id());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateRegisterDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  CommandMeta meta = server::CommandMetaFor(*ctx, "RegisterDeal", req->request_id());
   std::string actor = meta.actor;
   auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
     Context c{tx.now(), actor};
@@ -365,7 +315,7 @@ grpc::ServerUnaryReactor* DealRegistrationService::RegisterDeal(grpc::CallbackSe
     *out.mutable_deal() = std::move(after);
     return out.SerializeAsString();
   };
-  return Submit(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
 }
 
 grpc::ServerUnaryReactor* DealRegistrationService::CheckConflicts(
@@ -373,17 +323,17 @@ grpc::ServerUnaryReactor* DealRegistrationService::CheckConflicts(
     v1::CheckConflictsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/CheckConflicts", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateCheckConflicts(*req); !st.ok()) return Finish(reactor, st);
-  auto rules = StoreGet<v1::ProgramRules>(store_, kRulesCf, req->program_id());
-  if (!rules.ok()) return Finish(reactor, rules.status());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateCheckConflicts(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  auto rules = server::GetProto<v1::ProgramRules>(store_, kRulesCf, req->program_id());
+  if (!rules.ok()) return server::FinishRpc(reactor, rules.status());
   if (!*rules) {
-    return Finish(reactor, core::InvalidArgument(
+    return server::FinishRpc(reactor, core::InvalidArgument(
                                "program_id", std::string(absl::StrCat("unknown programme '",
                                                                       req->program_id(), "'"))));
   }
   auto claims = StoreClaims(store_, domain::KeysOf(req->end_customer()));
-  if (!claims.ok()) return Finish(reactor, claims.status());
+  if (!claims.ok()) return server::FinishRpc(reactor, claims.status());
   std::vector<std::string> keys;
   for (const auto& p : req->product_lines()) keys.push_back(domain::NormalizeProductKey(p));
   std::sort(keys.begin(), keys.end());
@@ -399,7 +349,7 @@ grpc::ServerUnaryReactor* DealRegistrationService::CheckConflicts(
       resp->set_existing_deal_id(*own);
     }
   }
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* DealRegistrationService::RecordDirectOpportunity(
@@ -407,18 +357,18 @@ grpc::ServerUnaryReactor* DealRegistrationService::RecordDirectOpportunity(
     v1::RecordDirectOpportunityResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/RecordDirectOpportunity", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   if (auto st = domain::ValidateRecordDirectOpportunity(*req); !st.ok()) {
-    return Finish(reactor, st);
+    return server::FinishRpc(reactor, st);
   }
-  CommandMeta meta = Meta(*ctx, "RecordDirectOpportunity", req->request_id());
+  CommandMeta meta = server::CommandMetaFor(*ctx, "RecordDirectOpportunity", req->request_id());
   std::string actor = meta.actor;
   auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
     Context c{tx.now(), actor};
     domain::RecordDirectOpportunity cmd;
     cmd.request = r;
     CHANNELOPS_ASSIGN_OR_RETURN(cmd.existing,
-                                TxGet<v1::DirectOpportunity>(tx, kDirectCf, r.opportunity_id()));
+                                server::GetProto<v1::DirectOpportunity>(tx, kDirectCf, r.opportunity_id()));
     CustomerKeys keys = domain::KeysOf(r.end_customer());
     CHANNELOPS_ASSIGN_OR_RETURN(cmd.claims, LoadClaims(tx, keys));
     CHANNELOPS_ASSIGN_OR_RETURN(auto events, domain::Decide(cmd, c));
@@ -448,7 +398,7 @@ grpc::ServerUnaryReactor* DealRegistrationService::RecordDirectOpportunity(
     tx.Put(kDirectCf, r.opportunity_id(), recorded.opportunity().SerializeAsString());
     for (const std::string& key : keys.All()) {
       CHANNELOPS_ASSIGN_OR_RETURN(auto stored,
-                                  TxGet<v1::CustomerClaims>(tx, kCustomerIndexCf, key));
+                                  server::GetProto<v1::CustomerClaims>(tx, kCustomerIndexCf, key));
       v1::CustomerClaims claims = stored ? std::move(*stored) : v1::CustomerClaims();
       if (domain::AddDirectClaim(claims, recorded.opportunity())) {
         tx.Put(kCustomerIndexCf, key, claims.SerializeAsString());
@@ -464,7 +414,7 @@ grpc::ServerUnaryReactor* DealRegistrationService::RecordDirectOpportunity(
     *out.mutable_partner_got_there_first() = recorded.partner_got_there_first();
     return out.SerializeAsString();
   };
-  return Submit(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
 }
 
 // ---------------------------------------------------------------------------
@@ -476,9 +426,9 @@ grpc::ServerUnaryReactor* DealRegistrationService::ApproveDeal(grpc::CallbackSer
                                                                v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/ApproveDeal", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateApproveDeal(*req); !st.ok()) return Finish(reactor, st);
-  CommandMeta meta = Meta(*ctx, "ApproveDeal", req->request_id());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateApproveDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  CommandMeta meta = server::CommandMetaFor(*ctx, "ApproveDeal", req->request_id());
   std::string actor = meta.actor;
   auto command = [id = req->deal_id(), reason = req->reason(),
                   actor](Tx& tx) -> absl::StatusOr<std::string> {
@@ -486,7 +436,7 @@ grpc::ServerUnaryReactor* DealRegistrationService::ApproveDeal(grpc::CallbackSer
                                                                Fixed(domain::ApproveDeal{reason})));
     return DealResponseBytes(after);
   };
-  return Submit(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
 }
 
 grpc::ServerUnaryReactor* DealRegistrationService::RejectDeal(grpc::CallbackServerContext* ctx,
@@ -494,9 +444,9 @@ grpc::ServerUnaryReactor* DealRegistrationService::RejectDeal(grpc::CallbackServ
                                                               v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/RejectDeal", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateRejectDeal(*req); !st.ok()) return Finish(reactor, st);
-  CommandMeta meta = Meta(*ctx, "RejectDeal", req->request_id());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateRejectDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  CommandMeta meta = server::CommandMetaFor(*ctx, "RejectDeal", req->request_id());
   std::string actor = meta.actor;
   auto command = [id = req->deal_id(), reason = req->reason(),
                   actor](Tx& tx) -> absl::StatusOr<std::string> {
@@ -504,7 +454,7 @@ grpc::ServerUnaryReactor* DealRegistrationService::RejectDeal(grpc::CallbackServ
                                                                Fixed(domain::RejectDeal{reason})));
     return DealResponseBytes(after);
   };
-  return Submit(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
 }
 
 grpc::ServerUnaryReactor* DealRegistrationService::ReturnDeal(grpc::CallbackServerContext* ctx,
@@ -512,9 +462,9 @@ grpc::ServerUnaryReactor* DealRegistrationService::ReturnDeal(grpc::CallbackServ
                                                               v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/ReturnDeal", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateReturnDeal(*req); !st.ok()) return Finish(reactor, st);
-  CommandMeta meta = Meta(*ctx, "ReturnDeal", req->request_id());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateReturnDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  CommandMeta meta = server::CommandMetaFor(*ctx, "ReturnDeal", req->request_id());
   std::string actor = meta.actor;
   auto command = [id = req->deal_id(), reason = req->reason(),
                   actor](Tx& tx) -> absl::StatusOr<std::string> {
@@ -522,7 +472,7 @@ grpc::ServerUnaryReactor* DealRegistrationService::ReturnDeal(grpc::CallbackServ
                                                                Fixed(domain::ReturnDeal{reason})));
     return DealResponseBytes(after);
   };
-  return Submit(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
 }
 
 grpc::ServerUnaryReactor* DealRegistrationService::UpdateDeal(grpc::CallbackServerContext* ctx,
@@ -530,10 +480,10 @@ grpc::ServerUnaryReactor* DealRegistrationService::UpdateDeal(grpc::CallbackServ
                                                               v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/UpdateDeal", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateUpdateDeal(*req); !st.ok()) return Finish(reactor, st);
-  if (auto st = CheckOwner(store_, *caller, req->deal_id()); !st.ok()) return Finish(reactor, st);
-  CommandMeta meta = Meta(*ctx, "UpdateDeal", req->request_id());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateUpdateDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  if (auto st = CheckOwner(store_, *caller, req->deal_id()); !st.ok()) return server::FinishRpc(reactor, st);
+  CommandMeta meta = server::CommandMetaFor(*ctx, "UpdateDeal", req->request_id());
   std::string actor = meta.actor;
   auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
     CommandBuilder build = [&r](Tx& tx,
@@ -550,7 +500,7 @@ grpc::ServerUnaryReactor* DealRegistrationService::UpdateDeal(grpc::CallbackServ
                                 RunDealCommand(tx, r.deal_id(), Context{tx.now(), actor}, build));
     return DealResponseBytes(after);
   };
-  return Submit(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
 }
 
 grpc::ServerUnaryReactor* DealRegistrationService::CloseDeal(grpc::CallbackServerContext* ctx,
@@ -558,10 +508,10 @@ grpc::ServerUnaryReactor* DealRegistrationService::CloseDeal(grpc::CallbackServe
                                                              v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/CloseDeal", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateCloseDeal(*req); !st.ok()) return Finish(reactor, st);
-  if (auto st = CheckOwner(store_, *caller, req->deal_id()); !st.ok()) return Finish(reactor, st);
-  CommandMeta meta = Meta(*ctx, "CloseDeal", req->request_id());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateCloseDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  if (auto st = CheckOwner(store_, *caller, req->deal_id()); !st.ok()) return server::FinishRpc(reactor, st);
+  CommandMeta meta = server::CommandMetaFor(*ctx, "CloseDeal", req->request_id());
   std::string actor = meta.actor;
   auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
     CHANNELOPS_ASSIGN_OR_RETURN(
@@ -569,7 +519,7 @@ grpc::ServerUnaryReactor* DealRegistrationService::CloseDeal(grpc::CallbackServe
         RunDealCommand(tx, r.deal_id(), Context{tx.now(), actor}, Fixed(domain::CloseDeal{r})));
     return DealResponseBytes(after);
   };
-  return Submit(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
 }
 
 // ---------------------------------------------------------------------------
@@ -581,10 +531,10 @@ grpc::ServerUnaryReactor* DealRegistrationService::RequestSpecialPricing(
     v1::SpecialPricingResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/RequestSpecialPricing", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateRequestSpecialPricing(*req); !st.ok()) return Finish(reactor, st);
-  if (auto st = CheckOwner(store_, *caller, req->deal_id()); !st.ok()) return Finish(reactor, st);
-  CommandMeta meta = Meta(*ctx, "RequestSpecialPricing", req->request_id());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateRequestSpecialPricing(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  if (auto st = CheckOwner(store_, *caller, req->deal_id()); !st.ok()) return server::FinishRpc(reactor, st);
+  CommandMeta meta = server::CommandMetaFor(*ctx, "RequestSpecialPricing", req->request_id());
   std::string actor = meta.actor;
   auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
     CommandBuilder build = [&r](Tx& tx,
@@ -599,7 +549,7 @@ grpc::ServerUnaryReactor* DealRegistrationService::RequestSpecialPricing(
     CHANNELOPS_CHECK(!after.special_pricing().empty()) << "a request was recorded";
     return SpaResponseBytes(after, after.special_pricing().rbegin()->spa_id());
   };
-  return Submit(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
 }
 
 grpc::ServerUnaryReactor* DealRegistrationService::DecideSpecialPricing(
@@ -607,9 +557,9 @@ grpc::ServerUnaryReactor* DealRegistrationService::DecideSpecialPricing(
     v1::SpecialPricingResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/DecideSpecialPricing", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateDecideSpecialPricing(*req); !st.ok()) return Finish(reactor, st);
-  CommandMeta meta = Meta(*ctx, "DecideSpecialPricing", req->request_id());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateDecideSpecialPricing(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  CommandMeta meta = server::CommandMetaFor(*ctx, "DecideSpecialPricing", req->request_id());
   std::string actor = meta.actor;
   auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
     CommandBuilder build = [&r](Tx& tx,
@@ -623,7 +573,7 @@ grpc::ServerUnaryReactor* DealRegistrationService::DecideSpecialPricing(
                                 RunDealCommand(tx, r.deal_id(), Context{tx.now(), actor}, build));
     return SpaResponseBytes(after, r.spa_id());
   };
-  return Submit(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
 }
 
 grpc::ServerUnaryReactor* DealRegistrationService::ForecastSpecialPricing(
@@ -631,8 +581,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::ForecastSpecialPricing(
     v1::ForecastSpecialPricingResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/ForecastSpecialPricing", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateForecastSpecialPricing(*req); !st.ok()) return Finish(reactor, st);
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateForecastSpecialPricing(*req); !st.ok()) return server::FinishRpc(reactor, st);
   absl::CivilDay start = *domain::ParseDate(req->period().start_date());
   absl::CivilDay end = *domain::ParseDate(req->period().end_date());
   std::vector<std::string> ids;
@@ -641,18 +591,18 @@ grpc::ServerUnaryReactor* DealRegistrationService::ForecastSpecialPricing(
         ids.emplace_back(k);
         return true;
       });
-  if (!st.ok()) return Finish(reactor, st);
+  if (!st.ok()) return server::FinishRpc(reactor, st);
   std::vector<v1::ForecastItem> items;
   for (const std::string& id : ids) {
-    auto deal = StoreGet<v1::Deal>(store_, kDealsCf, id);
-    if (!deal.ok()) return Finish(reactor, deal.status());
+    auto deal = server::GetProto<v1::Deal>(store_, kDealsCf, id);
+    if (!deal.ok()) return server::FinishRpc(reactor, deal.status());
     if (!*deal) continue;
     if (!req->program_id().empty() && (*deal)->program_id() != req->program_id()) continue;
     if (auto item = domain::ForecastItemOf(**deal, start, end)) items.push_back(std::move(*item));
   }
   for (auto& t : domain::ForecastTotals(items)) *resp->add_totals() = std::move(t);
   for (auto& i : items) *resp->add_items() = std::move(i);
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 // ---------------------------------------------------------------------------
@@ -664,14 +614,14 @@ grpc::ServerUnaryReactor* DealRegistrationService::GetDeal(grpc::CallbackServerC
                                                            v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/GetDeal", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateGetDeal(*req); !st.ok()) return Finish(reactor, st);
-  auto deal = StoreGet<v1::Deal>(store_, kDealsCf, req->deal_id());
-  if (!deal.ok()) return Finish(reactor, deal.status());
-  if (!*deal) return Finish(reactor, DealNotFound(req->deal_id()));
-  if (!caller->CanSeePartner((*deal)->partner_id())) return Finish(reactor, NotYours());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateGetDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  auto deal = server::GetProto<v1::Deal>(store_, kDealsCf, req->deal_id());
+  if (!deal.ok()) return server::FinishRpc(reactor, deal.status());
+  if (!*deal) return server::FinishRpc(reactor, DealNotFound(req->deal_id()));
+  if (!caller->CanSeePartner((*deal)->partner_id())) return server::FinishRpc(reactor, NotYours());
   *resp->mutable_deal() = std::move(**deal);
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* DealRegistrationService::ListDeals(grpc::CallbackServerContext* ctx,
@@ -679,8 +629,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::ListDeals(grpc::CallbackServe
                                                              v1::ListDealsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/ListDeals", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateListDeals(*req); !st.ok()) return Finish(reactor, st);
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateListDeals(*req); !st.ok()) return server::FinishRpc(reactor, st);
   const size_t page_size = req->page_size() > 0 ? req->page_size() : domain::kDefaultPageSize;
   std::string after_id;
   if (!req->page_token().empty()) absl::WebSafeBase64Unescape(req->page_token(), &after_id);
@@ -713,7 +663,7 @@ grpc::ServerUnaryReactor* DealRegistrationService::ListDeals(grpc::CallbackServe
     absl::Status st =
         store_.Scan(cf, prefix, start, SIZE_MAX, [&](absl::string_view key, absl::string_view) {
           std::string id(key.substr(prefix.size()));
-          auto deal = StoreGet<v1::Deal>(store_, kDealsCf, id);
+          auto deal = server::GetProto<v1::Deal>(store_, kDealsCf, id);
           if (!deal.ok()) {
             error = deal.status();
             return false;
@@ -741,13 +691,13 @@ grpc::ServerUnaryReactor* DealRegistrationService::ListDeals(grpc::CallbackServe
   } else {
     collect(kDealsCf, "", found);
   }
-  if (!error.ok()) return Finish(reactor, error);
+  if (!error.ok()) return server::FinishRpc(reactor, error);
   if (found.size() > page_size) {
     found.resize(page_size);
     resp->set_next_page_token(absl::WebSafeBase64Escape(found.back().deal_id()));
   }
   for (auto& d : found) *resp->add_deals() = std::move(d);
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* DealRegistrationService::GetDealHistory(
@@ -755,18 +705,18 @@ grpc::ServerUnaryReactor* DealRegistrationService::GetDealHistory(
     v1::GetDealHistoryResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/GetDealHistory", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateGetDealHistory(*req); !st.ok()) return Finish(reactor, st);
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateGetDealHistory(*req); !st.ok()) return server::FinishRpc(reactor, st);
   auto events = store_.ReadStream(domain::DealStream(req->deal_id()), 1, kMaxHistoryEvents);
-  if (!events.ok()) return Finish(reactor, events.status());
-  if (events->empty()) return Finish(reactor, DealNotFound(req->deal_id()));
+  if (!events.ok()) return server::FinishRpc(reactor, events.status());
+  if (events->empty()) return server::FinishRpc(reactor, DealNotFound(req->deal_id()));
   if (caller->partner_scoped) {
-    auto deal = StoreGet<v1::Deal>(store_, kDealsCf, req->deal_id());
-    if (!deal.ok()) return Finish(reactor, deal.status());
-    if (!*deal || !caller->CanSeePartner((*deal)->partner_id())) return Finish(reactor, NotYours());
+    auto deal = server::GetProto<v1::Deal>(store_, kDealsCf, req->deal_id());
+    if (!deal.ok()) return server::FinishRpc(reactor, deal.status());
+    if (!*deal || !caller->CanSeePartner((*deal)->partner_id())) return server::FinishRpc(reactor, NotYours());
   }
   for (auto& e : *events) *resp->add_events() = std::move(e);
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 // ---------------------------------------------------------------------------
