@@ -124,8 +124,12 @@ TEST(MutualTlsE2E, IdentityFromClientCertificateIsTheActor) {
     dr::ListDealsResponse lr;
     EXPECT_EQ(stub->ListDeals(&ctx3, ls, &lr).error_code(), grpc::StatusCode::PERMISSION_DENIED);
     grpc::ClientContext ctx4;
-    dr::ListDealsRequest mine;  // no filter: scoped to the caller's own deals
-    ASSERT_TRUE(stub->ListDeals(&ctx4, mine, &lr).ok());
+    dr::ListDealsRequest any;  // no partner filter: a partner may not list everyone's
+    EXPECT_EQ(stub->ListDeals(&ctx4, any, &lr).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    grpc::ClientContext ctx5;
+    dr::ListDealsRequest mine;
+    mine.set_partner_id("P002");
+    ASSERT_TRUE(stub->ListDeals(&ctx5, mine, &lr).ok());
     EXPECT_EQ(lr.deals_size(), 0);
   }
   // Without a client certificate: refused.

@@ -119,10 +119,13 @@ absl::StatusOr<Caller> Authorizer::AuthorizeIdentity(absl::string_view identity,
     }
     const auto* f = request.GetDescriptor()->FindFieldByName("partner_id");
     if (f && f->type() == google::protobuf::FieldDescriptor::TYPE_STRING && !f->is_repeated()) {
+      // Strict: a partner must name itself (an empty partner_id often means
+      // "any partner" or "on behalf of the vendor", which a partner may not ask).
       std::string requested = request.GetReflection()->GetString(request, f);
-      if (!requested.empty() && requested != c.partner_id) {
+      if (requested != c.partner_id) {
         return Deny(absl::StatusCode::kPermissionDenied, identity, full_method,
-                    "partner_id names another partner");
+                    requested.empty() ? "partner_id must name the caller's partner"
+                                      : "partner_id names another partner");
       }
     }
   }

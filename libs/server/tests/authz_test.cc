@@ -62,6 +62,10 @@ TEST(Authorizer, PartnerActsOnlyForItself) {
   // A method not granted to the role.
   EXPECT_EQ(a->AuthorizeIdentity("spiffe://channelops/partner/P001", "svc.S/ApproveDeal", req).status().code(),
             absl::StatusCode::kPermissionDenied);
+  // An empty partner_id is not "any partner" for a partner.
+  dealreg::v1::RegisterDealRequest anon_req;
+  EXPECT_EQ(a->AuthorizeIdentity("spiffe://channelops/partner/P001", "svc.S/RegisterDeal", anon_req).status().code(),
+            absl::StatusCode::kPermissionDenied);
   // Prefix grant.
   dealreg::v1::GetDealRequest get;
   EXPECT_TRUE(a->AuthorizeIdentity("spiffe://channelops/partner/P001", "svc.S/GetDeal", get).ok());

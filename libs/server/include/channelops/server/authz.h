@@ -6,8 +6,8 @@
 // Every handler calls Authorize(ctx, method, request) first:
 //  - no identity (no client certificate, no trusted header)  -> UNAUTHENTICATED
 //  - identity bound to no role, or role not granted the method -> PERMISSION_DENIED
-//  - partner-scoped role (PARTNER) whose request names another partner in a
-//    `partner_id` field -> PERMISSION_DENIED
+//  - partner-scoped role (PARTNER) whose request has a `partner_id` field that
+//    is not the caller's own partner (empty included) -> PERMISSION_DENIED
 // Every denial is counted (channelops_authz_denied_total{method,reason}) and
 // logged with the identity, never with the payload. Records a handler returns
 // by id (e.g. GetDeal) are checked by the handler with Caller::CanSeePartner.
