@@ -30,6 +30,7 @@
 #include "channelops/common/v1/envelope.pb.h"
 #include "channelops/dealreg/v1/dealreg.grpc.pb.h"
 #include "channelopsctl.h"
+#include "demo.h"
 
 namespace channelops::ctl {
 namespace {
@@ -215,9 +216,13 @@ int RunDemo(const Flags& flags) {
   // ---- Customers, partners ----
   const std::vector<std::string> syll = {"ac", "me", "zen", "tri", "no", "va", "lux", "or", "bit", "ka",
                                          "lo", "ra", "quant", "sys", "dyn", "ex", "io", "pex", "tor", "vel"};
-  const std::vector<std::array<std::string, 3>> geo = {
-      {"US", "NY", "100"}, {"US", "CT", "061"}, {"US", "CA", "940"}, {"US", "TX", "750"},
-      {"US", "MA", "021"}, {"DE", "BY", "80"},  {"GB", "LND", "EC1"}, {"FR", "IDF", "750"}};
+  DemoWorld world;
+  world.partners = n_partners;
+  world.geo = {{"US", "NY", "12207", 42.65, -73.75}, {"US", "CT", "06103", 41.76, -72.67},
+               {"US", "CA", "94105", 37.79, -122.39}, {"US", "TX", "75201", 32.78, -96.80},
+               {"US", "MA", "02110", 42.36, -71.05},  {"DE", "BY", "80331", 48.14, 11.58},
+               {"GB", "LND", "EC1A1BB", 51.52, -0.10}, {"FR", "IDF", "75001", 48.86, 2.34}};
+  const auto& geo = world.geo;
   std::vector<Customer> customers;
   std::set<std::string> used;
   while (static_cast<int>(customers.size()) < n_customers) {
@@ -225,8 +230,8 @@ int RunDemo(const Flags& flags) {
     n[0] = static_cast<char>(toupper(n[0]));
     if (!used.insert(n).second) continue;
     const auto& g = geo[rng() % geo.size()];
-    Customer c{n, absl::StrCat(absl::AsciiStrToLower(n), ".com"), g[0], g[1],
-               absl::StrCat(g[2], rng() % 90 + 10), "COMMERCIAL"};
+    Customer c{n, absl::StrCat(absl::AsciiStrToLower(n), ".com"), g.country, g.region, g.postal,
+               "COMMERCIAL"};
     int kind = static_cast<int>(rng() % 100);
     if (kind < 4) c.account_type = "GOVERNMENT";
     customers.push_back(c);
@@ -449,6 +454,37 @@ int RunDemo(const Flags& flags) {
       }
     }
   }
+  // ---- Lead routing (when the service is part of the stack) ----
+  const std::string leads_addr = Flag(flags, "lead_routing", "");
+  const int n_leads = std::stoi(Flag(flags, "leads", "5000"));
+  LeadsOutcome leads;
+  std::atomic<int> lead_deals{0};
+  if (!leads_addr.empty()) {
+    leads = RunLeadsScenario(leads_addr, world, n_leads, seed,
+                             [&](const std::string& partner, const std::string& lead_id, int i) {
+      dr::RegisterDealRequest req;
+      req.set_request_id(absl::StrCat(run, "-lead-deal-", i));
+      req.set_program_id("partner-first-2027");
+      req.set_partner_id(partner);
+      req.mutable_partner_contact()->set_name("Lead owner");
+      req.mutable_end_customer()->set_name(absl::StrCat("Prospect ", i, " GmbH"));
+      req.mutable_end_customer()->mutable_address()->set_country_code("US");
+      req.mutable_end_customer()->set_account_type("COMMERCIAL");
+      auto* l = req.add_lines();
+      l->set_product_line("NET");
+      l->set_quantity(10);
+      *l->mutable_unit_price() = Usd(1'500);
+      req.set_expected_close_date(CivilDate(close_date));
+      req.set_lead_id(lead_id);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(deadline());
+      dr::RegisterDealResponse resp;
+      if (!stub->RegisterDeal(&ctx, req, &resp).ok()) return std::string();
+      lead_deals++;
+      return resp.deal().deal_id();
+    });
+  }
+
   dr::ForecastSpecialPricingResponse forecast;
   {
     dr::ForecastSpecialPricingRequest req;
@@ -495,6 +531,21 @@ int RunDemo(const Flags& flags) {
   }
   std::cout << "Top partners by approved registered pipeline:\n";
   for (auto& [p, v] : leaders) std::cout << absl::StrFormat("  %-6s %14s\n", p, FormatUsd(v));
+  if (!leads_addr.empty()) {
+    std::cout << absl::StrFormat(
+        "Lead routing: %d leads submitted; first routing decided by:\n", leads.submitted);
+    for (auto& [k, v] : leads.by_rule) std::cout << absl::StrFormat("  %-40s %6d\n", k, v);
+    std::cout << absl::StrFormat(
+        "  worked: %d accepted, %d declined (re-routed to the next partner), %d converted to deal "
+        "registrations, %d closed lost, %d left waiting for the SLA; manual queue: %d%s\n",
+        leads.accepted, leads.declined, leads.converted, leads.closed_lost, leads.left_waiting,
+        leads.manual_queue, leads.inactive_partner_got_leads ? "; WARNING: an inactive partner got leads" : "");
+    auto rec = leads.received_by_partner;
+    std::sort(rec.begin(), rec.end(), [](auto& a, auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); });
+    std::cout << "  most leads received (tier weights 50/30/20):";
+    for (size_t k = 0; k < std::min<size_t>(5, rec.size()); ++k) std::cout << " " << rec[k].first << "=" << rec[k].second;
+    std::cout << "\n";
+  }
   std::cout << "Events on Kafka topic channelops.deal_registration.events.v1 (distinct positions): " << on_topic << "\n";
   for (auto& [k, v] : by_type) std::cout << absl::StrFormat("  %-48s %6d\n", k, v);
   if (stats.rpc_errors) std::cout << "RPC errors: " << stats.rpc_errors << "\n";
@@ -505,6 +556,8 @@ int RunDemo(const Flags& flags) {
   for (auto& [k, v] : stats.by_reason) reason_rows.emplace_back(k.substr(12), v);
   for (auto& [p, v] : leaders) leader_rows.emplace_back(p, static_cast<double>(v));
   for (auto& [k, v] : by_type) type_rows.emplace_back(k.substr(k.rfind('.') + 1), static_cast<double>(v));
+  std::vector<std::pair<std::string, double>> lead_rows;
+  for (auto& [k, v] : leads.by_rule) lead_rows.emplace_back(k.substr(13), v);
   std::ofstream html(html_path);
   html << "<!doctype html><html><head><meta charset=\"utf-8\"><title>channelops demo report</title>"
        << "<style>body{font-family:sans-serif;max-width:900px;margin:2em auto}h2{margin-top:1.6em}</style></head><body>"
@@ -514,11 +567,12 @@ int RunDemo(const Flags& flags) {
        << "<h2>Reasons (conflicts prevented and rules applied)</h2>" << SvgBars(reason_rows, "")
        << "<h2>Top partners by approved registered pipeline</h2>" << SvgBars(leader_rows, "$")
        << "<h2>Events on Kafka by type</h2>" << SvgBars(type_rows, "")
+       << (leads_addr.empty() ? std::string() : "<h2>Leads: deciding routing rule</h2>" + SvgBars(lead_rows, ""))
        << "<p>Total distinct events on channelops.deal_registration.events.v1: " << on_topic << "</p>"
        << "</body></html>\n";
   html.close();
   std::cout << "\nHTML report: " << html_path << "\n";
-  return stats.rpc_errors == 0 ? 0 : 1;
+  return stats.rpc_errors == 0 && leads.rpc_errors == 0 ? 0 : 1;
 }
 
 }  // namespace channelops::ctl

@@ -1,0 +1,41 @@
+#pragma once
+
+// Pieces of the demo scenario shared between its per-service parts.
+
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "channelopsctl.h"
+
+namespace channelops::ctl {
+
+struct Geo {
+  std::string country, region, postal;
+  double lat, lon;
+};
+
+struct DemoWorld {
+  int partners = 200;
+  std::vector<Geo> geo;
+};
+
+struct LeadsOutcome {
+  int submitted = 0, accepted = 0, declined = 0, converted = 0, closed_lost = 0, left_waiting = 0;
+  int manual_queue = 0;
+  int rpc_errors = 0;
+  bool inactive_partner_got_leads = false;
+  std::map<std::string, int> by_rule;  // deciding rule of the first routing
+  std::vector<std::pair<std::string, int64_t>> received_by_partner;
+};
+
+// `register_deal_for_lead(partner, lead_id, i)` registers a deal that came from
+// the lead and returns its deal id ("" on failure).
+LeadsOutcome RunLeadsScenario(const std::string& addr, const DemoWorld& world, int n_leads, int seed,
+                              const std::function<std::string(const std::string& partner,
+                                                              const std::string& lead_id, int i)>&
+                                  register_deal_for_lead);
+
+}  // namespace channelops::ctl
