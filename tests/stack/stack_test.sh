@@ -7,12 +7,20 @@ export CHANNELOPS_BUILD_DIR="$BUILD_DIR"
 export CHANNELOPS_VAR_DIR="$(mktemp -d /tmp/channelops_stack.XXXXXX)"
 base=$((20000 + RANDOM % 20000))
 export CHANNELOPS_KAFKA_ADDR="127.0.0.1:$base"
-export CHANNELOPS_DEAL_REGISTRATION_PORT=$((base + 1))
+i=1
+for s in DEAL_REGISTRATION LEAD_ROUTING POS_INGESTION MDF COMPENSATION PROJECTIONS; do
+  export "CHANNELOPS_${s}_PORT=$((base + i))"; i=$((i + 1))
+done
+addrs=()
+for s in deal_registration lead_routing pos_ingestion mdf compensation projections; do
+  up=$(echo "$s" | tr a-z A-Z); v="CHANNELOPS_${up}_PORT"
+  [ -x "$BUILD_DIR/bin/$s" ] && addrs+=("--$s=127.0.0.1:${!v}")
+done
 trap '"$ROOT/tools/channelops" down >/dev/null 2>&1 || true; rm -rf "$CHANNELOPS_VAR_DIR"' EXIT
 
 "$ROOT/tools/channelops" up
-out=$("$BUILD_DIR/bin/channelopsctl" demo --kafka="$CHANNELOPS_KAFKA_ADDR" \
-  --deal_registration="127.0.0.1:$CHANNELOPS_DEAL_REGISTRATION_PORT" --deals=300 --partners=30 \
+out=$("$BUILD_DIR/bin/channelopsctl" demo --kafka="$CHANNELOPS_KAFKA_ADDR" "${addrs[@]}" \
+  --deals=300 --partners=30 --leads=300 \
   --report_html="$CHANNELOPS_VAR_DIR/report.html")
 echo "$out"
 reported=$(echo "$out" | sed -n 's/^Events on Kafka topic channelops.deal_registration.events.v1 (distinct positions): \([0-9]*\)$/\1/p')
