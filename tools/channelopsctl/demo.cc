@@ -494,12 +494,22 @@ int RunDemo(const Flags& flags) {
     ctx.set_deadline(deadline());
     stub->ForecastSpecialPricing(&ctx, req, &forecast);
   }
+  // ---- A month later (development clock): expiries and SLA timeouts ----
+  const std::string dev_clock = Flag(flags, "dev_clock_file", "");
+  if (!dev_clock.empty()) {
+    std::ofstream(dev_clock) << 32 * 24 * 3600 << "\n";
+    std::cout << "moving the stack's development clock 32 days ahead; waiting for the sweepers...\n";
+    absl::SleepFor(absl::Seconds(4));
+  }
   absl::Duration took = absl::Now() - t0;
 
   // ---- What reached Kafka ----
   absl::SleepFor(absl::Seconds(1));  // let the outbox publish the tail
   int64_t on_topic = 0;
   auto by_type = CountTopic(kafka, "channelops.deal_registration.events.v1", &on_topic);
+  int64_t lead_events = 0;
+  std::map<std::string, int64_t> lead_types;
+  if (!leads_addr.empty()) lead_types = CountTopic(kafka, "channelops.lead_routing.events.v1", &lead_events);
 
   // ---- Report ----
   int conflicts = stats.by_reason["REASON_CODE_CONFLICT_PARTNER_REGISTRATION"];
@@ -545,6 +555,17 @@ int RunDemo(const Flags& flags) {
     std::cout << "  most leads received (tier weights 50/30/20):";
     for (size_t k = 0; k < std::min<size_t>(5, rec.size()); ++k) std::cout << " " << rec[k].first << "=" << rec[k].second;
     std::cout << "\n";
+  }
+  if (!dev_clock.empty()) {
+    std::cout << absl::StrFormat(
+        "32 days later: %d registrations expired without an update (their customers are free again); "
+        "%d lead offers timed out and were re-routed; %d partners paused for missed SLAs\n",
+        by_type["channelops.dealreg.v1.DealExpired"], lead_types["channelops.leads.v1.LeadAcceptanceTimedOut"],
+        lead_types["channelops.leads.v1.PartnerPaused"]);
+  }
+  if (!leads_addr.empty()) {
+    std::cout << "Events on Kafka topic channelops.lead_routing.events.v1 (distinct positions): " << lead_events << "\n";
+    for (auto& [k, v] : lead_types) std::cout << absl::StrFormat("  %-48s %6d\n", k, v);
   }
   std::cout << "Events on Kafka topic channelops.deal_registration.events.v1 (distinct positions): " << on_topic << "\n";
   for (auto& [k, v] : by_type) std::cout << absl::StrFormat("  %-48s %6d\n", k, v);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -66,6 +67,10 @@ ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(10),
 ABSL_FLAG(std::string, authz_policy, "",
           "Authorization policy file (proto3 JSON of channelops.authz.v1.Policy, e.g. "
           "deploy/authz/policy.json). Empty: every caller is allowed (development only)");
+ABSL_FLAG(std::string, dev_clock_offset_file, "",
+          "DEVELOPMENT ONLY: a file holding a number of seconds added to the clock (re-read every "
+          "200 ms, forward only) so demos and whole-stack tests can jump ahead to expiries and "
+          "SLA timeouts. Never set in production");
 ABSL_FLAG(bool, store_sync, true,
           "fsync every group commit (never turn off in production: acknowledged writes could be "
           "lost on power failure)");
@@ -275,6 +280,7 @@ class ServiceRuntime::Impl {
   absl::Notification shutdown;
   std::string metrics_bound;
   std::unique_ptr<Authorizer> authorizer = std::make_unique<Authorizer>();
+  std::unique_ptr<core::OffsetClock> dev_clock;
 };
 
 ServiceRuntime::ServiceRuntime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -292,6 +298,12 @@ ServiceRuntime::~ServiceRuntime() {
 absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(ServiceConfig config) {
   auto impl = std::make_unique<Impl>();
   impl->config = std::move(config);
+  std::string dev_clock_file = absl::GetFlag(FLAGS_dev_clock_offset_file);
+  if (impl->config.clock == nullptr && !dev_clock_file.empty()) {
+    impl->dev_clock = std::make_unique<core::OffsetClock>(core::SystemClock::Instance());
+    impl->config.clock = impl->dev_clock.get();
+    LogWarn("development clock: offset read from a file", {{"file", dev_clock_file}});
+  }
   if (impl->config.clock == nullptr) impl->config.clock = &core::SystemClock::Instance();
   std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   if (data_dir.empty()) return absl::InvalidArgumentError("data_dir: is required");
@@ -348,6 +360,16 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(ServiceCo
     impl->relay->Start();
   }
   auto rt = std::unique_ptr<ServiceRuntime>(new ServiceRuntime(std::move(impl)));
+  if (rt->impl_->dev_clock) {
+    core::OffsetClock* clock = rt->impl_->dev_clock.get();
+    rt->AddBackgroundTask("dev_clock", absl::Milliseconds(200), [clock, dev_clock_file] {
+      std::ifstream f(dev_clock_file);
+      int64_t secs = 0;
+      if (f >> secs && clock->AdvanceTo(absl::Seconds(secs))) {
+        LogInfo("development clock moved", {{"offset_seconds", absl::StrCat(secs)}});
+      }
+    });
+  }
   // Idempotency records older than the retention window are pruned hourly.
   rt->AddBackgroundTask("idempotency_prune", absl::Hours(1), [r = rt.get()] {
     auto n = r->store().PruneIdempotency(r->clock().Now());

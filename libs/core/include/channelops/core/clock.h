@@ -47,3 +47,33 @@ class FakeClock final : public Clock {
 };
 
 }  // namespace channelops::core
+
+namespace channelops::core {
+
+// The system clock shifted by an adjustable offset. For demos and whole-stack
+// tests that need "a month later" (expiries, SLA timeouts) against real
+// binaries: the runtime moves it from --dev_clock_offset_file. Only ever moves
+// forward (a smaller offset is ignored) so that recorded instants stay ordered.
+// Thread-safe.
+class OffsetClock final : public Clock {
+ public:
+  explicit OffsetClock(const Clock& base) : base_(base) {}
+  absl::Time Now() const override {
+    absl::MutexLock l(&mu_);
+    return base_.Now() + offset_;
+  }
+  // Returns true if the offset changed.
+  bool AdvanceTo(absl::Duration offset) {
+    absl::MutexLock l(&mu_);
+    if (offset <= offset_) return false;
+    offset_ = offset;
+    return true;
+  }
+
+ private:
+  const Clock& base_;
+  mutable absl::Mutex mu_;
+  absl::Duration offset_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+};
+
+}  // namespace channelops::core
