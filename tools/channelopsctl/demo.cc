@@ -485,6 +485,11 @@ int RunDemo(const Flags& flags) {
     });
   }
 
+  // ---- MDF / co-op ----
+  const std::string mdf_addr = Flag(flags, "mdf", "");
+  MdfOutcome funds;
+  if (!mdf_addr.empty()) funds = RunMdfScenario(mdf_addr, world, seed);
+
   dr::ForecastSpecialPricingResponse forecast;
   {
     dr::ForecastSpecialPricingRequest req;
@@ -556,6 +561,17 @@ int RunDemo(const Flags& flags) {
     for (size_t k = 0; k < std::min<size_t>(5, rec.size()); ++k) std::cout << " " << rec[k].first << "=" << rec[k].second;
     std::cout << "\n";
   }
+  if (!mdf_addr.empty()) {
+    std::cout << absl::StrFormat(
+        "MDF: %s allocated to %d partners; %d fund requests:", FormatUsd(funds.allocated_micros),
+        n_partners / 5, funds.requests);
+    for (auto& [k, v] : funds.by_request_status) std::cout << " " << k.substr(20) << "=" << v;
+    std::cout << absl::StrFormat("\n  %s reserved for approved activities; %d claims with proof paid (%s)\n",
+                                 FormatUsd(funds.reserved_micros), funds.claims_paid, FormatUsd(funds.paid_micros));
+    std::cout << "  a request for more than the fund holds was "
+              << (funds.overdraw_refused ? "refused: " + funds.overdraw_message : std::string("NOT refused (bug!)"))
+              << "\n";
+  }
   if (!dev_clock.empty()) {
     std::cout << absl::StrFormat(
         "32 days later: %d registrations expired without an update (their customers are free again); "
@@ -593,7 +609,10 @@ int RunDemo(const Flags& flags) {
        << "</body></html>\n";
   html.close();
   std::cout << "\nHTML report: " << html_path << "\n";
-  return stats.rpc_errors == 0 && leads.rpc_errors == 0 ? 0 : 1;
+  return stats.rpc_errors == 0 && leads.rpc_errors == 0 && funds.rpc_errors == 0 &&
+                 (mdf_addr.empty() || funds.overdraw_refused)
+             ? 0
+             : 1;
 }
 
 }  // namespace channelops::ctl

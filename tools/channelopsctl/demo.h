@@ -31,6 +31,16 @@ struct LeadsOutcome {
   std::vector<std::pair<std::string, int64_t>> received_by_partner;
 };
 
+struct MdfOutcome {
+  int requests = 0, claims_paid = 0, rpc_errors = 0;
+  int64_t allocated_micros = 0, reserved_micros = 0, paid_micros = 0;
+  std::map<std::string, int> by_request_status;
+  bool overdraw_refused = false;
+  std::string overdraw_message;
+};
+
+MdfOutcome RunMdfScenario(const std::string& addr, const DemoWorld& world, int seed);
+
 // `register_deal_for_lead(partner, lead_id, i)` registers a deal that came from
 // the lead and returns its deal id ("" on failure).
 LeadsOutcome RunLeadsScenario(const std::string& addr, const DemoWorld& world, int n_leads, int seed,
