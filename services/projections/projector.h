@@ -1,0 +1,115 @@
+#pragma once
+
+// The projection handler: applies one event of any service topic to the
+// projections store, inside the consumer runner's store command (so the read
+// models, the credit-line events for the outbox and the consumer offsets
+// become durable together: exactly-once effect).
+//
+// What it keeps (column families below):
+//  - the facts it joins: comp plans and assignments, periods, deal
+//    registrations (an index by customer / domain key), direct opportunities,
+//    leads and their campaigns, fund requests and payments, prices;
+//  - every sale (POS sell-through line or sell-in shipment) with its
+//    attribution (registration, lead, campaign, direct opportunity) and what
+//    each of its credit components has posted;
+//  - commission credit lines, per payee and period, with statement totals;
+//  - partner ROI inputs, pipeline, price-protection exposure, lead funnel.
+//
+// Order independence. Topics are consumed concurrently, so a sale may arrive
+// before the plan, the assignment or the registration that decides its
+// credits. Every sale is therefore re-credited when such a fact arrives later
+// (a plan version: sales from its effective date; an assignment: the sales of
+// its target from its effective date; a registration or a direct opportunity:
+// the sales of its customer), and the difference is posted as ADJUSTMENT
+// lines. Whatever the arrival order, the posted totals per sale and payee end
+// the same. Lines whose date falls in a closed period are posted in the first
+// open one (adjusted_from_closed_period).
+//
+// The handler reads only through the Tx (point reads): the indexes it needs
+// are list values under one key (see read_models.proto).
+//
+// Thread-compatible: Apply runs on the store's single writer thread only.
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "channelops/analytics/v1/read_models.pb.h"
+#include "channelops/eventstore/event_store.h"
+#include "channelops/kafka/consumer_runner.h"
+
+namespace channelops::projections {
+
+namespace v1 = ::channelops::analytics::v1;
+
+// The topics the projections consume, and the derived topic they publish.
+inline constexpr char kDealRegistrationTopic[] = "channelops.deal_registration.events.v1";
+inline constexpr char kLeadRoutingTopic[] = "channelops.lead_routing.events.v1";
+inline constexpr char kPosIngestionTopic[] = "channelops.pos_ingestion.events.v1";
+inline constexpr char kMdfTopic[] = "channelops.mdf.events.v1";
+inline constexpr char kCompensationTopic[] = "channelops.compensation.events.v1";
+inline constexpr char kCommissionCreditsTopic[] = "channelops.analytics.commission_credits.v1";
+std::vector<std::string> SourceTopics();
+
+// Read models (values: channelops.analytics.v1 read_models.proto unless noted).
+inline constexpr char kPlansCf[] = "rm_plans";  // "~all" -> PlanSet
+inline constexpr char kAssignmentsCf[] =
+    "rm_assignments";  // id -> AssignmentRecord; "~isr|<C>" -> StringList
+inline constexpr char kPeriodsCf[] =
+    "rm_periods";  // "~calendar" -> comp PeriodCalendar; id -> comp Period
+inline constexpr char kDealsCf[] = "rm_deals";  // deal_id -> DealRecord
+inline constexpr char kDealIndexCf[] =
+    "rm_deal_index";                              // customer/domain key -> StringList of deal ids
+inline constexpr char kDirectCf[] = "rm_direct";  // customer/domain key -> DirectOpportunityList
+inline constexpr char kLeadsCf[] = "rm_leads";    // lead_id -> LeadRecord
+inline constexpr char kCampaignLeadsCf[] = "rm_campaign_leads";        // campaign \0 lead_id -> ""
+inline constexpr char kFundRequestsCf[] = "rm_fund_requests";          // id -> FundRequestRecord
+inline constexpr char kPartnerCampaignsCf[] = "rm_partner_campaigns";  // partner \0 campaign -> ""
+inline constexpr char kPartnerMoneyCf[] =
+    "rm_partner_money";  // partner \0 period -> PartnerPeriodMoney
+inline constexpr char kPartnerTotalsCf[] = "rm_partner_totals";  // partner -> PartnerTotals
+inline constexpr char kPartnersCf[] = "rm_partners";             // partner -> ""
+inline constexpr char kPartnerDealsCf[] = "rm_partner_deals";    // partner \0 deal_id -> ""
+inline constexpr char kSalesCf[] = "rm_sales";                   // sale_key -> SaleRecord
+// "c|<customer key>", "m|<domain key>", "r|<deal id>", "i|<partner>|<invoice>|<sku>",
+// "p|<partner>|<period>" -> StringList of sale keys; "x|<line key>" -> "" (reversed before seen)
+inline constexpr char kSaleIndexCf[] = "rm_sale_index";
+inline constexpr char kSalesByDayCf[] =
+    "rm_sales_by_day";  // YYYY-MM-DD -> StringList; "~min", "~max"
+inline constexpr char kPendingReturnsCf[] =
+    "rm_pending_returns";  // partner|invoice|sku -> ReturnList
+inline constexpr char kReturnIndexCf[] =
+    "rm_return_index";  // return key -> sale key, or "pending:<match key>"
+inline constexpr char kIncentivesCf[] =
+    "rm_incentives";                            // deal_id -> sale key carrying the incentive
+inline constexpr char kLinesCf[] = "rm_lines";  // line_id -> CreditLine
+inline constexpr char kPayeeLinesCf[] = "rm_payee_lines";  // payee \0 period \0 line_id -> ""
+inline constexpr char kStatementsCf[] =
+    "rm_statements";  // payee \0 period -> CommissionStatement (totals)
+inline constexpr char kPeriodPayeesCf[] = "rm_period_payees";  // period -> StringList of payees
+inline constexpr char kStatusCf[] = "rm_status";  // topic -> TopicStatus; "~counters" -> Counters
+inline constexpr char kPricesCf[] = "rm_prices";  // sku -> common Money (list price)
+
+inline constexpr char kCalendarKey[] = "~calendar";
+inline constexpr char kCountersKey[] = "~counters";
+inline constexpr char kAllPlansKey[] = "~all";
+
+std::vector<std::string> ReadModelCfs();
+
+// Key helpers shared with the query side.
+std::string Join0(const std::string& a, const std::string& b);
+std::string PartnerSalesKey(const std::string& partner_id, const std::string& period_id);
+std::string PayeeStream(const std::string& payee_id);
+
+class Projector {
+ public:
+  // The consumer runner's handler. Errors: DATA_LOSS for a payload that does
+  // not match its event_type or a corrupt read model (poison: skipped by the
+  // runner); UNAVAILABLE from storage (the batch is retried). Events of
+  // unknown types are counted and otherwise ignored.
+  absl::Status Apply(eventstore::Tx& tx, const kafka::ConsumedEvent& event);
+
+  class Run;  // one Apply's working state (projector.cc)
+};
+
+}  // namespace channelops::projections

@@ -1,0 +1,502 @@
+// The projection handler driven directly with envelopes (no Kafka): the
+// hand-computed scenario of scenario.h, checked to the micro, through the
+// query functions and the AnalyticsService over in-process gRPC.
+
+#include "projections/tests/scenario.h"
+
+#include <algorithm>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "channelops/analytics/v1/analytics.grpc.pb.h"
+#include "channelops/analytics/v1/events.pb.h"
+#include "channelops/authz/v1/policy.pb.h"
+#include "channelops/core/grpc_status.h"
+#include "channelops/eventstore/event_store.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "projections/analytics_service.h"
+#include "projections/projector.h"
+
+ABSL_DECLARE_FLAG(std::string, identity_header);
+
+namespace channelops::projections {
+namespace {
+
+namespace av1 = ::channelops::analytics::v1;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+class ScenarioTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // CallerIdentity reads the flag once, at its first call.
+    absl::SetFlag(&FLAGS_identity_header, "x-channelops-principal");
+  }
+
+  void Open() {
+    eventstore::Options o;
+    o.source = "channelops/projections";
+    o.read_model_cfs = ReadModelCfs();
+    auto store = eventstore::EventStore::OpenInMemory(o);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    service_ = std::make_unique<AnalyticsService>(*store_, nullptr, AnalyticsOptions{});
+  }
+
+  void Apply(const std::vector<kafka::ConsumedEvent>& events) {
+    for (const auto& e : events) {
+      auto r = store_->ExecuteSync({}, [&](eventstore::Tx& tx) -> absl::StatusOr<std::string> {
+        absl::Status s = projector_.Apply(tx, e);
+        if (!s.ok()) return s;
+        return std::string();
+      });
+      ASSERT_TRUE(r.ok()) << e.envelope.event_type() << " " << e.envelope.stream_id() << ": "
+                          << r.status();
+    }
+  }
+
+  int64_t Earned(const std::string& payee, const std::string& period) {
+    auto st = service_->Statement(payee, period);
+    EXPECT_TRUE(st.ok()) << st.status();
+    int64_t sum = 0;
+    for (const auto& t : st->totals()) sum += t.earned().amount_micros();
+    // The totals agree with the lines listed.
+    int64_t lines = 0;
+    for (const auto& l : st->lines()) lines += l.amount().amount_micros();
+    EXPECT_EQ(sum, lines) << payee << " " << period;
+    return sum;
+  }
+
+  std::vector<av1::CreditLine> SaleLines(const std::string& sale_id) {
+    std::vector<av1::CreditLine> out;
+    for (int n = 1; n < 100; ++n) {
+      auto e = service_->Explain(absl::StrCat(scenario::SaleKey(sale_id), "#", n));
+      if (!e.ok()) break;
+      out.push_back(e->line());
+    }
+    return out;
+  }
+
+  void ExpectStatements(const std::map<std::string, std::map<std::string, int64_t>>& expected) {
+    for (const auto& [payee, periods] : expected) {
+      for (const std::string period : {"2026-01", "2026-02", "2026-03"}) {
+        auto it = periods.find(period);
+        EXPECT_EQ(Earned(payee, period), it == periods.end() ? 0 : it->second)
+            << payee << " " << period;
+      }
+    }
+  }
+
+  Projector projector_;
+  std::unique_ptr<eventstore::EventStore> store_;
+  std::unique_ptr<AnalyticsService> service_;
+};
+
+TEST_F(ScenarioTest, StatementsMatchTheHandComputedFiguresToTheMicro) {
+  Open();
+  Apply(scenario::Build(/*close_january=*/true));
+  ExpectStatements(scenario::ExpectedWithClose());
+
+  auto status = service_->Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->sales(), 20);
+  EXPECT_EQ(status->uncredited_sales(), 0);
+  EXPECT_EQ(status->last_closed_period_id(), "2026-01");
+
+  // Hold days: January's lines are payable 30 days later, in February;
+  // clawbacks are taken at once.
+  auto jan = service_->Statement("partner-ny", "2026-01");
+  ASSERT_TRUE(jan.ok());
+  EXPECT_TRUE(jan->frozen());
+  ASSERT_THAT(jan->totals(), SizeIs(1));
+  EXPECT_EQ(jan->totals(0).released().amount_micros(), 0);
+  EXPECT_EQ(jan->totals(0).held().amount_micros(), 2'405'000'000);
+  EXPECT_EQ(jan->totals(0).credits().amount_micros(), 2'405'000'000);
+  auto feb = service_->Statement("partner-ny", "2026-02");
+  ASSERT_TRUE(feb.ok());
+  EXPECT_FALSE(feb->frozen());
+  EXPECT_EQ(feb->totals(0).released().amount_micros(), 2'405'000'000 - 270'000'000);
+  EXPECT_EQ(feb->totals(0).held().amount_micros(), 423'457'000);
+  EXPECT_EQ(feb->totals(0).clawbacks().amount_micros(), -270'000'000);
+}
+
+TEST_F(ScenarioTest, PartnerInNewYorkCustomerInConnecticutCreditsTheCamAndTheConnecticutRep) {
+  Open();
+  Apply(scenario::Build(true));
+  std::map<std::string, const av1::CreditLine*> by_payee_kind;
+  auto lines = SaleLines("S1");
+  for (const auto& l : lines) {
+    if (l.kind() == av1::LINE_KIND_CREDIT) {
+      by_payee_kind[absl::StrCat(l.payee_id(), "/", comp::v1::CreditKind_Name(l.credit_kind()))] =
+          &l;
+    }
+  }
+  ASSERT_TRUE(by_payee_kind.contains("cam-alice/CREDIT_KIND_COMMISSION"));
+  ASSERT_TRUE(by_payee_kind.contains("isr-ct/CREDIT_KIND_COMMISSION"));
+  const av1::CreditLine& cam = *by_payee_kind["cam-alice/CREDIT_KIND_COMMISSION"];
+  const av1::CreditLine& isr = *by_payee_kind["isr-ct/CREDIT_KIND_COMMISSION"];
+  EXPECT_EQ(cam.credited_revenue().amount_micros(), 10'000'000'000);  // overlay: full credit
+  EXPECT_EQ(isr.credited_revenue().amount_micros(), 10'000'000'000);
+  EXPECT_EQ(cam.amount().amount_micros(), 200'000'000);
+  EXPECT_EQ(isr.amount().amount_micros(), 300'000'000);
+  EXPECT_EQ(cam.split_mode(), comp::v1::SPLIT_MODE_OVERLAY);
+  EXPECT_EQ(cam.payee_source(), "cam|p|partner-ny");
+  EXPECT_EQ(isr.payee_source(), "isr|t|US|CT|");  // more specific than isr-us's whole US
+  // The registration (approved after the sale was first credited) earns the
+  // bonus and the incentive; the sale is attributed through deal-1 to lead-1
+  // and its funded campaign.
+  ASSERT_TRUE(by_payee_kind.contains("partner-ny/CREDIT_KIND_REGISTERED_DEAL_BONUS"));
+  ASSERT_TRUE(by_payee_kind.contains("partner-ny/CREDIT_KIND_INCENTIVE"));
+  const av1::CreditLine& bonus = *by_payee_kind["partner-ny/CREDIT_KIND_REGISTERED_DEAL_BONUS"];
+  EXPECT_EQ(bonus.amount().amount_micros(), 250'000'000);
+  EXPECT_EQ(bonus.deal_id(), "deal-1");
+  EXPECT_EQ(bonus.lead_id(), "lead-1");
+  EXPECT_EQ(bonus.campaign_id(), "camp-ny-webinar");
+  EXPECT_EQ(by_payee_kind["partner-ny/CREDIT_KIND_INCENTIVE"]->amount().amount_micros(),
+            100'000'000);
+  EXPECT_FALSE(cam.channel_conflict());
+}
+
+TEST_F(ScenarioTest, ChannelConflictIsPaidByThePlanSplitAndFlagged) {
+  Open();
+  Apply(scenario::Build(true));
+  auto lines = SaleLines("S4");
+  ASSERT_THAT(lines, SizeIs(4));
+  int64_t partner_revenue = 0, direct_revenue = 0;
+  for (const auto& l : lines) {
+    EXPECT_TRUE(l.channel_conflict()) << l.line_id();
+    EXPECT_EQ(l.direct_opportunity_id(), "opp-1");
+    if (l.role() == comp::v1::ROLE_PARTNER) {
+      partner_revenue = l.credited_revenue().amount_micros();
+      EXPECT_EQ(l.amount().amount_micros(), 180'000'000);
+      EXPECT_EQ(l.split_mode(), comp::v1::SPLIT_MODE_SPLIT);
+      EXPECT_EQ(l.split_with(), comp::v1::ROLE_DIRECT_REP);
+      EXPECT_EQ(l.share_bps(), 6000);
+    }
+    if (l.role() == comp::v1::ROLE_DIRECT_REP) {
+      direct_revenue = l.credited_revenue().amount_micros();
+      EXPECT_EQ(l.payee_id(), "rep-dan");
+      EXPECT_EQ(l.amount().amount_micros(), 60'000'000);
+      EXPECT_EQ(l.payee_source(), "direct_opportunity:opp-1");
+    }
+  }
+  EXPECT_EQ(partner_revenue + direct_revenue, 3'000'000'000);  // the split sums exactly
+  EXPECT_EQ(partner_revenue, 1'800'000'000);
+}
+
+TEST_F(ScenarioTest, ReturnsAreClawbacksThatReferenceTheOriginalCredit) {
+  Open();
+  Apply(scenario::Build(true));
+  // R1: 2 of S1's 10 units, on 2026-02-10.
+  std::map<std::string, std::string> credit_of;  // component -> original line
+  std::vector<const av1::CreditLine*> clawbacks;
+  auto lines = SaleLines("S1");
+  for (const auto& l : lines) {
+    if (l.kind() == av1::LINE_KIND_CREDIT) credit_of[l.component_key()] = l.line_id();
+    if (l.kind() == av1::LINE_KIND_CLAWBACK) clawbacks.push_back(&l);
+  }
+  ASSERT_THAT(clawbacks, SizeIs(5));  // commission, bonus, incentive, CAM, ISR
+  int64_t total = 0;
+  for (const auto* c : clawbacks) {
+    EXPECT_EQ(c->original_line_id(), credit_of[c->component_key()]) << c->line_id();
+    EXPECT_EQ(c->period_id(), "2026-02");
+    EXPECT_EQ(c->payable_on(), "2026-02-10");
+    total += c->amount().amount_micros();
+  }
+  EXPECT_EQ(total, -(200 + 50 + 20 + 40 + 60) * int64_t{1'000'000});
+
+  // R2 arrived before its sale S9: the clawback was posted when S9 came.
+  int64_t s9_clawback = 0;
+  for (const auto& l : SaleLines("S9")) {
+    if (l.kind() == av1::LINE_KIND_CLAWBACK) {
+      s9_clawback += l.amount().amount_micros();
+      EXPECT_EQ(l.effective_date(), "2026-03-25");
+    }
+  }
+  EXPECT_EQ(s9_clawback, -(111'111'000 + 27'777'750 + 22'222'200 + 33'333'300));
+
+  // ExplainCredit shows the chain: the sale, the return, the plan, the rule.
+  const av1::CreditLine* cam = nullptr;
+  for (const auto* c : clawbacks) {
+    if (c->payee_id() == "cam-alice") cam = c;
+  }
+  ASSERT_NE(cam, nullptr);
+  auto explained = service_->Explain(cam->line_id());
+  ASSERT_TRUE(explained.ok()) << explained.status();
+  EXPECT_EQ(explained->original().line_id(), cam->original_line_id());
+  EXPECT_EQ(explained->plan().version(), 1u);
+  EXPECT_THAT(explained->component_history(), SizeIs(2));
+  std::string chain;
+  for (const auto& step : explained->chain()) chain += step + "\n";
+  EXPECT_THAT(chain, HasSubstr("sale: channelops.pos.v1.PosLineAccepted on report-rep-S1"));
+  EXPECT_THAT(chain, HasSubstr("return: channelops.pos.v1.PosLineAccepted on report-rep-R1"));
+  EXPECT_THAT(chain, HasSubstr("plan: channelops.comp.v1.PlanPublished on plan-channel-2026"));
+  EXPECT_THAT(chain, HasSubstr("assignment: channelops.comp.v1.RoleAssigned"));
+  EXPECT_THAT(chain, HasSubstr("rule: plan channel-2026 v1"));
+  EXPECT_THAT(chain, HasSubstr("CLAWBACK USD -40.000000 in period 2026-02"));
+}
+
+TEST_F(ScenarioTest, LateFactsForAClosedPeriodAreAdjustedIntoTheNextOpenOne) {
+  Open();
+  Apply(scenario::Build(true));
+  // S14 is dated 2026-01-30 but arrived after January closed.
+  for (const auto& l : SaleLines("S14")) {
+    EXPECT_EQ(l.period_id(), "2026-02") << l.line_id();
+    EXPECT_EQ(l.effective_date(), "2026-01-30");
+    EXPECT_TRUE(l.adjusted_from_closed_period());
+  }
+  // cam-bob was assigned (from 2026-01-01) after January closed: S5's credit
+  // goes to February, S10's stays in February.
+  for (const auto& l : SaleLines("S5")) {
+    if (l.payee_id() != "cam-bob") continue;
+    EXPECT_EQ(l.period_id(), "2026-02");
+    EXPECT_TRUE(l.adjusted_from_closed_period());
+    EXPECT_EQ(l.kind(), av1::LINE_KIND_CREDIT);
+    EXPECT_THAT(l.reason(), HasSubstr("assignment cam|p|partner-ma changed"));
+  }
+  // March sales arrived after plan v2: credited under it.
+  for (const auto& l : SaleLines("S15")) {
+    EXPECT_EQ(l.plan_version(), 2u);
+  }
+  // The closed period's snapshot was published for each payee, and nothing was
+  // added to January after it.
+  auto log = store_->ReadAll(1, 100000);
+  ASSERT_TRUE(log.ok());
+  std::vector<std::string> frozen;
+  for (const auto& e : *log) {
+    av1::StatementFrozen f;
+    if (e.payload().UnpackTo(&f) && e.event_type() == "channelops.analytics.v1.StatementFrozen") {
+      frozen.push_back(f.statement().payee_id());
+      if (f.statement().payee_id() == "partner-ny") {
+        EXPECT_EQ(f.statement().totals(0).earned().amount_micros(), 2'405'000'000);
+      }
+    }
+  }
+  std::sort(frozen.begin(), frozen.end());
+  EXPECT_THAT(frozen, ElementsAre("cam-alice", "isr-ct", "isr-us", "partner-ct", "partner-ma",
+                                  "partner-ny", "rep-dan"));
+}
+
+TEST_F(ScenarioTest, PartnerRoiAndPipeline) {
+  Open();
+  Apply(scenario::Build(true));
+  auto ny = service_->Roi("partner-ny", "2026-02", "");
+  ASSERT_TRUE(ny.ok()) << ny.status();
+  EXPECT_EQ(ny->mdf_paid().amount_micros(), 4'000'000'000);
+  EXPECT_EQ(ny->coop_paid().amount_micros(), 0);
+  EXPECT_EQ(ny->price_protection().amount_micros(), 450'000'000);
+  EXPECT_EQ(ny->funded_campaigns(), 1);
+  EXPECT_EQ(ny->leads_from_funded_campaigns(), 1);                       // lead-3
+  EXPECT_EQ(ny->sell_through_revenue().amount_micros(), 3'234'570'000);  // S8 + S11
+  EXPECT_EQ(ny->attributed_revenue().amount_micros(), 2'000'000'000);    // S8 via deal-1, lead-1
+  EXPECT_EQ(ny->net_return().amount_micros(), -3'400'000'000);           // 600 - 4,000
+  EXPECT_TRUE(ny->roi_defined());
+  EXPECT_EQ(ny->roi_bps(), -8500);
+  EXPECT_EQ(ny->roi(), "-0.8500");
+
+  auto ny_jan = service_->Roi("partner-ny", "2026-01", "USD");
+  ASSERT_TRUE(ny_jan.ok());
+  EXPECT_EQ(ny_jan->mdf_committed().amount_micros(), 5'000'000'000);
+  EXPECT_EQ(ny_jan->pipeline().amount_micros(), 20'000'000'000);  // deal-1 from lead-1
+  // S1 net of its 2 returned units (8,000) + S2 + S4 + S7 + S14.
+  EXPECT_EQ(ny_jan->sell_through_revenue().amount_micros(), 19'000'000'000);
+  EXPECT_EQ(ny_jan->attributed_revenue().amount_micros(), 13'000'000'000);  // S1 + S7
+  EXPECT_FALSE(ny_jan->roi_defined());
+
+  auto ct = service_->Roi("partner-ct", "2026-02", "");
+  ASSERT_TRUE(ct.ok());
+  EXPECT_EQ(ct->coop_paid().amount_micros(), 500'000'000);
+  EXPECT_EQ(ct->won_revenue().amount_micros(), 8'000'000'000);  // deal-2 from lead-2
+  // S9 net of R2 (1 of 3 units: 1,111.11) + S12.
+  EXPECT_EQ(ct->sell_through_revenue().amount_micros(), 3'022'220'000);
+  EXPECT_EQ(ct->attributed_revenue().amount_micros(), 2'222'220'000);
+  EXPECT_EQ(ct->net_return().amount_micros(), 166'666'000);  // 666.666 - 500
+  EXPECT_EQ(ct->roi_bps(), 3333);
+  EXPECT_EQ(ct->roi(), "0.3333");
+
+  auto pipeline = service_->Pipeline("partner-ny", "");
+  ASSERT_TRUE(pipeline.ok());
+  ASSERT_THAT(pipeline->by_stage(), SizeIs(1));
+  EXPECT_EQ(pipeline->by_stage(0).stage_name(), "DEAL_STAGE_PROPOSAL");
+  EXPECT_EQ(pipeline->by_stage(0).amount().amount_micros(), 20'000'000'000);
+  EXPECT_EQ(pipeline->open_deals(), 1);
+  EXPECT_EQ(pipeline->spa_committed().amount_micros(), 1'500'000'000);
+  EXPECT_EQ(pipeline->price_protection_exposure().amount_micros(), 450'000'000);
+  EXPECT_EQ(pipeline->price_protection_credits(), 1);
+  EXPECT_EQ(pipeline->lead_funnel().received(), 2);
+  EXPECT_EQ(pipeline->lead_funnel().accepted(), 1);
+  EXPECT_EQ(pipeline->lead_funnel().timed_out(), 1);
+  EXPECT_EQ(pipeline->lead_funnel().converted(), 1);
+  EXPECT_EQ(pipeline->lead_funnel().sla_compliance_bps(), 5000);
+}
+
+TEST_F(ScenarioTest, AnyArrivalOrderEndsWithTheSameTotals) {
+  // Without the close, every line lands in its date's period whatever the
+  // order: the statements must equal the hand-computed ones exactly.
+  auto events = scenario::Build(/*close_january=*/false);
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed));
+    std::mt19937 rng(seed);
+    std::shuffle(events.begin(), events.end(), rng);
+    Open();
+    Apply(events);
+    ExpectStatements(scenario::ExpectedWithoutClose());
+    auto ct = service_->Roi("partner-ct", "2026-02", "");
+    ASSERT_TRUE(ct.ok());
+    EXPECT_EQ(ct->roi_bps(), 3333);
+  }
+  // Reversed order: every plan, assignment and registration arrives last.
+  std::reverse(events.begin(), events.end());
+  Open();
+  Apply(events);
+  ExpectStatements(scenario::ExpectedWithoutClose());
+}
+
+TEST_F(ScenarioTest, AReversedReportLineTakesEverythingBack) {
+  Open();
+  Apply(scenario::Build(true));
+  // The report of S7 is corrected: S7's line is reversed.
+  scenario::Feed f;
+  pos::v1::ReportLineReversed e;
+  e.mutable_line()->set_report_id("rep-S7");
+  e.mutable_line()->set_line_number(1);
+  e.set_corrected_by_report_id("rep-S7b");
+  f.Add(kPosIngestionTopic, "channelops/pos_ingestion_replay", "report-rep-S7", e,
+        scenario::At(3, 30));
+  Apply(f.events());
+  int64_t net = 0;
+  for (const auto& l : SaleLines("S7")) {
+    net += l.amount().amount_micros();
+    if (l.kind() == av1::LINE_KIND_ADJUSTMENT) {
+      EXPECT_EQ(l.period_id(), "2026-02");  // January is closed
+      EXPECT_THAT(l.reason(), HasSubstr("reversed by report rep-S7b"));
+    }
+  }
+  EXPECT_EQ(net, 0);
+  EXPECT_EQ(Earned("partner-ny", "2026-02"), 153'457'000 - 625'000'000);
+}
+
+// The same service over gRPC: validation and ranking.
+TEST_F(ScenarioTest, AnalyticsServiceOverGrpc) {
+  Open();
+  Apply(scenario::Build(true));
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(service_.get());
+  auto server = builder.BuildAndStart();
+  ASSERT_TRUE(server != nullptr && port > 0);
+  auto stub = av1::AnalyticsService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+
+  grpc::ClientContext c1;
+  av1::ListPartnerRoiRequest list;
+  list.set_period_id("2026-02");
+  av1::ListPartnerRoiResponse ranked;
+  ASSERT_TRUE(stub->ListPartnerRoi(&c1, list, &ranked).ok());
+  std::vector<std::string> order;
+  for (const auto& p : ranked.partners()) order.push_back(p.partner_id());
+  EXPECT_THAT(order, ElementsAre("partner-ct", "partner-ny", "partner-ma"));  // undefined last
+
+  grpc::ClientContext c2;
+  av1::GetCommissionStatementRequest bad;
+  bad.set_period_id("2026-2");
+  av1::CommissionStatement st;
+  grpc::Status s = stub->GetCommissionStatement(&c2, bad, &st);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  std::vector<std::string> fields;
+  for (const auto& [f, r] : core::GetFieldViolations(core::FromGrpcStatus(s))) fields.push_back(f);
+  EXPECT_THAT(fields, ElementsAre("payee_id", "period_id"));
+
+  grpc::ClientContext c3;
+  av1::ExplainCreditRequest unknown;
+  unknown.set_line_id("pos:nope/1#1");
+  av1::ExplainCreditResponse explained;
+  EXPECT_EQ(stub->ExplainCredit(&c3, unknown, &explained).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  grpc::ClientContext c4;
+  av1::GetCommissionStatementRequest ok;
+  ok.set_payee_id("rep-dan");
+  ok.set_period_id("2026-03");
+  ASSERT_TRUE(stub->GetCommissionStatement(&c4, ok, &st).ok());
+  ASSERT_THAT(st.lines(), SizeIs(1));
+  EXPECT_EQ(st.lines(0).amount().amount_micros(), 120'000'000);
+  EXPECT_EQ(st.lines(0).sale_key(), scenario::SaleKey("S18"));
+  server->Shutdown();
+}
+
+TEST_F(ScenarioTest, APartnerSeesOnlyItsOwnFigures) {
+  Open();
+  Apply(scenario::Build(true));
+  authz::v1::Policy policy;
+  auto* id = policy.add_identities();
+  id->set_match("spiffe://channelops/partner/*");
+  id->set_role("PARTNER");
+  id->set_partner_id_from_wildcard(true);
+  auto* role = policy.add_roles();
+  role->set_role("PARTNER");
+  role->set_partner_scoped(true);
+  role->add_methods("channelops.analytics.v1.AnalyticsService/*");
+  auto authz = server::Authorizer::FromPolicy(policy, nullptr);
+  ASSERT_TRUE(authz.ok()) << authz.status();
+  service_->set_authorizer(**authz);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(service_.get());
+  auto server = builder.BuildAndStart();
+  ASSERT_TRUE(server != nullptr && port > 0);
+  auto stub = av1::AnalyticsService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  auto as_ny = [] {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->AddMetadata("x-channelops-principal", "spiffe://channelops/partner/partner-ny");
+    return ctx;
+  };
+
+  av1::GetPartnerRoiRequest other;
+  other.set_partner_id("partner-ct");
+  other.set_period_id("2026-02");
+  av1::PartnerRoi roi;
+  EXPECT_EQ(stub->GetPartnerRoi(as_ny().get(), other, &roi).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  other.set_partner_id("partner-ny");
+  EXPECT_TRUE(stub->GetPartnerRoi(as_ny().get(), other, &roi).ok());
+
+  av1::ListPartnerRoiRequest list;
+  list.set_period_id("2026-02");
+  av1::ListPartnerRoiResponse ranked;
+  ASSERT_TRUE(stub->ListPartnerRoi(as_ny().get(), list, &ranked).ok());
+  ASSERT_THAT(ranked.partners(), SizeIs(1));
+  EXPECT_EQ(ranked.partners(0).partner_id(), "partner-ny");
+
+  av1::GetCommissionStatementRequest cam;
+  cam.set_payee_id("cam-alice");
+  cam.set_period_id("2026-01");
+  av1::CommissionStatement st;
+  EXPECT_EQ(stub->GetCommissionStatement(as_ny().get(), cam, &st).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  cam.set_payee_id("partner-ny");
+  ASSERT_TRUE(stub->GetCommissionStatement(as_ny().get(), cam, &st).ok());
+  EXPECT_EQ(st.totals(0).earned().amount_micros(), 2'405'000'000);
+
+  av1::ExplainCreditRequest line;
+  line.set_line_id(absl::StrCat(scenario::SaleKey("S3"), "#1"));  // partner-ct's sale
+  av1::ExplainCreditResponse explained;
+  EXPECT_EQ(stub->ExplainCredit(as_ny().get(), line, &explained).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  server->Shutdown();
+}
+
+}  // namespace
+}  // namespace channelops::projections
