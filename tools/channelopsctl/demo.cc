@@ -213,6 +213,12 @@ int RunDemo(const Flags& flags) {
     std::cout << "programme partner-first-2027: rules version " << resp.rules().version() << "\n";
   }
 
+  // ---- Compensation plan and assignments (before any sale is credited) ----
+  const std::string comp_addr = Flag(flags, "compensation", "");
+  const std::string projections_addr = Flag(flags, "projections", "");
+  int comp_errors = 0;
+  // (world is filled below; assignments need its geography)
+
   // ---- Customers, partners ----
   const std::vector<std::string> syll = {"ac", "me", "zen", "tri", "no", "va", "lux", "or", "bit", "ka",
                                          "lo", "ra", "quant", "sys", "dyn", "ex", "io", "pex", "tor", "vel"};
@@ -223,6 +229,7 @@ int RunDemo(const Flags& flags) {
                {"US", "MA", "02110", 42.36, -71.05},  {"DE", "BY", "80331", 48.14, 11.58},
                {"GB", "LND", "EC1A1BB", 51.52, -0.10}, {"FR", "IDF", "75001", 48.86, 2.34}};
   const auto& geo = world.geo;
+  if (!comp_addr.empty()) comp_errors += SetUpCompensation(comp_addr, world, seed);
   std::vector<Customer> customers;
   std::set<std::string> used;
   while (static_cast<int>(customers.size()) < n_customers) {
@@ -506,6 +513,10 @@ int RunDemo(const Flags& flags) {
     std::cout << "moving the stack's development clock 32 days ahead; waiting for the sweepers...\n";
     absl::SleepFor(absl::Seconds(4));
   }
+  CompOutcome comp;
+  if (!comp_addr.empty() || !projections_addr.empty()) {
+    comp = CloseAndReport(comp_addr, projections_addr, world, seed);
+  }
   absl::Duration took = absl::Now() - t0;
 
   // ---- What reached Kafka ----
@@ -579,6 +590,31 @@ int RunDemo(const Flags& flags) {
         by_type["channelops.dealreg.v1.DealExpired"], lead_types["channelops.leads.v1.LeadAcceptanceTimedOut"],
         lead_types["channelops.leads.v1.PartnerPaused"]);
   }
+  if (!comp_addr.empty()) {
+    std::cout << "Compensation: period " << comp.period_id
+              << (comp.period_closed ? " closed (statements frozen)" : " NOT closed: " + comp.close_error) << "\n";
+  }
+  if (!projections_addr.empty()) {
+    std::cout << absl::StrFormat(
+        "Projections: lag %d events; %d sales seen, %d credit lines, %d sales no plan credits\n",
+        comp.projection_lag, comp.sales, comp.credit_lines, comp.uncredited_sales);
+    std::cout << "Commission statements (" << comp.period_id << "):\n";
+    for (const auto& st : comp.statements) {
+      for (const auto& t : st.totals()) {
+        std::cout << absl::StrFormat("  %-12s earned %14s  (credits %s, clawbacks %s, held %s)%s\n", st.payee_id(),
+                                     FormatUsd(t.earned().amount_micros()), FormatUsd(t.credits().amount_micros()),
+                                     FormatUsd(t.clawbacks().amount_micros()), FormatUsd(t.held().amount_micros()),
+                                     st.frozen() ? " frozen" : "");
+      }
+    }
+    std::cout << "Partner ROI leaderboard (" << comp.period_id << "):\n";
+    for (const auto& r : comp.roi) {
+      std::cout << absl::StrFormat("  %-6s ROI %8s  fund spend %12s  attributed revenue %14s  leads from funded campaigns %d\n",
+                                   r.partner_id(), r.roi_defined() ? r.roi() : std::string("n/a"),
+                                   FormatUsd(r.fund_spend().amount_micros()),
+                                   FormatUsd(r.attributed_revenue().amount_micros()), r.leads_from_funded_campaigns());
+    }
+  }
   if (!leads_addr.empty()) {
     std::cout << "Events on Kafka topic channelops.lead_routing.events.v1 (distinct positions): " << lead_events << "\n";
     for (auto& [k, v] : lead_types) std::cout << absl::StrFormat("  %-48s %6d\n", k, v);
@@ -593,7 +629,10 @@ int RunDemo(const Flags& flags) {
   for (auto& [k, v] : stats.by_reason) reason_rows.emplace_back(k.substr(12), v);
   for (auto& [p, v] : leaders) leader_rows.emplace_back(p, static_cast<double>(v));
   for (auto& [k, v] : by_type) type_rows.emplace_back(k.substr(k.rfind('.') + 1), static_cast<double>(v));
-  std::vector<std::pair<std::string, double>> lead_rows;
+  std::vector<std::pair<std::string, double>> lead_rows, roi_rows;
+  for (const auto& r : comp.roi) {
+    if (r.roi_defined()) roi_rows.emplace_back(r.partner_id(), static_cast<double>(std::max<int64_t>(r.roi_bps(), 0)));
+  }
   for (auto& [k, v] : leads.by_rule) lead_rows.emplace_back(k.substr(13), v);
   std::ofstream html(html_path);
   html << "<!doctype html><html><head><meta charset=\"utf-8\"><title>channelops demo report</title>"
@@ -605,11 +644,13 @@ int RunDemo(const Flags& flags) {
        << "<h2>Top partners by approved registered pipeline</h2>" << SvgBars(leader_rows, "$")
        << "<h2>Events on Kafka by type</h2>" << SvgBars(type_rows, "")
        << (leads_addr.empty() ? std::string() : "<h2>Leads: deciding routing rule</h2>" + SvgBars(lead_rows, ""))
+       << (comp.roi.empty() ? std::string() : "<h2>Partner ROI leaderboard (basis points)</h2>" + SvgBars(roi_rows, ""))
        << "<p>Total distinct events on channelops.deal_registration.events.v1: " << on_topic << "</p>"
        << "</body></html>\n";
   html.close();
   std::cout << "\nHTML report: " << html_path << "\n";
   return stats.rpc_errors == 0 && leads.rpc_errors == 0 && funds.rpc_errors == 0 &&
+                 comp_errors == 0 && comp.rpc_errors == 0 && (comp_addr.empty() || comp.period_closed) &&
                  (mdf_addr.empty() || funds.overdraw_refused)
              ? 0
              : 1;

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "channelops/analytics/v1/analytics.pb.h"
 #include "channelopsctl.h"
 
 namespace channelops::ctl {
@@ -40,6 +41,22 @@ struct MdfOutcome {
 };
 
 MdfOutcome RunMdfScenario(const std::string& addr, const DemoWorld& world, int seed);
+
+struct CompOutcome {
+  std::string period_id;
+  bool period_closed = false;
+  std::string close_error;
+  int64_t projection_lag = -1, credit_lines = 0, sales = 0, uncredited_sales = 0;
+  int rpc_errors = 0;
+  std::vector<channelops::analytics::v1::PartnerRoi> roi;
+  std::vector<channelops::analytics::v1::CommissionStatement> statements;
+};
+
+// Publishes the plan and the role assignments. Returns the number of failed RPCs.
+int SetUpCompensation(const std::string& addr, const DemoWorld& world, int seed);
+// Closes the demo's month, waits for the projections, reads statements and ROI.
+CompOutcome CloseAndReport(const std::string& comp_addr, const std::string& projections_addr,
+                           const DemoWorld& world, int seed);
 
 // `register_deal_for_lead(partner, lead_id, i)` registers a deal that came from
 // the lead and returns its deal id ("" on failure).

@@ -106,7 +106,13 @@ LeadsOutcome RunLeadsScenario(const std::string& addr, const DemoWorld& world, i
       lr::SubmitLeadRequest req;
       req.set_request_id(absl::StrCat(run, "-lead-", i));
       req.set_source(r() % 2 ? "web" : "event");
-      req.set_campaign_id(absl::StrCat("camp-", r() % 10 + 1));
+      // A third of the leads come from partner-run, MDF-funded campaigns.
+      if (r() % 3 == 0) {
+        int fp = 5 * (1 + static_cast<int>(r() % (world.partners / 5)));
+        req.set_campaign_id(absl::StrFormat("camp-P%03d-%d", fp, static_cast<int>(r() % 2)));
+      } else {
+        req.set_campaign_id(absl::StrCat("web-", r() % 4 + 1));
+      }
       req.set_company(absl::StrCat("Prospect ", i, " GmbH"));
       req.mutable_contact()->set_name(absl::StrCat("Buyer ", i));
       req.mutable_contact()->set_email(absl::StrCat("buyer", i, "@prospect", i, ".example"));

@@ -75,7 +75,7 @@ MdfOutcome RunMdfScenario(const std::string& addr, const DemoWorld& world, int s
       req.set_fund_id("MDF-" + partner);
       req.set_partner_id(partner);
       auto* d = req.mutable_details();
-      d->set_campaign_id(absl::StrCat("camp-", (p / 5 + k) % 10 + 1));
+      d->set_campaign_id(absl::StrFormat("camp-P%03d-%d", p, k));  // the partner's own campaign
       d->set_activity_type(types[(p + k) % 4]);
       d->set_name(absl::StrCat(partner, " ", k ? "webinar series" : "customer roadshow"));
       d->set_start_date(Day(now - absl::Hours(24 * 10)));
