@@ -29,77 +29,12 @@
 #include "channelops/testing/temp_dir.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "rpc_driver.h"
 
 namespace dr = channelops::dealreg::v1;
 using channelops::testing::ChildProcess;
 
 namespace {
-
-struct Result {
-  double per_sec = 0;
-  double p50_us = 0, p99_us = 0;
-  int64_t errors = 0;
-};
-
-// Keeps `inflight` async calls outstanding for `seconds`; `issue(i, done)` starts
-// call i and must call done(ok) exactly once.
-Result Drive(int inflight, double seconds,
-             const std::function<void(int64_t, std::function<void(bool)>)>& issue,
-             int64_t max_calls = INT64_MAX) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<double> lat;
-  lat.reserve(1 << 20);
-  std::atomic<int64_t> next{0}, done{0}, errors{0};
-  std::atomic<int> outstanding{0};
-  std::atomic<bool> stop{false};
-  std::mutex issue_mu;  // calls are issued from callbacks on several threads
-  std::function<void()> launch = [&] {
-    int64_t i;
-    {
-      std::lock_guard<std::mutex> l(issue_mu);
-      i = next++;
-      if (i >= max_calls) {
-        stop = true;
-        return;
-      }
-    }
-    outstanding++;
-    absl::Time t0 = absl::Now();
-    issue(i, [&, t0](bool ok) {
-      double us = absl::ToDoubleMicroseconds(absl::Now() - t0);
-      {
-        std::lock_guard<std::mutex> l(mu);
-        lat.push_back(us);
-      }
-      if (!ok) errors++;
-      done++;
-      if (!stop.load()) launch();
-      std::lock_guard<std::mutex> l(mu);  // decrement under the lock: Drive may return right after
-      if (--outstanding == 0) cv.notify_all();
-    });
-  };
-  absl::Time start = absl::Now();
-  for (int i = 0; i < inflight; ++i) launch();
-  {
-    std::unique_lock<std::mutex> l(mu);
-    cv.wait_for(l, std::chrono::duration<double>(seconds), [&] { return stop.load() && outstanding.load() == 0; });
-  }
-  stop = true;
-  int64_t n = done.load();
-  double secs = absl::ToDoubleSeconds(absl::Now() - start);
-  {
-    std::unique_lock<std::mutex> l(mu);
-    cv.wait(l, [&] { return outstanding.load() == 0; });
-  }
-  std::sort(lat.begin(), lat.end());
-  Result r;
-  r.per_sec = n / secs;
-  r.p50_us = lat.empty() ? 0 : lat[lat.size() / 2];
-  r.p99_us = lat.empty() ? 0 : lat[lat.size() * 99 / 100];
-  r.errors = errors.load();
-  return r;
-}
 
 dr::RegisterDealRequest MakeDeal(int64_t i, int partners, const std::string& prefix) {
   dr::RegisterDealRequest req;
