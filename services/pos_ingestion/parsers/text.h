@@ -1,0 +1,29 @@
+#pragma once
+
+// Small strict text helpers shared by the parsers. Pure, std-only, thread-safe.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace channelops::pos::parse {
+
+// Without leading / trailing ASCII whitespace.
+std::string_view Trim(std::string_view s);
+// ASCII upper case.
+std::string Upper(std::string_view s);
+
+// An optional '-' and 1..18 digits. nullopt for anything else.
+std::optional<int64_t> ParseInt(std::string_view s);
+// Like ParseInt, but also accepts a fractional part of zeros ("10.0", "10.000"),
+// as X12 decimal (R) elements are often written.
+std::optional<int64_t> ParseWholeNumber(std::string_view s);
+
+// "YYYY-MM-DD", a real calendar day. Returns it unchanged, or nullopt.
+std::optional<std::string> ParseIsoDate(std::string_view s);
+// X12 DT: CCYYMMDD (or YYMMDD, taken as 20YY), a real calendar day, as
+// "YYYY-MM-DD"; nullopt otherwise.
+std::optional<std::string> ParseX12Date(std::string_view s);
+
+}  // namespace channelops::pos::parse

@@ -1,0 +1,747 @@
+#include "pos_ingestion/report_ingestion.h"
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "channelops/core/check.h"
+#include "channelops/core/grpc_status.h"
+#include "channelops/core/ids.h"
+#include "channelops/core/status_macros.h"
+#include "channelops/server/runtime.h"
+#include "pos_ingestion/domain/convert.h"
+#include "pos_ingestion/domain/decider.h"
+#include "pos_ingestion/domain/lines.h"
+#include "pos_ingestion/domain/validation.h"
+#include "pos_ingestion/parsers/line.h"
+#include "pos_ingestion/pos_ingestion_service.h"
+#include "pos_ingestion/read_models.h"
+
+namespace channelops::pos {
+namespace {
+
+using domain::Context;
+using eventstore::CommandMeta;
+using eventstore::CommandResult;
+using eventstore::EventStore;
+using eventstore::Tx;
+
+constexpr char kMethod[] = "channelops.pos.v1.PosIngestionService/IngestReport";
+
+// What a command tells the reactor. Written on the writer thread, read in the
+// store's callback (the store's queue hands it over).
+struct Outcome {
+  domain::OpenKind open = domain::OpenKind::kNew;
+  v1::Report report;
+  std::vector<v1::RejectedLine> rejects;
+  std::vector<v1::DuplicateLine> duplicates;
+  int64_t accepted = 0;
+  int64_t ignored = 0;
+  bool refused = false;         // all_or_nothing: nothing recorded
+  absl::Status publish_status;  // all_or_nothing: why publishing was refused late
+  bool completed = false;       // all_or_nothing: published and completed at once
+  std::string cursor;           // reversal: last rm_report_lines key processed
+  bool more = false;            // reversal: another batch may follow
+};
+
+// The identity a raw line will have once accepted (see domain::LineIdentity).
+std::string RawIdentity(const std::string& partner_id, const parse::Line& l) {
+  v1::PosLine p;
+  p.set_partner_id(partner_id);
+  p.set_invoice_number(l.invoice_number);
+  p.set_invoice_line(static_cast<int32_t>(l.invoice_line > 0 ? l.invoice_line : 1));
+  return domain::LineIdentity(p);
+}
+
+// Loads what Decide(IngestBatch) needs: the catalogue entries and the owners
+// of the identities in the batch (plus, for a staged report, those staged).
+absl::Status LoadBatchState(Tx& tx, domain::IngestBatch& b, const std::string& attempt) {
+  for (const parse::Item& item : b.items) {
+    const auto* l = std::get_if<parse::Line>(&item);
+    if (l == nullptr) continue;
+    if (!l->sku.empty() && l->sku.size() <= domain::kMaxIdLength && !b.products.contains(l->sku)) {
+      CHANNELOPS_ASSIGN_OR_RETURN(auto p, TxGet<v1::Product>(tx, kProductsCf, l->sku));
+      if (p) b.products.emplace(l->sku, std::move(*p));
+    }
+    if (l->invoice_number.empty() || l->invoice_number.size() > domain::kMaxIdLength) continue;
+    std::string identity = RawIdentity(b.header->partner_id(), *l);
+    if (b.owners.contains(identity)) continue;
+    CHANNELOPS_ASSIGN_OR_RETURN(auto owner, TxGet<v1::LineOwner>(tx, kLineIndexCf, identity));
+    if (!owner && !attempt.empty()) {
+      CHANNELOPS_ASSIGN_OR_RETURN(
+          owner, TxGet<v1::LineOwner>(tx, kStagingCf, StagingKey(attempt, 'I', identity)));
+    }
+    if (owner) b.owners.emplace(std::move(identity), std::move(*owner));
+  }
+  return absl::OkStatus();
+}
+
+// Appends a batch decision's events to the report stream and records the
+// accepted lines, rejects and the report's new state.
+absl::Status CommitBatch(Tx& tx, const v1::ReportHeader& h, domain::BatchDecision& d) {
+  std::vector<absl::Time> occurred;
+  occurred.reserve(d.events.size());
+  for (const auto& l : d.accepted) occurred.push_back(domain::FromProtoTime(l.movement_at()));
+  CHANNELOPS_ASSIGN_OR_RETURN(
+      auto positions, AppendEvents(tx, domain::ReportStream(h.report_id()), d.events, occurred));
+  MovementWriter w(tx);
+  for (size_t i = 0; i < d.accepted.size(); ++i) {
+    CHANNELOPS_RETURN_IF_ERROR(w.AcceptLine(d.accepted[i], positions[i]));
+  }
+  for (const auto& r : d.rejects) {
+    tx.Put(kRejectsCf, LineKey(h.report_id(), r.line_number()), r.SerializeAsString());
+  }
+  CHANNELOPS_ASSIGN_OR_RETURN(v1::Report report,
+                              TxGetOrEmpty<v1::Report>(tx, kReportsCf, h.report_id()));
+  CHANNELOPS_CHECK(!report.header().report_id().empty()) << "batch of an unopened report";
+  report = domain::Evolve(std::move(report), d.events.back());
+  tx.Put(kReportsCf, h.report_id(), report.SerializeAsString());
+  return w.Flush();
+}
+
+// Every committed rm_staging key of an attempt (staging rows are committed:
+// the reactor waits for each staging command before the next).
+absl::Status DeleteStaging(Tx& tx, const EventStore& store, const std::string& attempt) {
+  const std::string prefix = Join0(attempt, "");
+  return store.Scan(kStagingCf, prefix, prefix, SIZE_MAX,
+                    [&](absl::string_view key, absl::string_view) {
+                      tx.Delete(kStagingCf, key);
+                      return true;
+                    });
+}
+
+class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportRequest> {
+ public:
+  IngestReactor(PosIngestionService& service, grpc::CallbackServerContext* ctx,
+                v1::IngestReportResponse* response)
+      : service_(service),
+        store_(service.store()),
+        ctx_(ctx),
+        response_(response),
+        attempt_(core::NewUuidV7()),
+        actor_(server::CallerIdentity(*ctx)) {
+    StartRead(&msg_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return OnEndOfInput();
+    switch (phase_) {
+      case Phase::kHeader:
+        return OnHeader();
+      case Phase::kLines:
+        return OnData();
+      case Phase::kDraining:
+        msg_.Clear();
+        StartRead(&msg_);
+        return;
+      case Phase::kEnding:
+        break;
+    }
+    CHANNELOPS_CHECK(false) << "a read completed after the end of input";
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  enum class Phase { kHeader, kLines, kDraining, kEnding };
+  using OutcomeFn = std::function<void(IngestReactor*, const Outcome&)>;
+
+  // ---- stream handling ----
+
+  void OnHeader() {
+    if (msg_.msg_case() != v1::IngestReportRequest::kHeader) {
+      return FinishNow(
+          core::InvalidArgument("header", "the first message must be the report header"));
+    }
+    header_ = msg_.header();
+    msg_.Clear();
+    auto caller = service_.authorizer().Authorize(*ctx_, kMethod, header_);
+    if (!caller.ok()) return FinishNow(caller.status());
+    if (auto st = domain::ValidateReportHeader(header_); !st.ok()) return FinishNow(st);
+    aon_ = header_.all_or_nothing();
+    if (!service_.ClaimReport(header_.report_id(), attempt_)) {
+      return FinishNow(absl::AbortedError(
+          absl::StrCat("header.report_id: report ", header_.report_id(),
+                       " is being ingested by another stream; retry when it ends")));
+    }
+    claimed_ = true;
+    switch (header_.format()) {
+      case v1::REPORT_FORMAT_CSV:
+        parser_ = parse::NewCsvParser();
+        break;
+      case v1::REPORT_FORMAT_X12_867:
+        parser_ = parse::NewX12_867Parser();
+        break;
+      case v1::REPORT_FORMAT_X12_852:
+        parser_ = parse::NewX12_852Parser();
+        break;
+      default:
+        break;  // typed lines
+    }
+    Run(OpenCommand(), &IngestReactor::OnOpened);
+  }
+
+  void OnOpened(const Outcome& o) {
+    switch (o.open) {
+      case domain::OpenKind::kReplay:
+        replay_ = o.report;
+        phase_ = Phase::kDraining;
+        break;
+      case domain::OpenKind::kResume:
+        skip_through_ = o.report.last_line_number();
+        // An all_or_nothing report exists only once published: only its
+        // completion (a correction's reversal) can be left to do.
+        published_ = aon_;
+        phase_ = Phase::kLines;
+        break;
+      case domain::OpenKind::kNew:
+        phase_ = Phase::kLines;
+        break;
+    }
+    StartRead(&msg_);
+  }
+
+  void OnData() {
+    switch (msg_.msg_case()) {
+      case v1::IngestReportRequest::kHeader:
+        return Fail(core::InvalidArgument("header", "only the first message may be a header"));
+      case v1::IngestReportRequest::kLines: {
+        if (parser_) {
+          return Fail(core::InvalidArgument(
+              "lines",
+              absl::StrCat("this report's format is ", v1::ReportFormat_Name(header_.format()),
+                           ": send chunk messages")));
+        }
+        const auto& lines = msg_.lines().lines();
+        if (lines.size() > domain::kMaxLinesPerMessage) {
+          return Fail(core::InvalidArgument(
+              "lines.lines",
+              absl::StrCat("at most ", domain::kMaxLinesPerMessage, " lines per message")));
+        }
+        for (const v1::ReportLine& l : lines) Add(domain::FromTyped(l, ++typed_lines_));
+        break;
+      }
+      case v1::IngestReportRequest::kChunk: {
+        if (!parser_) {
+          return Fail(
+              core::InvalidArgument("chunk", "this report's format is LINES: send lines messages"));
+        }
+        if (msg_.chunk().size() > domain::kMaxChunkBytes) {
+          return Fail(core::InvalidArgument("chunk", "at most 4 MiB per message"));
+        }
+        scratch_.clear();
+        parser_->Push(msg_.chunk(), scratch_);
+        for (parse::Item& item : scratch_) Add(std::move(item));
+        break;
+      }
+      default:
+        return Fail(core::InvalidArgument("msg", "one of header, lines or chunk is required"));
+    }
+    msg_.Clear();
+    Continue();
+  }
+
+  void OnEndOfInput() {
+    if (phase_ == Phase::kHeader) {
+      if (ctx_->IsCancelled())
+        return FinishNow(absl::CancelledError("the client cancelled the stream"));
+      return FinishNow(
+          core::InvalidArgument("header", "the stream ended before the report header"));
+    }
+    if (phase_ == Phase::kDraining) return FinishReplay();
+    CHANNELOPS_CHECK(phase_ == Phase::kLines) << "input ended twice";
+    phase_ = Phase::kEnding;
+    if (ctx_->IsCancelled()) {
+      return Fail(absl::CancelledError(
+          "the stream was cancelled before its end; re-send the report to resume it"));
+    }
+    if (parser_) {
+      scratch_.clear();
+      parser_->Finish(scratch_);
+      for (parse::Item& item : scratch_) Add(std::move(item));
+    }
+    input_ended_ = true;
+    Continue();
+  }
+
+  void Add(parse::Item item) {
+    const int64_t n = parse::LineNumberOf(item);
+    if (n <= skip_through_) return;  // recorded by an earlier stream of this report
+    CHANNELOPS_CHECK(n > last_line_)
+        << "parser items out of order: " << n << " after " << last_line_;
+    last_line_ = n;
+    if (first_line_ == 0) first_line_ = n;
+    pending_.push_back(std::move(item));
+  }
+
+  // Decides what to do next: a full batch, the end, or another read.
+  void Continue() {
+    if (pending_.size() >= kBatchLines || (input_ended_ && !pending_.empty())) {
+      const size_t n = std::min(pending_.size(), kBatchLines);
+      std::vector<parse::Item> batch(std::make_move_iterator(pending_.begin()),
+                                     std::make_move_iterator(pending_.begin() + n));
+      pending_.erase(pending_.begin(), pending_.begin() + n);
+      received_ += static_cast<int64_t>(batch.size());
+      if (aon_ && !published_ && received_ > kMaxAllOrNothingLines) {
+        return Fail(core::InvalidArgument(
+            "header.all_or_nothing",
+            absl::StrCat("all_or_nothing reports are limited to ", kMaxAllOrNothingLines,
+                         " lines; send this one without all_or_nothing, or split it")));
+      }
+      if (aon_ && published_) {
+        // Resumed after publishing: every line is recorded already.
+        return Continue();
+      }
+      return Run(aon_ ? StageCommand(std::move(batch)) : BatchCommand(std::move(batch)),
+                 &IngestReactor::OnBatch);
+    }
+    if (!input_ended_) return StartRead(&msg_);
+    if (aon_ && !published_) return Run(PublishCommand(), &IngestReactor::OnPublished);
+    Complete();
+  }
+
+  void OnBatch(const Outcome& o) {
+    ignored_ += o.ignored;
+    rejected_ += static_cast<int64_t>(o.rejects.size());
+    duplicates_ += static_cast<int64_t>(o.duplicates.size());
+    Keep(o.rejects, o.duplicates);
+    Continue();
+  }
+
+  void OnPublished(const Outcome& o) {
+    published_ = true;
+    staged_ = false;  // published or deleted by the command
+    if (!o.publish_status.ok()) return FinishNow(o.publish_status);
+    if (o.refused) {
+      v1::Report* r = response_->mutable_report();
+      *r->mutable_header() = header_;
+      r->set_status(v1::REPORT_STATUS_REFUSED);
+      auto* n = r->mutable_counts();
+      n->set_lines_received(received_);
+      n->set_rejected(rejected_);
+      n->set_duplicates(duplicates_);
+      n->set_ignored(ignored_);
+      r->set_last_line_number(last_line_);
+      return FinishNow(absl::OkStatus());
+    }
+    Keep({}, o.duplicates);
+    if (o.completed) return OnCompleted(o);
+    Complete();
+  }
+
+  // Reversal of the corrected report (if any), then ReportCompleted.
+  void Complete() {
+    if (!header_.corrects_report_id().empty() && !reversal_done_) {
+      return Run(ReverseCommand(cursor_), &IngestReactor::OnReversed);
+    }
+    Run(CompleteCommand(), &IngestReactor::OnCompleted);
+  }
+
+  void OnReversed(const Outcome& o) {
+    cursor_ = o.cursor;
+    reversal_done_ = !o.more;
+    Complete();
+  }
+
+  void OnCompleted(const Outcome& o) {
+    *response_->mutable_report() = o.report;
+    FinishNow(absl::OkStatus());
+  }
+
+  void FinishReplay() {
+    *response_->mutable_report() = replay_;
+    response_->set_replayed(true);
+    const std::string prefix = Join0(header_.report_id(), "");
+    absl::Status parse = absl::OkStatus();
+    absl::Status st = store_.Scan(
+        kRejectsCf, prefix, prefix, kMaxRejectsInResponse + 1,
+        [&](absl::string_view key, absl::string_view v) {
+          if (response_->rejects_size() == kMaxRejectsInResponse) {
+            response_->set_rejects_truncated(true);
+            return false;
+          }
+          if (!response_->add_rejects()->ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+            parse = Corrupt(kRejectsCf, key);
+            return false;
+          }
+          return true;
+        });
+    FinishNow(st.ok() ? parse : st);
+  }
+
+  void Keep(const std::vector<v1::RejectedLine>& rejects,
+            const std::vector<v1::DuplicateLine>& duplicates) {
+    for (const auto& r : rejects) {
+      if (response_->rejects_size() < kMaxRejectsInResponse) {
+        *response_->add_rejects() = r;
+      } else {
+        response_->set_rejects_truncated(true);
+      }
+    }
+    for (const auto& d : duplicates) {
+      if (response_->duplicates_size() < kMaxRejectsInResponse) *response_->add_duplicates() = d;
+    }
+  }
+
+  // An error: an all_or_nothing stream first deletes what it staged.
+  void Fail(absl::Status status) {
+    phase_ = Phase::kEnding;
+    if (aon_ && staged_) {
+      staged_ = false;
+      failure_ = std::move(status);
+      return Run(CleanupCommand(),
+                 [](IngestReactor* self, const Outcome&) { self->FinishNow(self->failure_); });
+    }
+    FinishNow(std::move(status));
+  }
+
+  void FinishNow(const absl::Status& status) {
+    // Nothing of this report happens after Finish: release its id first, so a
+    // client that re-sends as soon as it has the answer is not refused.
+    if (claimed_) service_.ReleaseReport(header_.report_id());
+    claimed_ = false;
+    if (!status.ok()) response_->Clear();
+    Finish(core::ToGrpcStatus(status));
+  }
+
+  // A command and the Outcome it fills for the reactor.
+  struct Step {
+    eventstore::Command command;
+    std::shared_ptr<Outcome> outcome;
+  };
+
+  // Binds a command body to a fresh Outcome.
+  static Step Bind(std::function<absl::Status(Tx&, Outcome&)> body) {
+    auto outcome = std::make_shared<Outcome>();
+    return Step{[body = std::move(body), outcome](Tx& tx) -> absl::StatusOr<std::string> {
+                  CHANNELOPS_RETURN_IF_ERROR(body(tx, *outcome));
+                  return std::string();
+                },
+                outcome};
+  }
+
+  // Queues a step; `then` runs with its outcome once it is durable, or the
+  // stream fails with its error. Exactly one step or read is outstanding.
+  void Run(Step step, OutcomeFn then) {
+    CommandMeta meta;
+    meta.request_id = absl::StrCat("report/", header_.report_id(), "/", attempt_);
+    meta.actor = actor_;
+    store_.Execute(std::move(meta), std::move(step.command),
+                   [this, outcome = std::move(step.outcome),
+                    then = std::move(then)](absl::StatusOr<CommandResult> r) {
+                     if (!r.ok()) return Fail(r.status());
+                     then(this, *outcome);
+                   });
+  }
+
+  // ---- commands (their bodies run on the store's writer thread) ----
+
+  Step OpenCommand() {
+    return Bind([h = header_, actor = actor_](Tx& tx, Outcome& out) -> absl::Status {
+      Context c{tx.now(), actor};
+      domain::OpenReport open;
+      open.header = h;
+      CHANNELOPS_ASSIGN_OR_RETURN(open.existing,
+                                  TxGetOrEmpty<v1::Report>(tx, kReportsCf, h.report_id()));
+      if (!h.corrects_report_id().empty()) {
+        CHANNELOPS_ASSIGN_OR_RETURN(open.corrected,
+                                    TxGet<v1::Report>(tx, kReportsCf, h.corrects_report_id()));
+      }
+      CHANNELOPS_ASSIGN_OR_RETURN(domain::OpenDecision d, domain::Decide(open, c));
+      out.open = d.kind;
+      out.report = open.existing;
+      if (d.events.empty()) return absl::OkStatus();
+      CHANNELOPS_RETURN_IF_ERROR(
+          AppendEvents(tx, domain::ReportStream(h.report_id()), d.events).status());
+      out.report = domain::Evolve(v1::Report(), d.events.front());
+      tx.Put(kReportsCf, h.report_id(), out.report.SerializeAsString());
+      if (open.corrected) {
+        v1::Report r = domain::Evolve(*open.corrected, d.events.front());
+        tx.Put(kReportsCf, h.corrects_report_id(), r.SerializeAsString());
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  Step BatchCommand(std::vector<parse::Item> items) {
+    return Bind([h = header_, actor = actor_, items = std::move(items)](
+                    Tx& tx, Outcome& out) mutable -> absl::Status {
+      Context c{tx.now(), actor};
+      domain::IngestBatch b;
+      b.header = &h;
+      b.items = std::move(items);
+      CHANNELOPS_RETURN_IF_ERROR(LoadBatchState(tx, b, ""));
+      domain::BatchDecision d = domain::Decide(b, c);
+      CHANNELOPS_RETURN_IF_ERROR(CommitBatch(tx, h, d));
+      out.accepted = static_cast<int64_t>(d.accepted.size());
+      out.ignored = d.ignored;
+      out.rejects = std::move(d.rejects);
+      out.duplicates = std::move(d.duplicates);
+      return absl::OkStatus();
+    });
+  }
+
+  // all_or_nothing: validates a batch and stages its accepted lines (nothing
+  // more is staged once a line was rejected: the report will be refused).
+  Step StageCommand(std::vector<parse::Item> items) {
+    staged_ = true;
+    return Bind([h = header_, actor = actor_, attempt = attempt_, items = std::move(items),
+                 refused = rejected_ > 0](Tx& tx, Outcome& out) mutable -> absl::Status {
+      Context c{tx.now(), actor};
+      domain::IngestBatch b;
+      b.header = &h;
+      b.items = std::move(items);
+      CHANNELOPS_RETURN_IF_ERROR(LoadBatchState(tx, b, attempt));
+      domain::BatchDecision d = domain::Decide(b, c);
+      if (!refused && d.rejects.empty()) {
+        for (const v1::PosLine& l : d.accepted) {
+          tx.Put(kStagingCf, StagingKey(attempt, 'L', BigEndianLine(l.line_number())),
+                 l.SerializeAsString());
+          if (std::string identity = domain::LineIdentity(l); !identity.empty()) {
+            v1::LineOwner owner;
+            owner.set_report_id(h.report_id());
+            owner.set_line_number(l.line_number());
+            tx.Put(kStagingCf, StagingKey(attempt, 'I', identity), owner.SerializeAsString());
+          }
+        }
+        for (const v1::DuplicateLine& dup : d.duplicates) {
+          tx.Put(kStagingCf, StagingKey(attempt, 'D', BigEndianLine(dup.line_number())),
+                 dup.SerializeAsString());
+        }
+      }
+      out.accepted = static_cast<int64_t>(d.accepted.size());
+      out.ignored = d.ignored;
+      out.rejects = std::move(d.rejects);
+      out.duplicates = std::move(d.duplicates);
+      return absl::OkStatus();
+    });
+  }
+
+  // all_or_nothing, end of input: publishes every staged line in one atomic
+  // batch, or (a line was rejected, or the correction is no longer allowed)
+  // deletes the staging and records nothing else.
+  Step PublishCommand() {
+    return Bind([&store = store_, h = header_, actor = actor_, attempt = attempt_,
+                 refused = rejected_ > 0, first = first_line_, last = last_line_,
+                 ignored = ignored_](Tx& tx, Outcome& out) -> absl::Status {
+      Context c{tx.now(), actor};
+      CHANNELOPS_RETURN_IF_ERROR(DeleteStaging(tx, store, attempt));
+      if (refused) {
+        out.refused = true;
+        return absl::OkStatus();
+      }
+      domain::OpenReport open;
+      open.header = h;
+      open.publishing = true;
+      CHANNELOPS_ASSIGN_OR_RETURN(open.existing,
+                                  TxGetOrEmpty<v1::Report>(tx, kReportsCf, h.report_id()));
+      if (!h.corrects_report_id().empty()) {
+        CHANNELOPS_ASSIGN_OR_RETURN(open.corrected,
+                                    TxGet<v1::Report>(tx, kReportsCf, h.corrects_report_id()));
+      }
+      auto opened = domain::Decide(open, c);
+      if (opened.ok() && opened->kind != domain::OpenKind::kNew) {
+        opened = absl::AbortedError(absl::StrCat("header.report_id: report ", h.report_id(),
+                                                 " was recorded by another stream meanwhile"));
+      }
+      if (!opened.ok()) {
+        out.publish_status = opened.status();  // the staging deletes above are still written
+        return absl::OkStatus();
+      }
+      // The staged lines, and the duplicates found while staging.
+      std::vector<v1::PosLine> lines;
+      std::vector<v1::DuplicateLine> dups;
+      const std::string prefix = Join0(attempt, "");
+      absl::Status parse = absl::OkStatus();
+      CHANNELOPS_RETURN_IF_ERROR(store.Scan(
+          kStagingCf, prefix, prefix, SIZE_MAX, [&](absl::string_view key, absl::string_view v) {
+            const char kind = key.size() > prefix.size() ? key[prefix.size()] : '?';
+            bool ok = true;
+            if (kind == 'L')
+              ok = lines.emplace_back().ParseFromArray(v.data(), static_cast<int>(v.size()));
+            if (kind == 'D')
+              ok = dups.emplace_back().ParseFromArray(v.data(), static_cast<int>(v.size()));
+            if (!ok) parse = Corrupt(kStagingCf, key);
+            return ok;
+          }));
+      CHANNELOPS_RETURN_IF_ERROR(parse);
+      // Identities recorded by other reports since staging are duplicates now.
+      domain::BatchDecision d;
+      for (v1::PosLine& l : lines) {
+        if (std::string identity = domain::LineIdentity(l); !identity.empty()) {
+          CHANNELOPS_ASSIGN_OR_RETURN(auto owner, TxGet<v1::LineOwner>(tx, kLineIndexCf, identity));
+          if (owner && owner->report_id() != h.corrects_report_id()) {
+            v1::DuplicateLine dup;
+            dup.set_line_number(l.line_number());
+            dup.set_original_report_id(owner->report_id());
+            dup.set_original_line_number(owner->line_number());
+            dups.push_back(std::move(dup));
+            continue;
+          }
+        }
+        d.accepted.push_back(std::move(l));
+      }
+      std::sort(dups.begin(), dups.end(),
+                [](const auto& a, const auto& b) { return a.line_number() < b.line_number(); });
+      for (const v1::PosLine& l : d.accepted) {
+        v1::PosLineAccepted e;
+        *e.mutable_line() = l;
+        d.events.push_back(std::move(e));
+      }
+      v1::ReportLinesProcessed p;
+      p.set_report_id(h.report_id());
+      p.set_partner_id(h.partner_id());
+      p.set_first_line_number(first);
+      p.set_last_line_number(last);
+      p.set_accepted(static_cast<int64_t>(d.accepted.size()));
+      for (const auto& dup : dups) *p.add_duplicates() = dup;
+      p.set_ignored(ignored);
+      d.events.push_back(std::move(p));
+      // ReportReceived first: the report exists from this batch on.
+      CHANNELOPS_RETURN_IF_ERROR(
+          AppendEvents(tx, domain::ReportStream(h.report_id()), opened->events).status());
+      v1::Report report = domain::Evolve(v1::Report(), opened->events.front());
+      // Not written yet: CommitBatch reads the report through the Tx.
+      tx.Put(kReportsCf, h.report_id(), report.SerializeAsString());
+      CHANNELOPS_RETURN_IF_ERROR(CommitBatch(tx, h, d));
+      if (open.corrected) {
+        // Its lines are reversed by the next commands, then both complete.
+        v1::Report r = domain::Evolve(*open.corrected, opened->events.front());
+        tx.Put(kReportsCf, h.corrects_report_id(), r.SerializeAsString());
+      } else {
+        // Complete in the same atomic batch as the lines: all or nothing.
+        domain::CompleteReport done;
+        CHANNELOPS_ASSIGN_OR_RETURN(done.report,
+                                    TxGetOrEmpty<v1::Report>(tx, kReportsCf, h.report_id()));
+        domain::CompleteDecision cd = domain::Decide(done, c);
+        CHANNELOPS_RETURN_IF_ERROR(
+            AppendEvents(tx, domain::ReportStream(h.report_id()), {cd.completed}).status());
+        out.report = domain::Evolve(std::move(done.report), cd.completed);
+        tx.Put(kReportsCf, h.report_id(), out.report.SerializeAsString());
+        out.completed = true;
+      }
+      out.duplicates = std::move(dups);
+      return absl::OkStatus();
+    });
+  }
+
+  Step CleanupCommand() {
+    return Bind([&store = store_, attempt = attempt_](Tx& tx, Outcome&) -> absl::Status {
+      return DeleteStaging(tx, store, attempt);
+    });
+  }
+
+  // Reverses the next kBatchLines accepted lines of the corrected report after
+  // `cursor` (committed rows; earlier reversal batches are durable).
+  Step ReverseCommand(std::string cursor) {
+    return Bind([&store = store_, h = header_, cursor = std::move(cursor)](
+                    Tx& tx, Outcome& out) -> absl::Status {
+      const std::string& corrected = h.corrects_report_id();
+      const std::string prefix = Join0(corrected, "");
+      std::string start = cursor.empty() ? prefix : cursor + std::string(1, '\0');
+      std::vector<std::string> keys;
+      CHANNELOPS_RETURN_IF_ERROR(store.Scan(kReportLinesCf, prefix, start, kBatchLines,
+                                            [&](absl::string_view key, absl::string_view) {
+                                              keys.emplace_back(key);
+                                              return true;
+                                            }));
+      std::vector<domain::Event> events;
+      std::vector<v1::LineRecord> records;
+      for (const std::string& key : keys) {
+        CHANNELOPS_ASSIGN_OR_RETURN(auto rec, TxGet<v1::LineRecord>(tx, kReportLinesCf, key));
+        if (!rec || rec->reversed()) continue;  // reversed by an earlier stream of this correction
+        v1::ReportLineReversed e;
+        *e.mutable_line() = rec->line();
+        e.set_corrected_by_report_id(h.report_id());
+        events.push_back(std::move(e));
+        records.push_back(std::move(*rec));
+      }
+      std::vector<absl::Time> occurred;
+      for (const auto& r : records)
+        occurred.push_back(domain::FromProtoTime(r.line().movement_at()));
+      CHANNELOPS_ASSIGN_OR_RETURN(
+          auto positions, AppendEvents(tx, domain::ReportStream(corrected), events, occurred));
+      MovementWriter w(tx);
+      for (size_t i = 0; i < records.size(); ++i) {
+        CHANNELOPS_RETURN_IF_ERROR(w.ReverseLine(records[i], positions[i]));
+      }
+      CHANNELOPS_RETURN_IF_ERROR(w.Flush());
+      out.cursor = keys.empty() ? cursor : keys.back();
+      out.more = keys.size() == kBatchLines;
+      return absl::OkStatus();
+    });
+  }
+
+  Step CompleteCommand() {
+    return Bind([h = header_, actor = actor_](Tx& tx, Outcome& out) -> absl::Status {
+      Context c{tx.now(), actor};
+      domain::CompleteReport cmd;
+      CHANNELOPS_ASSIGN_OR_RETURN(cmd.report,
+                                  TxGetOrEmpty<v1::Report>(tx, kReportsCf, h.report_id()));
+      CHANNELOPS_CHECK(!cmd.report.header().report_id().empty()) << "completing an unopened report";
+      if (!h.corrects_report_id().empty()) {
+        CHANNELOPS_ASSIGN_OR_RETURN(cmd.corrected,
+                                    TxGet<v1::Report>(tx, kReportsCf, h.corrects_report_id()));
+        CHANNELOPS_CHECK(cmd.corrected.has_value()) << "corrected report vanished";
+        cmd.lines_reversed = cmd.corrected->counts().accepted();
+      }
+      domain::CompleteDecision d = domain::Decide(cmd, c);
+      if (d.superseded) {
+        CHANNELOPS_RETURN_IF_ERROR(
+            AppendEvents(tx, domain::ReportStream(h.corrects_report_id()), {*d.superseded})
+                .status());
+        v1::Report r = domain::Evolve(*cmd.corrected, *d.superseded);
+        tx.Put(kReportsCf, h.corrects_report_id(), r.SerializeAsString());
+      }
+      CHANNELOPS_RETURN_IF_ERROR(
+          AppendEvents(tx, domain::ReportStream(h.report_id()), {d.completed}).status());
+      out.report = domain::Evolve(std::move(cmd.report), d.completed);
+      tx.Put(kReportsCf, h.report_id(), out.report.SerializeAsString());
+      return absl::OkStatus();
+    });
+  }
+
+  PosIngestionService& service_;
+  EventStore& store_;
+  grpc::CallbackServerContext* ctx_;
+  v1::IngestReportResponse* response_;
+  const std::string attempt_;  // UUIDv7 of this stream (staging keys)
+  const std::string actor_;
+
+  v1::IngestReportRequest msg_;
+  v1::ReportHeader header_;
+  Phase phase_ = Phase::kHeader;
+  bool claimed_ = false;
+  bool aon_ = false;
+  std::unique_ptr<parse::Parser> parser_;
+  std::vector<parse::Item> scratch_;
+  std::vector<parse::Item> pending_;
+  int64_t typed_lines_ = 0;
+  int64_t skip_through_ = 0;
+  int64_t first_line_ = 0;
+  int64_t last_line_ = 0;
+  bool input_ended_ = false;
+
+  int64_t received_ = 0;
+  int64_t rejected_ = 0;
+  int64_t duplicates_ = 0;
+  int64_t ignored_ = 0;
+  bool staged_ = false;
+  bool published_ = false;
+  bool reversal_done_ = false;
+  std::string cursor_;
+  v1::Report replay_;
+  absl::Status failure_;
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<v1::IngestReportRequest>* NewIngestReactor(
+    PosIngestionService& service, grpc::CallbackServerContext* ctx,
+    v1::IngestReportResponse* response) {
+  return new IngestReactor(service, ctx, response);
+}
+
+}  // namespace channelops::pos
