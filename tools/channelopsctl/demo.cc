@@ -497,6 +497,18 @@ int RunDemo(const Flags& flags) {
   MdfOutcome funds;
   if (!mdf_addr.empty()) funds = RunMdfScenario(mdf_addr, world, seed);
 
+  // ---- POS / sell-through ----
+  const std::string pos_addr = Flag(flags, "pos_ingestion", "");
+  PosOutcome sales;
+  if (!pos_addr.empty()) {
+    std::vector<SoldTo> sold_to;
+    for (const auto& c : customers) {
+      if (c.country == "US") sold_to.push_back({c.base + " Inc.", c.domain, c.region});
+    }
+    sales = RunPosScenario(pos_addr, world, sold_to, leads.conversions, seed,
+                           std::stoi(Flag(flags, "pos_lines", "100000")));
+  }
+
   dr::ForecastSpecialPricingResponse forecast;
   {
     dr::ForecastSpecialPricingRequest req;
@@ -590,6 +602,26 @@ int RunDemo(const Flags& flags) {
         by_type["channelops.dealreg.v1.DealExpired"], lead_types["channelops.leads.v1.LeadAcceptanceTimedOut"],
         lead_types["channelops.leads.v1.PartnerPaused"]);
   }
+  if (!pos_addr.empty()) {
+    std::cout << absl::StrFormat(
+        "POS: %d sell-in shipments; CSV report (%d bytes) streamed in %.1f s: %d lines, %d accepted, %d "
+        "rejected, %d duplicate; X12 867: %d lines, %d accepted, %d rejected\n",
+        sales.shipments, sales.csv_bytes, sales.csv_seconds, sales.csv.lines_received(), sales.csv.accepted(),
+        sales.csv.rejected(), sales.csv.duplicates(), sales.edi.lines_received(), sales.edi.accepted(),
+        sales.edi.rejected());
+    for (const auto& r : sales.reject_examples) std::cout << "  rejected: " << r << "\n";
+    std::cout << absl::StrFormat("  %d partners reported %d sales of deals registered from leads\n",
+                                 sales.partner_reports, sales.partner_report_lines);
+    std::cout << absl::StrFormat(
+        "Price drop on %s: %d price-protection credits, %d eligible units, total %s (75%% of the drop)\n",
+        sales.price_drop_sku, sales.pp_credits, sales.pp_eligible_units, FormatUsd(sales.pp_total_micros));
+    std::cout << "Channel inventory of P010:";
+    for (const auto& p : sales.p010_inventory) {
+      std::cout << absl::StrFormat(" %s on hand %d (received %d, sold %d, returned %d)", p.sku(), p.on_hand(),
+                                   p.received(), p.sold(), p.customer_returned());
+    }
+    std::cout << "\n";
+  }
   if (!comp_addr.empty()) {
     std::cout << "Compensation: period " << comp.period_id
               << (comp.period_closed ? " closed (statements frozen)" : " NOT closed: " + comp.close_error) << "\n";
@@ -649,7 +681,7 @@ int RunDemo(const Flags& flags) {
        << "</body></html>\n";
   html.close();
   std::cout << "\nHTML report: " << html_path << "\n";
-  return stats.rpc_errors == 0 && leads.rpc_errors == 0 && funds.rpc_errors == 0 &&
+  return stats.rpc_errors == 0 && leads.rpc_errors == 0 && funds.rpc_errors == 0 && sales.rpc_errors == 0 &&
                  comp_errors == 0 && comp.rpc_errors == 0 && (comp_addr.empty() || comp.period_closed) &&
                  (mdf_addr.empty() || funds.overdraw_refused)
              ? 0

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "channelops/analytics/v1/analytics.pb.h"
+#include "channelops/pos/v1/pos.pb.h"
 #include "channelopsctl.h"
 
 namespace channelops::ctl {
@@ -30,6 +31,10 @@ struct LeadsOutcome {
   bool inactive_partner_got_leads = false;
   std::map<std::string, int> by_rule;  // deciding rule of the first routing
   std::vector<std::pair<std::string, int64_t>> received_by_partner;
+  struct Conversion {
+    std::string partner, deal_id, company;
+  };
+  std::vector<Conversion> conversions;  // leads converted into registrations
 };
 
 struct MdfOutcome {
@@ -41,6 +46,30 @@ struct MdfOutcome {
 };
 
 MdfOutcome RunMdfScenario(const std::string& addr, const DemoWorld& world, int seed);
+
+struct PosOutcome {
+  int rpc_errors = 0;
+  int64_t shipments = 0;
+  channelops::pos::v1::ReportCounts csv, edi;
+  double csv_seconds = 0;
+  int64_t csv_bytes = 0;
+  std::vector<std::string> reject_examples;
+  std::string price_drop_sku;
+  int64_t pp_credits = 0, pp_total_micros = 0, pp_eligible_units = 0;
+  int64_t partner_reports = 0, partner_report_lines = 0;
+  std::vector<channelops::pos::v1::InventoryPosition> p010_inventory;
+};
+
+// `customers`: (name, email domain) of end customers to sell to.
+// `customers`: (name, email domain, region) of end customers P010 sells to;
+// `conversions`: registrations from leads, whose partners report the sale.
+struct SoldTo {
+  std::string name, domain, region;
+};
+PosOutcome RunPosScenario(const std::string& addr, const DemoWorld& world,
+                          const std::vector<SoldTo>& customers,
+                          const std::vector<LeadsOutcome::Conversion>& conversions, int seed,
+                          int csv_lines);
 
 struct CompOutcome {
   std::string period_id;

@@ -122,7 +122,8 @@ CompOutcome CloseAndReport(const std::string& comp_addr, const std::string& proj
   if (projections_addr.empty()) return out;
   auto an_stub = an::AnalyticsService::NewStub(Connect(projections_addr));
   // Wait until the projections have consumed everything (lag 0) and saw the close.
-  absl::Time until = absl::Now() + absl::Seconds(60);
+  absl::Time until = absl::Now() + absl::Seconds(600);
+  absl::Time next_note = absl::Now() + absl::Seconds(10);
   an::ProjectionStatus status;
   while (absl::Now() < until) {
     grpc::ClientContext ctx;
@@ -131,6 +132,10 @@ CompOutcome CloseAndReport(const std::string& comp_addr, const std::string& proj
     if (an_stub->GetProjectionStatus(&ctx, req, &status).ok() && status.total_lag() == 0 &&
         (!out.period_closed || status.last_closed_period_id() >= out.period_id)) {
       break;
+    }
+    if (absl::Now() > next_note) {
+      fprintf(stderr, "projections catching up: lag %lld events\n", static_cast<long long>(status.total_lag()));
+      next_note = absl::Now() + absl::Seconds(10);
     }
     absl::SleepFor(absl::Milliseconds(300));
   }
@@ -152,7 +157,7 @@ CompOutcome CloseAndReport(const std::string& comp_addr, const std::string& proj
     }
     for (const auto& r : resp.partners()) out.roi.push_back(r);
   }
-  for (const std::string payee : {"P010", "cam-1", "isr-US-CT", "isr-US-NY"}) {
+  for (const std::string payee : {"P010", "cam-10", "isr-US-CT", "isr-US-NY", "P015"}) {
     an::GetCommissionStatementRequest req;
     req.set_payee_id(payee);
     req.set_period_id(out.period_id);

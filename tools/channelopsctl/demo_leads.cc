@@ -189,6 +189,7 @@ LeadsOutcome RunLeadsScenario(const std::string& addr, const DemoWorld& world, i
             if (stub->ConvertLead(&c3, c, &r3).ok()) {
               std::lock_guard<std::mutex> l(mu);
               out.converted++;
+              out.conversions.push_back({lead.partner_id(), deal_id, absl::StrCat("Prospect ", i, " GmbH")});
             }
           }
         } else if (act < 55) {
