@@ -395,10 +395,15 @@ absl::StatusOr<av1::PartnerRoi> AnalyticsService::Roi(const std::string& partner
   *out.mutable_won_revenue() = won.ToProto();
 
   core::Money sell_through = Zero(currency), attributed = Zero(currency);
-  CHANNELOPS_ASSIGN_OR_RETURN(
-      auto keys,
-      GetOr<av1::StringList>(store_, kSaleIndexCf, PartnerSalesKey(partner_id, period_id)));
-  for (const std::string& key : keys.values()) {
+  // The partner's sales in the period: one index key per sale (see ListAdd).
+  std::vector<std::string> keys;
+  const std::string prefix = PartnerSalesKey(partner_id, period_id) + std::string(1, '\0');
+  CHANNELOPS_RETURN_IF_ERROR(store_.Scan(kSaleIndexCf, prefix, prefix, SIZE_MAX,
+                                         [&](absl::string_view k, absl::string_view) {
+                                           keys.emplace_back(k.substr(prefix.size()));
+                                           return true;
+                                         }));
+  for (const std::string& key : keys) {
     CHANNELOPS_ASSIGN_OR_RETURN(auto sale, Get<av1::SaleRecord>(store_, kSalesCf, key));
     if (!sale || sale->reversed() || sale->basis() == comp::v1::CREDITING_BASIS_SELL_IN) continue;
     if (sale->revenue().currency_code() != currency || sale->quantity() <= 0) continue;

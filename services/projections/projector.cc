@@ -62,22 +62,27 @@ void Save(Tx& tx, const char* cf, const std::string& key, const google::protobuf
 }
 
 // Adds `value` to the sorted list under `key`; false if it was there.
+// A set of strings stored one key per element ("<key>\0<element>"), so adding
+// to a large set (a day's or a partner's sales) costs one write, not a rewrite
+// of the whole list. Elements come back in sorted order.
+std::string ListPrefix(const std::string& key) { return key + std::string(1, '\0'); }
+
 absl::StatusOr<bool> ListAdd(Tx& tx, const char* cf, const std::string& key,
                              const std::string& value) {
-  CHANNELOPS_ASSIGN_OR_RETURN(auto list, LoadOr<v1::StringList>(tx, cf, key));
-  auto* v = list.mutable_values();
-  auto it = std::lower_bound(v->begin(), v->end(), value);
-  if (it != v->end() && *it == value) return false;
-  const auto index = it - v->begin();
-  v->Add(std::string(value));
-  std::rotate(v->begin() + index, v->end() - 1, v->end());
-  Save(tx, cf, key, list);
+  const std::string k = ListPrefix(key) + value;
+  CHANNELOPS_ASSIGN_OR_RETURN(auto existing, tx.Get(cf, k));
+  if (existing) return false;
+  tx.Put(cf, k, "");
   return true;
 }
 
 absl::StatusOr<std::vector<std::string>> ListGet(Tx& tx, const char* cf, const std::string& key) {
-  CHANNELOPS_ASSIGN_OR_RETURN(auto list, LoadOr<v1::StringList>(tx, cf, key));
-  return std::vector<std::string>(list.values().begin(), list.values().end());
+  std::vector<std::string> out;
+  const std::string prefix = ListPrefix(key);
+  CHANNELOPS_RETURN_IF_ERROR(tx.Scan(cf, prefix, [&](absl::string_view k, absl::string_view) {
+    out.emplace_back(k.substr(prefix.size()));
+  }));
+  return out;
 }
 
 template <class M>

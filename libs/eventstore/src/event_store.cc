@@ -1,6 +1,7 @@
 #include "channelops/eventstore/event_store.h"
 
 #include <deque>
+#include <map>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -172,6 +173,8 @@ class TxImpl final : public Tx {
                                                  absl::string_view key) override;
   void Put(absl::string_view cf, absl::string_view key, std::string value) override;
   void Delete(absl::string_view cf, absl::string_view key) override;
+  absl::Status Scan(absl::string_view cf, absl::string_view prefix,
+                    const std::function<void(absl::string_view, absl::string_view)>& fn) override;
   absl::StatusOr<uint64_t> StreamVersion(absl::string_view stream_id) override;
   absl::StatusOr<uint64_t> Append(absl::string_view stream_id, int64_t expected_version,
                                   std::vector<NewEvent> events) override;
@@ -359,6 +362,17 @@ class StoreImpl final : public EventStore {
     if (it != overlay_.end()) return it->second.value;
     return backend_->Get(cf, key);
   }
+  // Overlay entries of `cf` under `prefix` (writer thread only).
+  void OverlayPrefix(int cf, absl::string_view prefix,
+                     std::map<std::string, std::optional<std::string>>& into) const {
+    for (const auto& [k, e] : overlay_) {
+      if (static_cast<int>(static_cast<unsigned char>(k[0])) != cf) continue;
+      absl::string_view key(k.data() + 1, k.size() - 1);
+      if (absl::StartsWith(key, prefix)) into[std::string(key)] = e.value;
+    }
+  }
+  Backend& backend() { return *backend_; }
+
   int CfIndex(absl::string_view cf) const {
     auto it = cf_index_.find(cf);
     CHANNELOPS_CHECK(it != cf_index_.end()) << "unknown column family " << cf;
@@ -612,6 +626,27 @@ void TxImpl::Put(absl::string_view cf, absl::string_view key, std::string value)
   int idx = CfIndex(cf);
   CHANNELOPS_CHECK(idx != kLog && idx != kStreams && idx != kHeads) << "the log is append-only";
   Stage(idx, key, std::move(value), true);
+}
+
+absl::Status TxImpl::Scan(absl::string_view cf, absl::string_view prefix,
+                          const std::function<void(absl::string_view, absl::string_view)>& fn) {
+  int idx = CfIndex(cf);
+  std::map<std::string, std::optional<std::string>> merged;
+  CHANNELOPS_RETURN_IF_ERROR(store_.backend().Scan(idx, prefix, "", SIZE_MAX,
+                                                    [&](absl::string_view k, absl::string_view v) {
+                                                      merged[std::string(k)] = std::string(v);
+                                                      return true;
+                                                    }));
+  store_.OverlayPrefix(idx, prefix, merged);
+  for (const auto& [k, v] : local_) {
+    if (static_cast<int>(static_cast<unsigned char>(k[0])) != idx) continue;
+    absl::string_view key(k.data() + 1, k.size() - 1);
+    if (absl::StartsWith(key, prefix)) merged[std::string(key)] = v;
+  }
+  for (const auto& [k, v] : merged) {
+    if (v) fn(k, *v);
+  }
+  return absl::OkStatus();
 }
 
 void TxImpl::Delete(absl::string_view cf, absl::string_view key) {

@@ -5,6 +5,7 @@
 #include <random>
 #include <thread>
 
+#include "channelops/core/status_macros.h"
 #include "channelops/eventstore/event_store.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
@@ -221,6 +222,33 @@ TEST_P(EventStoreContract, ScanInOrderWithPrefix) {
     return true;
   }).ok());
   EXPECT_EQ(keys, (std::vector<std::string>{"p/a", "p/b"}));
+}
+
+TEST_P(EventStoreContract, TxScanSeesCommittedStagedAndOwnWrites) {
+  ASSERT_TRUE(store_->ExecuteSync(CommandMeta{}, [](Tx& tx) -> absl::StatusOr<std::string> {
+    tx.Put("rm_test", "l/a", "1");
+    tx.Put("rm_test", "l/c", "3");
+    tx.Put("rm_test", "m/x", "9");
+    return "";
+  }).ok());
+  // Staged by an earlier command of the same batch (not yet durable) and the
+  // command's own writes, including a delete of a committed key.
+  std::vector<std::string> seen;
+  std::atomic<int> done{0};
+  store_->Execute(CommandMeta{}, [](Tx& tx) -> absl::StatusOr<std::string> {
+    tx.Put("rm_test", "l/b", "2");
+    return "";
+  }, [&](absl::StatusOr<CommandResult>) { done++; });
+  store_->Execute(CommandMeta{}, [&](Tx& tx) -> absl::StatusOr<std::string> {
+    tx.Put("rm_test", "l/d", "4");
+    tx.Delete("rm_test", "l/a");
+    CHANNELOPS_RETURN_IF_ERROR(tx.Scan("rm_test", "l/", [&](absl::string_view k, absl::string_view v) {
+      seen.push_back(std::string(k) + "=" + std::string(v));
+    }));
+    return "";
+  }, [&](absl::StatusOr<CommandResult>) { done++; });
+  while (done.load() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(seen, (std::vector<std::string>{"l/b=2", "l/c=3", "l/d=4"}));
 }
 
 TEST_P(EventStoreContract, ReopenKeepsEverything) {

@@ -94,6 +94,14 @@ class Tx {
   virtual void Put(absl::string_view cf, absl::string_view key, std::string value) = 0;
   virtual void Delete(absl::string_view cf, absl::string_view key) = 0;
 
+  // Visits, in key order, every live key starting with `prefix` as the command
+  // sees it (committed, staged by earlier commands, and its own writes). Costs
+  // the committed matches plus the writes not yet durable; meant for small,
+  // per-entity key ranges (e.g. one key per list element instead of a growing
+  // list under one key). UNAVAILABLE on a storage failure.
+  virtual absl::Status Scan(absl::string_view cf, absl::string_view prefix,
+                            const std::function<void(absl::string_view key, absl::string_view value)>& fn) = 0;
+
   // Current version of a stream (0 if it does not exist), staged writes included.
   virtual absl::StatusOr<uint64_t> StreamVersion(absl::string_view stream_id) = 0;
 
