@@ -240,7 +240,7 @@ absl::StatusOr<av1::ProjectionStatus> AnalyticsService::Status() const {
 // ---------------------------------------------------------------------------
 
 absl::StatusOr<av1::CommissionStatement> AnalyticsService::Statement(
-    const std::string& payee_id, const std::string& period_id) const {
+    const std::string& payee_id, const std::string& period_id, size_t max_lines) const {
   CHANNELOPS_ASSIGN_OR_RETURN(
       auto st, GetOr<av1::CommissionStatement>(store_, kStatementsCf, Join0(payee_id, period_id)));
   st.set_payee_id(payee_id);
@@ -248,10 +248,14 @@ absl::StatusOr<av1::CommissionStatement> AnalyticsService::Statement(
   CHANNELOPS_ASSIGN_OR_RETURN(
       auto ids, Suffixes(store_, kPayeeLinesCf, Join0(Join0(payee_id, period_id), "")));
   for (const std::string& id : ids) {
+    if (static_cast<size_t>(st.lines_size()) >= max_lines) {
+      st.set_lines_truncated(true);
+      break;
+    }
     CHANNELOPS_ASSIGN_OR_RETURN(auto line, Get<av1::CreditLine>(store_, kLinesCf, id));
     if (line) *st.add_lines() = std::move(*line);
   }
-  st.set_line_count(st.lines_size());
+  st.set_line_count(static_cast<int64_t>(ids.size()));
   if (!st.frozen()) {
     CHANNELOPS_ASSIGN_OR_RETURN(auto calendar,
                                 GetOr<comp::v1::PeriodCalendar>(store_, kPeriodsCf, kCalendarKey));
@@ -512,7 +516,11 @@ grpc::ServerUnaryReactor* AnalyticsService::GetCommissionStatement(
   if (!caller->CanSeePartner(req->payee_id())) {
     return Finish(reactor, absl::PermissionDeniedError("payee_id: not the caller's partner"));
   }
-  return Answer(reactor, Statement(req->payee_id(), req->period_id()), resp);
+  if (req->max_lines() < 0 || req->max_lines() > 10000) {
+    return Finish(reactor, core::InvalidArgument("max_lines", "must be 0..10000"));
+  }
+  const size_t max_lines = req->max_lines() == 0 ? 1000 : static_cast<size_t>(req->max_lines());
+  return Answer(reactor, Statement(req->payee_id(), req->period_id(), max_lines), resp);
 }
 
 grpc::ServerUnaryReactor* AnalyticsService::ExplainCredit(grpc::CallbackServerContext* ctx,

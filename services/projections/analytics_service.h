@@ -67,7 +67,8 @@ class AnalyticsService final : public analytics::v1::AnalyticsService::CallbackS
   // UNAVAILABLE (storage). Requests must be valid (the RPCs validate).
   absl::StatusOr<analytics::v1::ProjectionStatus> Status() const;
   absl::StatusOr<analytics::v1::CommissionStatement> Statement(const std::string& payee_id,
-                                                               const std::string& period_id) const;
+                                                               const std::string& period_id,
+                                                               size_t max_lines = SIZE_MAX) const;
   absl::StatusOr<analytics::v1::ExplainCreditResponse> Explain(const std::string& line_id) const;
   absl::StatusOr<analytics::v1::PartnerRoi> Roi(const std::string& partner_id,
                                                 const std::string& period_id,

@@ -107,8 +107,10 @@ LeadsOutcome RunLeadsScenario(const std::string& addr, const DemoWorld& world, i
       req.set_request_id(absl::StrCat(run, "-lead-", i));
       req.set_source(r() % 2 ? "web" : "event");
       // A third of the leads come from partner-run, MDF-funded campaigns.
+      std::string funder;
       if (r() % 3 == 0) {
         int fp = 5 * (1 + static_cast<int>(r() % (world.partners / 5)));
+        funder = absl::StrFormat("P%03d", fp);
         req.set_campaign_id(absl::StrFormat("camp-P%03d-%d", fp, static_cast<int>(r() % 2)));
       } else {
         req.set_campaign_id(absl::StrCat("web-", r() % 4 + 1));
@@ -138,6 +140,20 @@ LeadsOutcome RunLeadsScenario(const std::string& addr, const DemoWorld& world, i
         continue;
       }
       lr::Lead lead = resp.lead();
+      // The channel manager keeps a funded campaign's leads with the partner that
+      // paid for the campaign (the history keeps the routing decision too).
+      if (!funder.empty() && lead.partner_id() != funder && (funder != "P050" && funder != "P100" &&
+                                                             funder != "P150" && funder != "P200")) {
+        lr::ReassignLeadRequest ra;
+        ra.set_request_id(absl::StrCat(run, "-reassign-", i));
+        ra.set_lead_id(lead.lead_id());
+        ra.set_partner_id(funder);
+        ra.set_reason("lead from the partner's own MDF-funded campaign");
+        grpc::ClientContext cr;
+        cr.set_deadline(deadline());
+        lr::LeadResponse rr;
+        if (stub->ReassignLead(&cr, ra, &rr).ok()) lead = rr.lead();
+      }
       {
         std::lock_guard<std::mutex> l(mu);
         out.by_rule[lr::RoutingRule_Name(lead.last_decision().decided_by())]++;
