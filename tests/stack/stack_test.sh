@@ -18,10 +18,15 @@ for s in deal_registration lead_routing pos_ingestion mdf compensation projectio
 done
 trap '"$ROOT/tools/channelops" down >/dev/null 2>&1 || true; rm -rf "$CHANNELOPS_VAR_DIR"' EXIT
 
+# As `tools/channelops demo` does: a development clock the demo moves a month ahead.
+mkdir -p "$CHANNELOPS_VAR_DIR"; echo 0 >"$CHANNELOPS_VAR_DIR/dev_clock"
+export CHANNELOPS_DEV_CLOCK_OFFSET_FILE="$CHANNELOPS_VAR_DIR/dev_clock"
+export CHANNELOPS_EXPIRY_SWEEP_INTERVAL=1s CHANNELOPS_SLA_SWEEP_INTERVAL=1s CHANNELOPS_SWEEP_INTERVAL=1s
+export CHANNELOPS_PRICE_SWEEP_INTERVAL=1s CHANNELOPS_COOP_ACCRUAL_BPS=200
 "$ROOT/tools/channelops" up
 out=$("$BUILD_DIR/bin/channelopsctl" demo --kafka="$CHANNELOPS_KAFKA_ADDR" "${addrs[@]}" \
-  --deals=300 --partners=30 --leads=300 \
-  --report_html="$CHANNELOPS_VAR_DIR/report.html")
+  --deals=300 --partners=30 --leads=300 --pos_lines=3000 --dev_clock_file="$CHANNELOPS_VAR_DIR/dev_clock" \
+  --report_html="$CHANNELOPS_VAR_DIR/report.html") || { echo "$out"; echo "FAIL: the demo exited non-zero"; exit 1; }
 echo "$out"
 reported=$(echo "$out" | sed -n 's/^Events on Kafka topic channelops.deal_registration.events.v1 (distinct positions): \([0-9]*\)$/\1/p')
 [ -n "$reported" ] || { echo "FAIL: no event count in the report"; exit 1; }
@@ -39,6 +44,17 @@ grep -q "<svg" "$CHANNELOPS_VAR_DIR/report.html" || { echo "FAIL: no SVG chart i
 if grep -oE 'https?://[^" ]*' "$CHANNELOPS_VAR_DIR/report.html" | grep -v '^http://www.w3.org/2000/svg$' | grep -q .; then
   echo "FAIL: report.html references the network"; exit 1
 fi
+
+# The CLI: stream a CSV report, tail a topic decoded to JSON.
+if [ -x "$BUILD_DIR/bin/pos_ingestion" ]; then
+  ing=$("$BUILD_DIR/bin/channelopsctl" ingest --addr="127.0.0.1:$CHANNELOPS_POS_INGESTION_PORT" \
+    --file="$ROOT/services/pos_ingestion/tests/testdata/sell_through.csv" --partner=P001 --report_id=cli-1 \
+    --period_start=2026-01-01 --period_end=2026-02-01)
+  echo "$ing" | grep -q '"lines_received"' || { echo "FAIL: channelopsctl ingest: $ing"; exit 1; }
+fi
+first=$("$BUILD_DIR/bin/channelopsctl" tail --kafka="$CHANNELOPS_KAFKA_ADDR" \
+  --topic=channelops.deal_registration.events.v1 --from_beginning --max=1 --idle=30s)
+echo "$first" | grep -q '"event_type":"channelops.dealreg.v1.' || { echo "FAIL: channelopsctl tail: $first"; exit 1; }
 
 pids=$(cat "$CHANNELOPS_VAR_DIR"/run/*.pid)
 "$ROOT/tools/channelops" down

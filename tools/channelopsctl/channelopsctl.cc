@@ -12,6 +12,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <csignal>
+#include <fstream>
 #include <future>
 #include <iostream>
 #include <iterator>
@@ -29,6 +30,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
+#include "channelops/pos/v1/pos.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -248,6 +250,60 @@ int Tail(const std::map<std::string, std::string>& f) {
   return 0;
 }
 
+// Streams a CSV / X12 file as one POS report (client-streaming IngestReport).
+int IngestFile(const std::map<std::string, std::string>& f) {
+  std::string path = Flag(f, "file", ""), partner = Flag(f, "partner", ""), id = Flag(f, "report_id", "");
+  if (path.empty() || partner.empty() || id.empty()) {
+    std::cerr << "ingest: --file, --partner and --report_id are required\n";
+    return 2;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::cerr << "ingest: cannot read " << path << "\n";
+    return 2;
+  }
+  pos::v1::ReportHeader h;
+  h.set_report_id(id);
+  h.set_partner_id(partner);
+  std::string kind = Flag(f, "kind", "SELL_THROUGH"), format = Flag(f, "format", "CSV");
+  pos::v1::ReportKind k;
+  pos::v1::ReportFormat fm;
+  if (!pos::v1::ReportKind_Parse("REPORT_KIND_" + kind, &k) || !pos::v1::ReportFormat_Parse("REPORT_FORMAT_" + format, &fm)) {
+    std::cerr << "ingest: --kind SELL_THROUGH|INVENTORY|RETURNS, --format CSV|X12_867|X12_852\n";
+    return 2;
+  }
+  h.set_kind(k);
+  h.set_format(fm);
+  h.mutable_period()->set_start_date(Flag(f, "period_start", ""));
+  h.mutable_period()->set_end_date(Flag(f, "period_end", ""));
+  h.set_corrects_report_id(Flag(f, "corrects", ""));
+  h.set_all_or_nothing(f.count("all_or_nothing") > 0);
+  auto stub = pos::v1::PosIngestionService::NewStub(Connect(Flag(f, "addr", "127.0.0.1:50053")));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(DurationFlag(f, "timeout", absl::Minutes(10))));
+  pos::v1::IngestReportResponse resp;
+  auto writer = stub->IngestReport(&ctx, &resp);
+  pos::v1::IngestReportRequest first;
+  *first.mutable_header() = h;
+  bool ok = writer->Write(first);
+  std::string buf(1 << 20, '\0');
+  while (ok && in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() <= 0) break;
+    pos::v1::IngestReportRequest chunk;
+    chunk.set_chunk(buf.substr(0, static_cast<size_t>(in.gcount())));
+    ok = writer->Write(chunk);
+  }
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  if (!s.ok()) {
+    PrintStatus(s);
+    return 1;
+  }
+  std::cout << ToJson(resp) << std::endl;
+  return 0;
+}
+
 void Usage() {
   std::cout <<
       R"(channelopsctl: a CLI over the channelops gRPC APIs and Kafka topics (JSON output).
@@ -263,6 +319,10 @@ Commands:
                  channelops.dealreg.v1.DealRegistrationService/GetDeal '{"deal_id":"..."}'
   tail    --kafka=HOST:PORT --topic=TOPIC [--from_beginning] [--max=N] [--idle=5s]
           Prints each event on a topic as one JSON object per line (payload decoded).
+  ingest  --addr=HOST:PORT --file=PATH --partner=ID --report_id=ID --period_start=YYYY-MM-DD
+          --period_end=YYYY-MM-DD [--kind=SELL_THROUGH|INVENTORY|RETURNS] [--format=CSV|X12_867|X12_852]
+          [--corrects=REPORT_ID] [--all_or_nothing]
+          Streams a POS report file (columns: docs/pos_ingestion.md); prints counts and rejects.
   demo    [--deal_registration=HOST:PORT] [--kafka=HOST:PORT] [--report_html=PATH] [--seed=N]
           Drives the demo scenario through the public gRPC APIs and prints a report.
 )";
@@ -284,6 +344,7 @@ int main(int argc, char** argv) {
   if (cmd == "methods") return Methods();
   if (cmd == "call") return Call(flags, pos);
   if (cmd == "tail") return Tail(flags);
+  if (cmd == "ingest") return IngestFile(flags);
   if (cmd == "demo") return RunDemo(flags);
   std::cerr << "unknown command " << cmd << "\n";
   Usage();
