@@ -56,6 +56,40 @@ first=$("$BUILD_DIR/bin/channelopsctl" tail --kafka="$CHANNELOPS_KAFKA_ADDR" \
   --topic=channelops.deal_registration.events.v1 --from_beginning --max=1 --idle=30s)
 echo "$first" | grep -q '"event_type":"channelops.dealreg.v1.' || { echo "FAIL: channelopsctl tail: $first"; exit 1; }
 
+# A real Prometheus scrapes every service of the stack: each one's request
+# metrics and each writer's outbox metrics are found through its HTTP API.
+prom_port=$((base + 50))
+{
+  echo "global: {scrape_interval: 1s}"
+  echo "scrape_configs:"
+  for s in deal_registration lead_routing pos_ingestion mdf compensation projections; do
+    [ -x "$BUILD_DIR/bin/$s" ] || continue
+    up=$(echo "$s" | tr a-z A-Z); v="CHANNELOPS_${up}_PORT"
+    echo "  - job_name: $s"
+    echo "    static_configs: [{targets: ['127.0.0.1:$(( ${!v} + 1000 ))']}]"
+  done
+} >"$CHANNELOPS_VAR_DIR/prometheus.yml"
+/usr/bin/prometheus --config.file="$CHANNELOPS_VAR_DIR/prometheus.yml" --storage.tsdb.path="$CHANNELOPS_VAR_DIR/tsdb" \
+  --web.listen-address="127.0.0.1:$prom_port" >"$CHANNELOPS_VAR_DIR/prometheus.log" 2>&1 &
+prom_pid=$!
+q() { curl -s "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1"; }
+ok=0
+for _ in $(seq 1 60); do
+  handled=$(q 'count by (job) (channelops_grpc_server_handled_total)' || true)
+  outbox=$(q 'count by (job) (channelops_outbox_published_total)' || true)
+  missing=""
+  for s in deal_registration lead_routing pos_ingestion mdf compensation projections; do
+    [ -x "$BUILD_DIR/bin/$s" ] || continue
+    echo "$handled" | grep -q "\"job\":\"$s\"" || missing="$missing $s(requests)"
+    echo "$outbox" | grep -q "\"job\":\"$s\"" || missing="$missing $s(outbox)"
+  done
+  if [ -z "$missing" ]; then ok=1; break; fi
+  sleep 1
+done
+kill "$prom_pid" 2>/dev/null || true
+[ "$ok" = 1 ] || { echo "FAIL: Prometheus did not find:$missing"; exit 1; }
+echo "Prometheus scraped request and outbox metrics of every service"
+
 pids=$(cat "$CHANNELOPS_VAR_DIR"/run/*.pid)
 "$ROOT/tools/channelops" down
 for p in $pids; do
