@@ -45,6 +45,18 @@ if grep -oE 'https?://[^" ]*' "$CHANNELOPS_VAR_DIR/report.html" | grep -v '^http
   echo "FAIL: report.html references the network"; exit 1
 fi
 
+# Co-op accrued through the real mdf binary from the pos_ingestion topic: every
+# sell-in shipment to P001 credited exactly once.
+if [ -x "$BUILD_DIR/bin/mdf" ] && [ -x "$BUILD_DIR/bin/pos_ingestion" ]; then
+  for _ in $(seq 1 30); do
+    fund=$("$BUILD_DIR/bin/channelopsctl" call --addr="127.0.0.1:$CHANNELOPS_MDF_PORT" \
+      channelops.mdf.v1.MdfService/GetFund '{"fund_id":"COOP-P001"}' || true)
+    echo "$fund" | grep -q '"accrual_count":"4"' && break
+    sleep 1
+  done
+  echo "$fund" | grep -q '"accrual_count":"4"' || { echo "FAIL: co-op accrual: $fund"; exit 1; }
+fi
+
 # The CLI: stream a CSV report, tail a topic decoded to JSON.
 if [ -x "$BUILD_DIR/bin/pos_ingestion" ]; then
   ing=$("$BUILD_DIR/bin/channelopsctl" ingest --addr="127.0.0.1:$CHANNELOPS_POS_INGESTION_PORT" \
