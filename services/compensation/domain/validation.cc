@@ -11,6 +11,7 @@
 #include "channelops/core/money.h"
 #include "channelops/core/normalize.h"
 #include "channelops/core/strings.h"
+#include "channelops/core/validation.h"
 #include "compensation/domain/convert.h"
 
 namespace channelops::comp::domain {
@@ -21,24 +22,12 @@ using core::FieldViolations;
 std::string Index(const std::string& prefix, int i) { return absl::StrCat(prefix, "[", i, "]"); }
 
 void Id(FieldViolations& v, const std::string& field, const std::string& value, bool required) {
-  if (value.empty()) {
-    if (required) v.Add(field, "is required");
-    return;
-  }
-  if (value.size() > kMaxIdLength) {
-    v.Add(field, absl::StrCat("must be at most ", kMaxIdLength, " characters"));
-  } else if (!core::IsValidIdentifier(value, kMaxIdLength)) {
-    v.Add(field, "must be printable ASCII without spaces");
-  }
+  core::ValidateId(v, field, value, required, kMaxIdLength);
 }
 
 void Text(FieldViolations& v, const std::string& field, const std::string& value, size_t max,
           bool required) {
-  if (required && absl::StripAsciiWhitespace(value).empty()) {
-    v.Add(field, "is required");
-  } else if (value.size() > max) {
-    v.Add(field, absl::StrCat("must be at most ", max, " characters"));
-  }
+  core::ValidateText(v, field, value, max, required);
 }
 
 void Date(FieldViolations& v, const std::string& field, const std::string& value, bool required) {

@@ -8,6 +8,7 @@
 #include "channelops/core/grpc_status.h"
 #include "channelops/core/money.h"
 #include "channelops/core/strings.h"
+#include "channelops/core/validation.h"
 #include "pos_ingestion/domain/convert.h"
 
 namespace channelops::pos::domain {
@@ -18,24 +19,12 @@ using core::FieldViolations;
 constexpr char kTokenPrefix[] = "pos1:";
 
 void Id(FieldViolations& v, const std::string& field, const std::string& value, bool required) {
-  if (value.empty()) {
-    if (required) v.Add(field, "is required");
-    return;
-  }
-  if (value.size() > kMaxIdLength) {
-    v.Add(field, absl::StrCat("must be at most ", kMaxIdLength, " characters"));
-  } else if (!core::IsValidIdentifier(value, kMaxIdLength)) {
-    v.Add(field, "must be printable ASCII without spaces");
-  }
+  core::ValidateId(v, field, value, required, kMaxIdLength);
 }
 
 void Text(FieldViolations& v, const std::string& field, const std::string& value, size_t max,
           bool required) {
-  if (required && absl::StripAsciiWhitespace(value).empty()) {
-    v.Add(field, "is required");
-  } else if (value.size() > max) {
-    v.Add(field, absl::StrCat("must be at most ", max, " characters"));
-  }
+  core::ValidateText(v, field, value, max, required);
 }
 
 void RequestId(FieldViolations& v, const std::string& request_id) {
