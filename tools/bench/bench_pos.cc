@@ -1,0 +1,161 @@
+// POS ingestion benchmark.
+//  1. In-process: parse + validate CSV lines/s (the parser pushed 1 MiB chunks,
+//     every line through domain::ValidateLine against a catalogue), single thread.
+//  2. End to end: a --lines CSV report (default 1,000,000) streamed over gRPC to
+//     the real pos_ingestion binary (durable: every accepted line is an event,
+//     fsynced before the answer), and PostgreSQL 15 COPY of the same CSV into an
+//     equivalent table on loopback, measured in the same run (the baseline).
+// Usage: bench_pos [--lines=1000000] [--no-postgres]
+#include <cstdio>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "channelops/pos/v1/pos.grpc.pb.h"
+#include "channelops/testing/temp_dir.h"
+#include "pos_ingestion/domain/lines.h"
+#include "pos_ingestion/parsers/line.h"
+#include "rpc_driver.h"
+
+namespace pos = channelops::pos;
+
+namespace {
+
+std::string MakeCsv(int64_t lines, absl::CivilDay day) {
+  std::string csv =
+      "activity,sku,quantity,date,unit_price,currency,invoice_number,invoice_line,original_invoice_number,"
+      "customer_name,customer_country,customer_region,customer_email_domain,deal_registration_id\n";
+  std::string d = absl::FormatCivilTime(day);
+  for (int64_t i = 0; i < lines; ++i) {
+    absl::StrAppend(&csv, "SS,SKU-", i % 20, ",", 1 + i % 3, ",", d, ",", 100 + i % 50, ".25,USD,INV-", i,
+                    ",1,,\"Customer ", i % 5000, " Inc.\",US,NY,c", i % 5000, ".example.com,\n");
+  }
+  return csv;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t lines = 1'000'000;
+  bool pg = true;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--lines=", 0) == 0) lines = std::stoll(a.substr(8));
+    if (a == "--no-postgres") pg = false;
+    if (a == "--help") {
+      printf("bench_pos [--lines=1000000] [--no-postgres]\n");
+      return 0;
+    }
+  }
+  absl::CivilDay today = absl::ToCivilDay(absl::Now(), absl::UTCTimeZone());
+  std::string csv = MakeCsv(lines, today);
+  printf("# POS benchmark: %lld-line CSV (%zu bytes)\n", static_cast<long long>(lines), csv.size());
+
+  // 1. In-process parse + validate.
+  std::map<std::string, pos::v1::Product> catalogue;
+  for (int s = 0; s < 20; ++s) {
+    pos::v1::Product p;
+    p.set_sku(absl::StrCat("SKU-", s));
+    p.set_product_line("net");
+    p.set_unit_of_measure("EA");
+    p.mutable_list_price()->set_currency_code("USD");
+    p.mutable_list_price()->set_amount_micros(150'000'000);
+    catalogue[p.sku()] = p;
+  }
+  pos::v1::ReportHeader header;
+  header.set_report_id("bench");
+  header.set_partner_id("P1");
+  header.set_kind(pos::v1::REPORT_KIND_SELL_THROUGH);
+  header.set_format(pos::v1::REPORT_FORMAT_CSV);
+  absl::CivilDay start(today.year(), today.month(), 1);
+  absl::CivilDay end = absl::CivilDay(absl::CivilMonth(start) + 1);
+  header.mutable_period()->set_start_date(absl::FormatCivilTime(start));
+  header.mutable_period()->set_end_date(absl::FormatCivilTime(end));
+  pos::domain::LineContext ctx{&header, today, start, end};
+  pos::domain::ProductLookup lookup = [&](const std::string& sku) -> const pos::v1::Product* {
+    auto it = catalogue.find(sku);
+    return it == catalogue.end() ? nullptr : &it->second;
+  };
+  absl::Time t0 = absl::Now();
+  auto parser = pos::parse::NewCsvParser();
+  std::vector<pos::parse::Item> items;
+  int64_t accepted = 0, other = 0;
+  auto drain = [&] {
+    for (const auto& it : items) {
+      if (const auto* l = std::get_if<pos::parse::Line>(&it)) {
+        auto v = pos::domain::ValidateLine(*l, ctx, lookup);
+        (v.kind == pos::domain::LineVerdict::Kind::kAccepted ? accepted : other)++;
+      } else {
+        ++other;
+      }
+    }
+    items.clear();
+  };
+  for (size_t off = 0; off < csv.size(); off += 1 << 20) {
+    parser->Push(std::string_view(csv).substr(off, 1 << 20), items);
+    drain();
+  }
+  parser->Finish(items);
+  drain();
+  double parse_s = absl::ToDoubleSeconds(absl::Now() - t0);
+  printf("parse + validate, in-process, 1 thread   : %10.0f lines/s  (%lld accepted, %lld other; floor 1,000,000: %s)\n",
+         lines / parse_s, static_cast<long long>(accepted), static_cast<long long>(other),
+         lines / parse_s >= 1e6 ? "PASS" : "FAIL");
+
+  // 2. End to end over gRPC into the real binary.
+  channelops::testing::TempDir dir;
+  std::unique_ptr<channelops::testing::ChildProcess> svc;
+  std::string addr = StartService(CHANNELOPS_BIN_DIR, "pos_ingestion", dir.Path("pos"), &svc);
+  if (addr.empty()) return 1;
+  grpc::ChannelArguments args;
+  auto stub = pos::v1::PosIngestionService::NewStub(
+      grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args));
+  for (const auto& [sku, p] : catalogue) {
+    grpc::ClientContext c;
+    pos::v1::UpsertProductRequest req;
+    req.set_request_id("p-" + sku);
+    *req.mutable_product() = p;
+    pos::v1::UpsertProductResponse r;
+    if (!stub->UpsertProduct(&c, req, &r).ok()) return 1;
+  }
+  t0 = absl::Now();
+  grpc::ClientContext c;
+  pos::v1::IngestReportResponse resp;
+  auto writer = stub->IngestReport(&c, &resp);
+  pos::v1::IngestReportRequest first;
+  *first.mutable_header() = header;
+  writer->Write(first);
+  for (size_t off = 0; off < csv.size(); off += 1 << 20) {
+    pos::v1::IngestReportRequest chunk;
+    chunk.set_chunk(csv.substr(off, 1 << 20));
+    if (!writer->Write(chunk)) break;
+  }
+  writer->WritesDone();
+  grpc::Status st = writer->Finish();
+  double e2e_s = absl::ToDoubleSeconds(absl::Now() - t0);
+  if (!st.ok()) {
+    fprintf(stderr, "IngestReport: %s\n", st.error_message().c_str());
+    return 1;
+  }
+  double e2e = lines / e2e_s;
+  printf("durable ingestion over gRPC (real binary) : %10.0f lines/s  (%lld accepted in %.1f s; floor 200,000: %s)\n",
+         e2e, static_cast<long long>(resp.report().counts().accepted()), e2e_s, e2e >= 200000 ? "PASS" : "FAIL");
+  svc->Kill(SIGTERM);
+  svc->Wait(absl::Seconds(60));
+  if (pg) {
+    std::string path = dir.Path("report.csv");
+    std::ofstream(path) << csv;
+    FILE* f = popen(absl::StrCat(CHANNELOPS_SOURCE_DIR, "/tools/bench/pg_copy.sh ", path).c_str(), "r");
+    char buf[256];
+    double pg_s = 0;
+    while (f && fgets(buf, sizeof(buf), f)) sscanf(buf, "PG_COPY_SECONDS %lf", &pg_s);
+    if (f) pclose(f);
+    if (pg_s > 0) {
+      printf("PostgreSQL 15 COPY of the same CSV          : %10.0f lines/s  (%.1f s)\n", lines / pg_s, pg_s);
+      printf("channelops / PostgreSQL COPY: %.2f (floor 1.0: %s)\n", e2e / (lines / pg_s),
+             e2e >= lines / pg_s ? "PASS" : "FAIL");
+    }
+  }
+  return 0;
+}
