@@ -67,14 +67,14 @@ absl::Status DealNotFound(const std::string& deal_id) {
 absl::StatusOr<std::vector<v1::CustomerClaim>> LoadClaims(Tx& tx, const CustomerKeys& keys) {
   std::vector<v1::CustomerClaims> per_key;
   for (const std::string& key : keys.All()) {
-    CHANNELOPS_ASSIGN_OR_RETURN(auto claims, server::GetProto<v1::CustomerClaims>(tx, kCustomerIndexCf, key));
+    CHANNELOPS_ASSIGN_OR_RETURN(auto claims,
+                                server::GetProto<v1::CustomerClaims>(tx, kCustomerIndexCf, key));
     if (claims) per_key.push_back(std::move(*claims));
   }
   return domain::MergeClaims(per_key);
 }
 
 // ---- reads of committed data (queries) ----
-
 
 absl::StatusOr<std::vector<v1::CustomerClaim>> StoreClaims(const EventStore& store,
                                                            const CustomerKeys& keys) {
@@ -109,7 +109,8 @@ absl::Status WriteDealReadModels(Tx& tx, const v1::Deal& before, const v1::Deal&
   }
   // The customer keys never change after registration.
   for (const std::string& key : domain::KeysOf(after).All()) {
-    CHANNELOPS_ASSIGN_OR_RETURN(auto stored, server::GetProto<v1::CustomerClaims>(tx, kCustomerIndexCf, key));
+    CHANNELOPS_ASSIGN_OR_RETURN(auto stored,
+                                server::GetProto<v1::CustomerClaims>(tx, kCustomerIndexCf, key));
     v1::CustomerClaims claims = stored ? std::move(*stored) : v1::CustomerClaims();
     if (!domain::ApplyDealTransition(claims, before, after)) continue;
     if (claims.claims().empty()) {
@@ -181,15 +182,12 @@ absl::Status CheckOwner(const EventStore& store, const server::Caller& caller,
   return absl::OkStatus();
 }
 
-
 absl::Status NotYours() {
   return absl::PermissionDeniedError("this registration belongs to another partner");
 }
 
 // Partner-scoped callers act only on their own registrations (the partner of a
 // deal never changes, so the committed read model is authoritative for this).
-
-
 
 std::string DealResponseBytes(const v1::Deal& deal) {
   v1::DealResponse r;
@@ -224,9 +222,11 @@ grpc::ServerUnaryReactor* DealRegistrationService::SetProgramRules(
     grpc::CallbackServerContext* ctx, const v1::SetProgramRulesRequest* req,
     v1::SetProgramRulesResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/SetProgramRules", *req);
+  auto caller = authz_->Authorize(
+      *ctx, "channelops.dealreg.v1.DealRegistrationService/SetProgramRules", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
-  if (auto st = domain::ValidateSetProgramRules(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  if (auto st = domain::ValidateSetProgramRules(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
   CommandMeta meta = server::CommandMetaFor(*ctx, "SetProgramRules", req->request_id());
   std::string actor = meta.actor;
   auto command = [rules = req->rules(), actor](Tx& tx) -> absl::StatusOr<std::string> {
@@ -252,9 +252,11 @@ grpc::ServerUnaryReactor* DealRegistrationService::GetProgramRules(
     grpc::CallbackServerContext* ctx, const v1::GetProgramRulesRequest* req,
     v1::GetProgramRulesResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/GetProgramRules", *req);
+  auto caller = authz_->Authorize(
+      *ctx, "channelops.dealreg.v1.DealRegistrationService/GetProgramRules", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
-  if (auto st = domain::ValidateGetProgramRules(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  if (auto st = domain::ValidateGetProgramRules(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
   auto not_found = absl::NotFoundError(
       absl::StrCat("program_id: no rules for programme ", req->program_id(),
                    req->version() ? absl::StrCat(" version ", req->version()) : ""));
@@ -286,7 +288,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::RegisterDeal(grpc::CallbackSe
                                                                 const v1::RegisterDealRequest* req,
                                                                 v1::RegisterDealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/RegisterDeal", *req);
+  auto caller =
+      authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/RegisterDeal", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   if (auto st = domain::ValidateRegisterDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
   CommandMeta meta = server::CommandMetaFor(*ctx, "RegisterDeal", req->request_id());
@@ -322,15 +325,18 @@ grpc::ServerUnaryReactor* DealRegistrationService::CheckConflicts(
     grpc::CallbackServerContext* ctx, const v1::CheckConflictsRequest* req,
     v1::CheckConflictsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/CheckConflicts", *req);
+  auto caller =
+      authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/CheckConflicts", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
-  if (auto st = domain::ValidateCheckConflicts(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  if (auto st = domain::ValidateCheckConflicts(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
   auto rules = server::GetProto<v1::ProgramRules>(store_, kRulesCf, req->program_id());
   if (!rules.ok()) return server::FinishRpc(reactor, rules.status());
   if (!*rules) {
-    return server::FinishRpc(reactor, core::InvalidArgument(
-                               "program_id", std::string(absl::StrCat("unknown programme '",
-                                                                      req->program_id(), "'"))));
+    return server::FinishRpc(
+        reactor, core::InvalidArgument(
+                     "program_id",
+                     std::string(absl::StrCat("unknown programme '", req->program_id(), "'"))));
   }
   auto claims = StoreClaims(store_, domain::KeysOf(req->end_customer()));
   if (!claims.ok()) return server::FinishRpc(reactor, claims.status());
@@ -356,7 +362,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::RecordDirectOpportunity(
     grpc::CallbackServerContext* ctx, const v1::RecordDirectOpportunityRequest* req,
     v1::RecordDirectOpportunityResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/RecordDirectOpportunity", *req);
+  auto caller = authz_->Authorize(
+      *ctx, "channelops.dealreg.v1.DealRegistrationService/RecordDirectOpportunity", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   if (auto st = domain::ValidateRecordDirectOpportunity(*req); !st.ok()) {
     return server::FinishRpc(reactor, st);
@@ -367,8 +374,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::RecordDirectOpportunity(
     Context c{tx.now(), actor};
     domain::RecordDirectOpportunity cmd;
     cmd.request = r;
-    CHANNELOPS_ASSIGN_OR_RETURN(cmd.existing,
-                                server::GetProto<v1::DirectOpportunity>(tx, kDirectCf, r.opportunity_id()));
+    CHANNELOPS_ASSIGN_OR_RETURN(
+        cmd.existing, server::GetProto<v1::DirectOpportunity>(tx, kDirectCf, r.opportunity_id()));
     CustomerKeys keys = domain::KeysOf(r.end_customer());
     CHANNELOPS_ASSIGN_OR_RETURN(cmd.claims, LoadClaims(tx, keys));
     CHANNELOPS_ASSIGN_OR_RETURN(auto events, domain::Decide(cmd, c));
@@ -425,7 +432,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::ApproveDeal(grpc::CallbackSer
                                                                const v1::ApproveDealRequest* req,
                                                                v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/ApproveDeal", *req);
+  auto caller =
+      authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/ApproveDeal", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   if (auto st = domain::ValidateApproveDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
   CommandMeta meta = server::CommandMetaFor(*ctx, "ApproveDeal", req->request_id());
@@ -443,7 +451,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::RejectDeal(grpc::CallbackServ
                                                               const v1::RejectDealRequest* req,
                                                               v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/RejectDeal", *req);
+  auto caller =
+      authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/RejectDeal", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   if (auto st = domain::ValidateRejectDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
   CommandMeta meta = server::CommandMetaFor(*ctx, "RejectDeal", req->request_id());
@@ -461,7 +470,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::ReturnDeal(grpc::CallbackServ
                                                               const v1::ReturnDealRequest* req,
                                                               v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/ReturnDeal", *req);
+  auto caller =
+      authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/ReturnDeal", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   if (auto st = domain::ValidateReturnDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
   CommandMeta meta = server::CommandMetaFor(*ctx, "ReturnDeal", req->request_id());
@@ -479,10 +489,12 @@ grpc::ServerUnaryReactor* DealRegistrationService::UpdateDeal(grpc::CallbackServ
                                                               const v1::UpdateDealRequest* req,
                                                               v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/UpdateDeal", *req);
+  auto caller =
+      authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/UpdateDeal", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   if (auto st = domain::ValidateUpdateDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
-  if (auto st = CheckOwner(store_, *caller, req->deal_id()); !st.ok()) return server::FinishRpc(reactor, st);
+  if (auto st = CheckOwner(store_, *caller, req->deal_id()); !st.ok())
+    return server::FinishRpc(reactor, st);
   CommandMeta meta = server::CommandMetaFor(*ctx, "UpdateDeal", req->request_id());
   std::string actor = meta.actor;
   auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
@@ -507,10 +519,12 @@ grpc::ServerUnaryReactor* DealRegistrationService::CloseDeal(grpc::CallbackServe
                                                              const v1::CloseDealRequest* req,
                                                              v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/CloseDeal", *req);
+  auto caller =
+      authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/CloseDeal", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   if (auto st = domain::ValidateCloseDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
-  if (auto st = CheckOwner(store_, *caller, req->deal_id()); !st.ok()) return server::FinishRpc(reactor, st);
+  if (auto st = CheckOwner(store_, *caller, req->deal_id()); !st.ok())
+    return server::FinishRpc(reactor, st);
   CommandMeta meta = server::CommandMetaFor(*ctx, "CloseDeal", req->request_id());
   std::string actor = meta.actor;
   auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
@@ -530,10 +544,13 @@ grpc::ServerUnaryReactor* DealRegistrationService::RequestSpecialPricing(
     grpc::CallbackServerContext* ctx, const v1::RequestSpecialPricingRequest* req,
     v1::SpecialPricingResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/RequestSpecialPricing", *req);
+  auto caller = authz_->Authorize(
+      *ctx, "channelops.dealreg.v1.DealRegistrationService/RequestSpecialPricing", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
-  if (auto st = domain::ValidateRequestSpecialPricing(*req); !st.ok()) return server::FinishRpc(reactor, st);
-  if (auto st = CheckOwner(store_, *caller, req->deal_id()); !st.ok()) return server::FinishRpc(reactor, st);
+  if (auto st = domain::ValidateRequestSpecialPricing(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
+  if (auto st = CheckOwner(store_, *caller, req->deal_id()); !st.ok())
+    return server::FinishRpc(reactor, st);
   CommandMeta meta = server::CommandMetaFor(*ctx, "RequestSpecialPricing", req->request_id());
   std::string actor = meta.actor;
   auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
@@ -556,9 +573,11 @@ grpc::ServerUnaryReactor* DealRegistrationService::DecideSpecialPricing(
     grpc::CallbackServerContext* ctx, const v1::DecideSpecialPricingRequest* req,
     v1::SpecialPricingResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/DecideSpecialPricing", *req);
+  auto caller = authz_->Authorize(
+      *ctx, "channelops.dealreg.v1.DealRegistrationService/DecideSpecialPricing", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
-  if (auto st = domain::ValidateDecideSpecialPricing(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  if (auto st = domain::ValidateDecideSpecialPricing(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
   CommandMeta meta = server::CommandMetaFor(*ctx, "DecideSpecialPricing", req->request_id());
   std::string actor = meta.actor;
   auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
@@ -580,9 +599,11 @@ grpc::ServerUnaryReactor* DealRegistrationService::ForecastSpecialPricing(
     grpc::CallbackServerContext* ctx, const v1::ForecastSpecialPricingRequest* req,
     v1::ForecastSpecialPricingResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/ForecastSpecialPricing", *req);
+  auto caller = authz_->Authorize(
+      *ctx, "channelops.dealreg.v1.DealRegistrationService/ForecastSpecialPricing", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
-  if (auto st = domain::ValidateForecastSpecialPricing(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  if (auto st = domain::ValidateForecastSpecialPricing(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
   absl::CivilDay start = *domain::ParseDate(req->period().start_date());
   absl::CivilDay end = *domain::ParseDate(req->period().end_date());
   std::vector<std::string> ids;
@@ -613,7 +634,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::GetDeal(grpc::CallbackServerC
                                                            const v1::GetDealRequest* req,
                                                            v1::DealResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/GetDeal", *req);
+  auto caller =
+      authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/GetDeal", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   if (auto st = domain::ValidateGetDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
   auto deal = server::GetProto<v1::Deal>(store_, kDealsCf, req->deal_id());
@@ -628,7 +650,8 @@ grpc::ServerUnaryReactor* DealRegistrationService::ListDeals(grpc::CallbackServe
                                                              const v1::ListDealsRequest* req,
                                                              v1::ListDealsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/ListDeals", *req);
+  auto caller =
+      authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/ListDeals", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   if (auto st = domain::ValidateListDeals(*req); !st.ok()) return server::FinishRpc(reactor, st);
   const size_t page_size = req->page_size() > 0 ? req->page_size() : domain::kDefaultPageSize;
@@ -704,16 +727,19 @@ grpc::ServerUnaryReactor* DealRegistrationService::GetDealHistory(
     grpc::CallbackServerContext* ctx, const v1::GetDealHistoryRequest* req,
     v1::GetDealHistoryResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto caller = authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/GetDealHistory", *req);
+  auto caller =
+      authz_->Authorize(*ctx, "channelops.dealreg.v1.DealRegistrationService/GetDealHistory", *req);
   if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
-  if (auto st = domain::ValidateGetDealHistory(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  if (auto st = domain::ValidateGetDealHistory(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
   auto events = store_.ReadStream(domain::DealStream(req->deal_id()), 1, kMaxHistoryEvents);
   if (!events.ok()) return server::FinishRpc(reactor, events.status());
   if (events->empty()) return server::FinishRpc(reactor, DealNotFound(req->deal_id()));
   if (caller->partner_scoped) {
     auto deal = server::GetProto<v1::Deal>(store_, kDealsCf, req->deal_id());
     if (!deal.ok()) return server::FinishRpc(reactor, deal.status());
-    if (!*deal || !caller->CanSeePartner((*deal)->partner_id())) return server::FinishRpc(reactor, NotYours());
+    if (!*deal || !caller->CanSeePartner((*deal)->partner_id()))
+      return server::FinishRpc(reactor, NotYours());
   }
   for (auto& e : *events) *resp->add_events() = std::move(e);
   return server::FinishRpc(reactor, absl::OkStatus());

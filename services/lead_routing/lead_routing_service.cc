@@ -17,6 +17,7 @@
 #include "channelops/leads/v1/events.pb.h"
 #include "channelops/leads/v1/read_models.pb.h"
 #include "channelops/server/log.h"
+#include "channelops/server/rpc.h"
 #include "channelops/server/runtime.h"
 #include "lead_routing/domain/decider.h"
 #include "lead_routing/domain/events.h"
@@ -56,28 +57,6 @@ absl::Status Corrupt(const char* what, absl::string_view key) {
       absl::StrCat("corrupt ", what, " read model at '", absl::CHexEscape(key), "'"));
 }
 
-template <class M>
-absl::StatusOr<std::optional<M>> Parse(const std::optional<std::string>& raw, const char* cf,
-                                       absl::string_view key) {
-  if (!raw) return std::optional<M>();
-  M m;
-  if (!m.ParseFromString(*raw)) return Corrupt(cf, key);
-  return std::optional<M>(std::move(m));
-}
-
-template <class M>
-absl::StatusOr<std::optional<M>> TxGet(Tx& tx, const char* cf, const std::string& key) {
-  CHANNELOPS_ASSIGN_OR_RETURN(std::optional<std::string> raw, tx.Get(cf, key));
-  return Parse<M>(raw, cf, key);
-}
-
-template <class M>
-absl::StatusOr<std::optional<M>> StoreGet(const EventStore& store, const char* cf,
-                                          const std::string& key) {
-  CHANNELOPS_ASSIGN_OR_RETURN(std::optional<std::string> raw, store.Get(cf, key));
-  return Parse<M>(raw, cf, key);
-}
-
 absl::Status LeadNotFound(const std::string& lead_id) {
   return absl::NotFoundError(absl::StrCat("lead_id: no lead ", lead_id));
 }
@@ -115,38 +94,6 @@ void WriteLeadReadModels(Tx& tx, const v1::Lead& before, const v1::Lead& after) 
 }
 
 // ---- RPC plumbing ----
-
-CommandMeta Meta(const grpc::CallbackServerContext& ctx, const char* method,
-                 const std::string& request_id) {
-  CommandMeta meta;
-  meta.idempotency_key = absl::StrCat(method, "/", request_id);
-  meta.request_id = request_id;
-  meta.actor = server::CallerIdentity(ctx);
-  return meta;
-}
-
-grpc::ServerUnaryReactor* Finish(grpc::ServerUnaryReactor* reactor, const absl::Status& status) {
-  reactor->Finish(core::ToGrpcStatus(status));
-  return reactor;
-}
-
-// Queues `command`; finishes the RPC with its response once it is durable.
-template <class Response>
-grpc::ServerUnaryReactor* Submit(EventStore& store, grpc::ServerUnaryReactor* reactor,
-                                 CommandMeta meta, eventstore::Command command,
-                                 Response* response) {
-  store.Execute(std::move(meta), std::move(command),
-                [reactor, response](absl::StatusOr<CommandResult> result) {
-                  if (!result.ok()) {
-                    reactor->Finish(core::ToGrpcStatus(result.status()));
-                  } else if (!response->ParseFromString(result->response)) {
-                    reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "corrupt response"));
-                  } else {
-                    reactor->Finish(grpc::Status::OK);
-                  }
-                });
-  return reactor;
-}
 
 std::string LeadResponseBytes(v1::Lead lead) {
   v1::LeadResponse r;
@@ -311,7 +258,7 @@ absl::StatusOr<std::string> RunLeadCommand(
     const std::string& actor, const std::function<std::string(const v1::Lead&)>& respond) {
   CHANNELOPS_RETURN_IF_ERROR(w.EnsureFresh(tx));
   Context ctx{tx.now(), actor};
-  CHANNELOPS_ASSIGN_OR_RETURN(auto stored, TxGet<v1::Lead>(tx, kLeadsCf, lead_id));
+  CHANNELOPS_ASSIGN_OR_RETURN(auto stored, server::GetProto<v1::Lead>(tx, kLeadsCf, lead_id));
   v1::Lead before = stored ? std::move(*stored) : v1::Lead();
   bool submit = std::holds_alternative<domain::SubmitLead>(command);
   if (!submit && before.lead_id().empty()) return LeadNotFound(lead_id);
@@ -329,8 +276,8 @@ absl::StatusOr<std::string> RunLeadCommand(
   }
   v1::AcceptTimes times;
   if (accepted) {
-    CHANNELOPS_ASSIGN_OR_RETURN(auto t,
-                                TxGet<v1::AcceptTimes>(tx, kAcceptTimesCf, accepted->partner_id()));
+    CHANNELOPS_ASSIGN_OR_RETURN(
+        auto t, server::GetProto<v1::AcceptTimes>(tx, kAcceptTimesCf, accepted->partner_id()));
     if (t) times = std::move(*t);
   }
   CHANNELOPS_RETURN_IF_ERROR(
@@ -386,7 +333,7 @@ grpc::ServerUnaryReactor* SubmitLeadCommand(EventStore& store, WriterState* w,
               respond = std::move(respond)](Tx& tx) -> absl::StatusOr<std::string> {
     return RunLeadCommand(*w, tx, lead_id, command, actor, respond);
   };
-  return Submit(store, reactor, std::move(meta), std::move(run), resp);
+  return server::SubmitCommand(store, reactor, std::move(meta), std::move(run), resp);
 }
 
 }  // namespace
@@ -409,13 +356,14 @@ grpc::ServerUnaryReactor* LeadRoutingService::UpsertTerritory(grpc::CallbackServ
                                                               const v1::UpsertTerritoryRequest* req,
                                                               v1::TerritoryResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto caller = authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/UpsertTerritory", *req);
+  if (auto caller =
+          authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/UpsertTerritory", *req);
       !caller.ok()) {
-    return Finish(reactor, caller.status());
+    return server::FinishRpc(reactor, caller.status());
   }
   auto territory = domain::ValidateUpsertTerritory(*req);
-  if (!territory.ok()) return Finish(reactor, territory.status());
-  CommandMeta meta = Meta(*ctx, "UpsertTerritory", req->request_id());
+  if (!territory.ok()) return server::FinishRpc(reactor, territory.status());
+  CommandMeta meta = server::CommandMetaFor(*ctx, "UpsertTerritory", req->request_id());
   auto command = [w = writer_.get(), t = std::move(*territory),
                   actor = meta.actor](Tx& tx) -> absl::StatusOr<std::string> {
     Context c{tx.now(), actor};
@@ -427,39 +375,41 @@ grpc::ServerUnaryReactor* LeadRoutingService::UpsertTerritory(grpc::CallbackServ
     *r.mutable_territory() = std::get<v1::TerritoryUpserted>(events.front()).territory();
     return r.SerializeAsString();
   };
-  return Submit(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
 }
 
 grpc::ServerUnaryReactor* LeadRoutingService::GetTerritory(grpc::CallbackServerContext* ctx,
                                                            const v1::GetTerritoryRequest* req,
                                                            v1::TerritoryResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto caller = authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/GetTerritory", *req);
+  if (auto caller =
+          authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/GetTerritory", *req);
       !caller.ok()) {
-    return Finish(reactor, caller.status());
+    return server::FinishRpc(reactor, caller.status());
   }
-  if (auto st = domain::ValidateGetTerritory(*req); !st.ok()) return Finish(reactor, st);
-  auto t = StoreGet<v1::Territory>(store_, kTerritoriesCf, req->territory_id());
-  if (!t.ok()) return Finish(reactor, t.status());
+  if (auto st = domain::ValidateGetTerritory(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  auto t = server::GetProto<v1::Territory>(store_, kTerritoriesCf, req->territory_id());
+  if (!t.ok()) return server::FinishRpc(reactor, t.status());
   if (!*t) {
-    return Finish(reactor, absl::NotFoundError(
-                               absl::StrCat("territory_id: no territory ", req->territory_id())));
+    return server::FinishRpc(reactor, absl::NotFoundError(absl::StrCat(
+                                          "territory_id: no territory ", req->territory_id())));
   }
   *resp->mutable_territory() = std::move(**t);
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* LeadRoutingService::UpsertPartnerProfile(
     grpc::CallbackServerContext* ctx, const v1::UpsertPartnerProfileRequest* req,
     v1::PartnerProfileResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto caller = authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/UpsertPartnerProfile", *req);
+  if (auto caller = authz_->Authorize(
+          *ctx, "channelops.leads.v1.LeadRoutingService/UpsertPartnerProfile", *req);
       !caller.ok()) {
-    return Finish(reactor, caller.status());
+    return server::FinishRpc(reactor, caller.status());
   }
   auto profile = domain::ValidateUpsertPartnerProfile(*req);
-  if (!profile.ok()) return Finish(reactor, profile.status());
-  CommandMeta meta = Meta(*ctx, "UpsertPartnerProfile", req->request_id());
+  if (!profile.ok()) return server::FinishRpc(reactor, profile.status());
+  CommandMeta meta = server::CommandMetaFor(*ctx, "UpsertPartnerProfile", req->request_id());
   auto command = [w = writer_.get(), p = std::move(*profile), clear = req->clear_pause(),
                   actor = meta.actor](Tx& tx) -> absl::StatusOr<std::string> {
     Context c{tx.now(), actor};
@@ -475,32 +425,34 @@ grpc::ServerUnaryReactor* LeadRoutingService::UpsertPartnerProfile(
       *r.mutable_profile()->mutable_paused_until() = entry->counters.paused_until();
     return r.SerializeAsString();
   };
-  return Submit(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
 }
 
 grpc::ServerUnaryReactor* LeadRoutingService::GetPartnerProfile(
     grpc::CallbackServerContext* ctx, const v1::GetPartnerProfileRequest* req,
     v1::PartnerProfileResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto caller = authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/GetPartnerProfile", *req);
+  if (auto caller =
+          authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/GetPartnerProfile", *req);
       !caller.ok()) {
-    return Finish(reactor, caller.status());
+    return server::FinishRpc(reactor, caller.status());
   }
-  if (auto st = domain::ValidateGetPartnerProfile(*req); !st.ok()) return Finish(reactor, st);
-  auto p = StoreGet<v1::PartnerProfile>(store_, kPartnersCf, req->partner_id());
-  if (!p.ok()) return Finish(reactor, p.status());
+  if (auto st = domain::ValidateGetPartnerProfile(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
+  auto p = server::GetProto<v1::PartnerProfile>(store_, kPartnersCf, req->partner_id());
+  if (!p.ok()) return server::FinishRpc(reactor, p.status());
   if (!*p) {
-    return Finish(reactor,
-                  absl::NotFoundError(absl::StrCat("partner_id: no partner ", req->partner_id())));
+    return server::FinishRpc(
+        reactor, absl::NotFoundError(absl::StrCat("partner_id: no partner ", req->partner_id())));
   }
-  auto c = StoreGet<v1::PartnerCounters>(store_, kPartnerStatsCf, req->partner_id());
-  if (!c.ok()) return Finish(reactor, c.status());
+  auto c = server::GetProto<v1::PartnerCounters>(store_, kPartnerStatsCf, req->partner_id());
+  if (!c.ok()) return server::FinishRpc(reactor, c.status());
   *resp->mutable_profile() = std::move(**p);
   if (*c && (*c)->has_paused_until() &&
       domain::FromProtoTime((*c)->paused_until()) > clock_.Now()) {
     *resp->mutable_profile()->mutable_paused_until() = (*c)->paused_until();
   }
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 // ---------------------------------------------------------------------------
@@ -511,13 +463,14 @@ grpc::ServerUnaryReactor* LeadRoutingService::SubmitLead(grpc::CallbackServerCon
                                                          const v1::SubmitLeadRequest* req,
                                                          v1::LeadResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto caller = authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/SubmitLead", *req);
+  if (auto caller =
+          authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/SubmitLead", *req);
       !caller.ok()) {
-    return Finish(reactor, caller.status());
+    return server::FinishRpc(reactor, caller.status());
   }
   auto request = domain::ValidateSubmitLead(*req);
-  if (!request.ok()) return Finish(reactor, request.status());
-  CommandMeta meta = Meta(*ctx, "SubmitLead", req->request_id());
+  if (!request.ok()) return server::FinishRpc(reactor, request.status());
+  CommandMeta meta = server::CommandMetaFor(*ctx, "SubmitLead", req->request_id());
   // The id is chosen here, not in the command: an idempotent retry answers with
   // the first attempt's response (and id) without running the command.
   std::string lead_id = core::NewUuidV7(clock_.Now());
@@ -530,56 +483,62 @@ grpc::ServerUnaryReactor* LeadRoutingService::AcceptLead(grpc::CallbackServerCon
                                                          const v1::AcceptLeadRequest* req,
                                                          v1::LeadResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto caller = authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/AcceptLead", *req);
+  if (auto caller =
+          authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/AcceptLead", *req);
       !caller.ok()) {
-    return Finish(reactor, caller.status());
+    return server::FinishRpc(reactor, caller.status());
   }
-  if (auto st = domain::ValidateAcceptLead(*req); !st.ok()) return Finish(reactor, st);
-  return SubmitLeadCommand(store_, writer_.get(), reactor,
-                           Meta(*ctx, "AcceptLead", req->request_id()), req->lead_id(),
-                           domain::AcceptLead{req->partner_id()}, ViewOf(req->partner_id()), resp);
+  if (auto st = domain::ValidateAcceptLead(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  return SubmitLeadCommand(
+      store_, writer_.get(), reactor, server::CommandMetaFor(*ctx, "AcceptLead", req->request_id()),
+      req->lead_id(), domain::AcceptLead{req->partner_id()}, ViewOf(req->partner_id()), resp);
 }
 
 grpc::ServerUnaryReactor* LeadRoutingService::DeclineLead(grpc::CallbackServerContext* ctx,
                                                           const v1::DeclineLeadRequest* req,
                                                           v1::LeadResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto caller = authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/DeclineLead", *req);
+  if (auto caller =
+          authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/DeclineLead", *req);
       !caller.ok()) {
-    return Finish(reactor, caller.status());
+    return server::FinishRpc(reactor, caller.status());
   }
-  if (auto st = domain::ValidateDeclineLead(*req); !st.ok()) return Finish(reactor, st);
-  return SubmitLeadCommand(
-      store_, writer_.get(), reactor, Meta(*ctx, "DeclineLead", req->request_id()), req->lead_id(),
-      domain::DeclineLead{req->partner_id(), req->reason()}, ViewOf(req->partner_id()), resp);
+  if (auto st = domain::ValidateDeclineLead(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  return SubmitLeadCommand(store_, writer_.get(), reactor,
+                           server::CommandMetaFor(*ctx, "DeclineLead", req->request_id()),
+                           req->lead_id(), domain::DeclineLead{req->partner_id(), req->reason()},
+                           ViewOf(req->partner_id()), resp);
 }
 
 grpc::ServerUnaryReactor* LeadRoutingService::ConvertLead(grpc::CallbackServerContext* ctx,
                                                           const v1::ConvertLeadRequest* req,
                                                           v1::LeadResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto caller = authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/ConvertLead", *req);
+  if (auto caller =
+          authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/ConvertLead", *req);
       !caller.ok()) {
-    return Finish(reactor, caller.status());
+    return server::FinishRpc(reactor, caller.status());
   }
-  if (auto st = domain::ValidateConvertLead(*req); !st.ok()) return Finish(reactor, st);
-  return SubmitLeadCommand(
-      store_, writer_.get(), reactor, Meta(*ctx, "ConvertLead", req->request_id()), req->lead_id(),
-      domain::ConvertLead{req->partner_id(), req->deal_id()}, ViewOf(req->partner_id()), resp);
+  if (auto st = domain::ValidateConvertLead(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  return SubmitLeadCommand(store_, writer_.get(), reactor,
+                           server::CommandMetaFor(*ctx, "ConvertLead", req->request_id()),
+                           req->lead_id(), domain::ConvertLead{req->partner_id(), req->deal_id()},
+                           ViewOf(req->partner_id()), resp);
 }
 
 grpc::ServerUnaryReactor* LeadRoutingService::CloseLead(grpc::CallbackServerContext* ctx,
                                                         const v1::CloseLeadRequest* req,
                                                         v1::LeadResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto caller = authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/CloseLead", *req);
+  if (auto caller =
+          authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/CloseLead", *req);
       !caller.ok()) {
-    return Finish(reactor, caller.status());
+    return server::FinishRpc(reactor, caller.status());
   }
-  if (auto st = domain::ValidateCloseLead(*req); !st.ok()) return Finish(reactor, st);
+  if (auto st = domain::ValidateCloseLead(*req); !st.ok()) return server::FinishRpc(reactor, st);
   return SubmitLeadCommand(
-      store_, writer_.get(), reactor, Meta(*ctx, "CloseLead", req->request_id()), req->lead_id(),
-      domain::CloseLead{req->partner_id(), req->reason()},
+      store_, writer_.get(), reactor, server::CommandMetaFor(*ctx, "CloseLead", req->request_id()),
+      req->lead_id(), domain::CloseLead{req->partner_id(), req->reason()},
       req->partner_id().empty() ? FullView() : ViewOf(req->partner_id()), resp);
 }
 
@@ -587,14 +546,16 @@ grpc::ServerUnaryReactor* LeadRoutingService::ReassignLead(grpc::CallbackServerC
                                                            const v1::ReassignLeadRequest* req,
                                                            v1::LeadResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto caller = authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/ReassignLead", *req);
+  if (auto caller =
+          authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/ReassignLead", *req);
       !caller.ok()) {
-    return Finish(reactor, caller.status());
+    return server::FinishRpc(reactor, caller.status());
   }
-  if (auto st = domain::ValidateReassignLead(*req); !st.ok()) return Finish(reactor, st);
-  return SubmitLeadCommand(
-      store_, writer_.get(), reactor, Meta(*ctx, "ReassignLead", req->request_id()), req->lead_id(),
-      domain::ReassignLead{req->partner_id(), req->reason()}, FullView(), resp);
+  if (auto st = domain::ValidateReassignLead(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  return SubmitLeadCommand(store_, writer_.get(), reactor,
+                           server::CommandMetaFor(*ctx, "ReassignLead", req->request_id()),
+                           req->lead_id(), domain::ReassignLead{req->partner_id(), req->reason()},
+                           FullView(), resp);
 }
 
 // ---------------------------------------------------------------------------
@@ -607,30 +568,31 @@ grpc::ServerUnaryReactor* LeadRoutingService::GetLead(grpc::CallbackServerContex
   auto* reactor = ctx->DefaultReactor();
   if (auto caller = authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/GetLead", *req);
       !caller.ok()) {
-    return Finish(reactor, caller.status());
+    return server::FinishRpc(reactor, caller.status());
   }
-  if (auto st = domain::ValidateGetLead(*req); !st.ok()) return Finish(reactor, st);
-  auto lead = StoreGet<v1::Lead>(store_, kLeadsCf, req->lead_id());
-  if (!lead.ok()) return Finish(reactor, lead.status());
+  if (auto st = domain::ValidateGetLead(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  auto lead = server::GetProto<v1::Lead>(store_, kLeadsCf, req->lead_id());
+  if (!lead.ok()) return server::FinishRpc(reactor, lead.status());
   // A partner sees only the leads in its inbox; anything else does not exist for it.
   if (!*lead || (!req->partner_id().empty() && (*lead)->partner_id() != req->partner_id())) {
-    return Finish(reactor, LeadNotFound(req->lead_id()));
+    return server::FinishRpc(reactor, LeadNotFound(req->lead_id()));
   }
   *resp->mutable_lead() = req->partner_id().empty()
                               ? std::move(**lead)
                               : domain::PartnerView(**lead, req->partner_id());
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* LeadRoutingService::ListLeads(grpc::CallbackServerContext* ctx,
                                                         const v1::ListLeadsRequest* req,
                                                         v1::ListLeadsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto caller = authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/ListLeads", *req);
+  if (auto caller =
+          authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/ListLeads", *req);
       !caller.ok()) {
-    return Finish(reactor, caller.status());
+    return server::FinishRpc(reactor, caller.status());
   }
-  if (auto st = domain::ValidateListLeads(*req); !st.ok()) return Finish(reactor, st);
+  if (auto st = domain::ValidateListLeads(*req); !st.ok()) return server::FinishRpc(reactor, st);
   const size_t page = static_cast<size_t>(PageSize(req->page_size()));
   const std::string prefix = Join0(req->partner_id(), "");
   // The token is the last lead id returned; "\0" makes the scan start after it.
@@ -641,7 +603,7 @@ grpc::ServerUnaryReactor* LeadRoutingService::ListLeads(grpc::CallbackServerCont
   auto st =
       store_.Scan(kInboxCf, prefix, start, SIZE_MAX, [&](absl::string_view key, absl::string_view) {
         std::string lead_id(key.substr(prefix.size()));
-        auto lead = StoreGet<v1::Lead>(store_, kLeadsCf, lead_id);
+        auto lead = server::GetProto<v1::Lead>(store_, kLeadsCf, lead_id);
         if (!lead.ok() || !*lead) {
           error = lead.ok() ? Corrupt(kInboxCf, key) : lead.status();
           return false;
@@ -657,26 +619,29 @@ grpc::ServerUnaryReactor* LeadRoutingService::ListLeads(grpc::CallbackServerCont
         last = lead_id;
         return true;
       });
-  if (!st.ok()) return Finish(reactor, st);
-  if (!error.ok()) return Finish(reactor, error);
+  if (!st.ok()) return server::FinishRpc(reactor, st);
+  if (!error.ok()) return server::FinishRpc(reactor, error);
   if (more) resp->set_next_page_token(last);
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* LeadRoutingService::ListUnroutedLeads(
     grpc::CallbackServerContext* ctx, const v1::ListUnroutedLeadsRequest* req,
     v1::ListLeadsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto caller = authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/ListUnroutedLeads", *req);
+  if (auto caller =
+          authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/ListUnroutedLeads", *req);
       !caller.ok()) {
-    return Finish(reactor, caller.status());
+    return server::FinishRpc(reactor, caller.status());
   }
-  if (auto st = domain::ValidateListUnroutedLeads(*req); !st.ok()) return Finish(reactor, st);
+  if (auto st = domain::ValidateListUnroutedLeads(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
   std::string start;
   if (!req->page_token().empty()) {
     std::string last_key;
     if (!absl::WebSafeBase64Unescape(req->page_token(), &last_key) || last_key.size() <= 8) {
-      return Finish(reactor, core::InvalidArgument("page_token", "is not a valid page token"));
+      return server::FinishRpc(reactor,
+                               core::InvalidArgument("page_token", "is not a valid page token"));
     }
     start = Join0(last_key, "");
   }
@@ -690,7 +655,7 @@ grpc::ServerUnaryReactor* LeadRoutingService::ListUnroutedLeads(
           more = true;
           return false;
         }
-        auto lead = StoreGet<v1::Lead>(store_, kLeadsCf, std::string(key.substr(8)));
+        auto lead = server::GetProto<v1::Lead>(store_, kLeadsCf, std::string(key.substr(8)));
         if (!lead.ok() || !*lead) {
           error = lead.ok() ? Corrupt(kUnroutedCf, key) : lead.status();
           return false;
@@ -699,24 +664,26 @@ grpc::ServerUnaryReactor* LeadRoutingService::ListUnroutedLeads(
         last = std::string(key);
         return true;
       });
-  if (!st.ok()) return Finish(reactor, st);
-  if (!error.ok()) return Finish(reactor, error);
+  if (!st.ok()) return server::FinishRpc(reactor, st);
+  if (!error.ok()) return server::FinishRpc(reactor, error);
   if (more) resp->set_next_page_token(absl::WebSafeBase64Escape(last));
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* LeadRoutingService::GetRoutingHistory(
     grpc::CallbackServerContext* ctx, const v1::GetRoutingHistoryRequest* req,
     v1::GetRoutingHistoryResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto caller = authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/GetRoutingHistory", *req);
+  if (auto caller =
+          authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/GetRoutingHistory", *req);
       !caller.ok()) {
-    return Finish(reactor, caller.status());
+    return server::FinishRpc(reactor, caller.status());
   }
-  if (auto st = domain::ValidateGetRoutingHistory(*req); !st.ok()) return Finish(reactor, st);
+  if (auto st = domain::ValidateGetRoutingHistory(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
   auto events = store_.ReadStream(domain::LeadStream(req->lead_id()), 1, kMaxHistoryEvents);
-  if (!events.ok()) return Finish(reactor, events.status());
-  if (events->empty()) return Finish(reactor, LeadNotFound(req->lead_id()));
+  if (!events.ok()) return server::FinishRpc(reactor, events.status());
+  if (events->empty()) return server::FinishRpc(reactor, LeadNotFound(req->lead_id()));
   resp->set_lead_id(req->lead_id());
   v1::Lead lead;
   for (const auto& env : *events) {
@@ -779,28 +746,30 @@ grpc::ServerUnaryReactor* LeadRoutingService::GetRoutingHistory(
     if (e) lead = domain::Evolve(std::move(lead), *e);
     h->set_status_after(lead.status());
   }
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* LeadRoutingService::GetPartnerLeadStats(
     grpc::CallbackServerContext* ctx, const v1::GetPartnerLeadStatsRequest* req,
     v1::PartnerLeadStats* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto caller = authz_->Authorize(*ctx, "channelops.leads.v1.LeadRoutingService/GetPartnerLeadStats", *req);
+  if (auto caller = authz_->Authorize(
+          *ctx, "channelops.leads.v1.LeadRoutingService/GetPartnerLeadStats", *req);
       !caller.ok()) {
-    return Finish(reactor, caller.status());
+    return server::FinishRpc(reactor, caller.status());
   }
-  if (auto st = domain::ValidateGetPartnerLeadStats(*req); !st.ok()) return Finish(reactor, st);
-  auto profile = StoreGet<v1::PartnerProfile>(store_, kPartnersCf, req->partner_id());
-  if (!profile.ok()) return Finish(reactor, profile.status());
+  if (auto st = domain::ValidateGetPartnerLeadStats(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
+  auto profile = server::GetProto<v1::PartnerProfile>(store_, kPartnersCf, req->partner_id());
+  if (!profile.ok()) return server::FinishRpc(reactor, profile.status());
   if (!*profile) {
-    return Finish(reactor,
-                  absl::NotFoundError(absl::StrCat("partner_id: no partner ", req->partner_id())));
+    return server::FinishRpc(
+        reactor, absl::NotFoundError(absl::StrCat("partner_id: no partner ", req->partner_id())));
   }
-  auto counters = StoreGet<v1::PartnerCounters>(store_, kPartnerStatsCf, req->partner_id());
-  if (!counters.ok()) return Finish(reactor, counters.status());
-  auto times = StoreGet<v1::AcceptTimes>(store_, kAcceptTimesCf, req->partner_id());
-  if (!times.ok()) return Finish(reactor, times.status());
+  auto counters = server::GetProto<v1::PartnerCounters>(store_, kPartnerStatsCf, req->partner_id());
+  if (!counters.ok()) return server::FinishRpc(reactor, counters.status());
+  auto times = server::GetProto<v1::AcceptTimes>(store_, kAcceptTimesCf, req->partner_id());
+  if (!times.ok()) return server::FinishRpc(reactor, times.status());
   v1::PartnerCounters c = *counters ? std::move(**counters) : v1::PartnerCounters();
   resp->set_partner_id(req->partner_id());
   resp->set_received(c.received());
@@ -839,7 +808,7 @@ grpc::ServerUnaryReactor* LeadRoutingService::GetPartnerLeadStats(
     *resp->mutable_median_time_to_accept() = domain::ToProtoDuration(absl::Seconds(median));
     resp->set_accept_time_samples(static_cast<int64_t>(s.size()));
   }
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 // ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include "channelops/core/grpc_status.h"
 #include "channelops/core/ids.h"
 #include "channelops/core/status_macros.h"
+#include "channelops/server/rpc.h"
 #include "channelops/server/runtime.h"
 #include "pos_ingestion/domain/convert.h"
 #include "pos_ingestion/domain/decider.h"
@@ -39,47 +40,18 @@ std::string Method(const char* name) { return absl::StrCat(kService, name); }
 
 // ---- RPC plumbing ----
 
-CommandMeta Meta(const grpc::CallbackServerContext& ctx, const char* method,
-                 const std::string& request_id) {
-  CommandMeta meta;
-  meta.idempotency_key = absl::StrCat(method, "/", request_id);
-  meta.request_id = request_id;
-  meta.actor = server::CallerIdentity(ctx);
-  return meta;
-}
-
 absl::Status NotYours() {
   return absl::PermissionDeniedError("this report belongs to another partner");
 }
 
-grpc::ServerUnaryReactor* Finish(grpc::ServerUnaryReactor* reactor, const absl::Status& status) {
-  reactor->Finish(core::ToGrpcStatus(status));
-  return reactor;
-}
-
-// Finishes the RPC with the command's response once it is durable.
-template <class Response>
-void FinishWithResult(grpc::ServerUnaryReactor* reactor, Response* response,
-                      absl::StatusOr<CommandResult> result) {
-  if (!result.ok()) {
-    reactor->Finish(core::ToGrpcStatus(result.status()));
-  } else if (!response->ParseFromString(result->response)) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "corrupt response"));
-  } else {
-    reactor->Finish(grpc::Status::OK);
-  }
-}
-
-// Queues `command`; finishes the RPC with its response once it is durable.
-template <class Response>
-grpc::ServerUnaryReactor* Submit(EventStore& store, grpc::ServerUnaryReactor* reactor,
-                                 CommandMeta meta, eventstore::Command command,
-                                 Response* response) {
-  store.Execute(std::move(meta), std::move(command),
-                [reactor, response](absl::StatusOr<CommandResult> result) {
-                  FinishWithResult(reactor, response, std::move(result));
-                });
-  return reactor;
+// A committed report the caller may see: NOT_FOUND if there is none,
+// PERMISSION_DENIED if it is another partner's.
+absl::StatusOr<v1::Report> LoadVisibleReport(const EventStore& store, const server::Caller& caller,
+                                             const std::string& report_id) {
+  CHANNELOPS_ASSIGN_OR_RETURN(auto report, StoreGet<v1::Report>(store, kReportsCf, report_id));
+  if (!report) return absl::NotFoundError(absl::StrCat("report_id: no report ", report_id));
+  if (!caller.CanSeePartner(report->header().partner_id())) return NotYours();
+  return std::move(*report);
 }
 
 // Like Submit for a command that may ask to be retried once the SKU's pending
@@ -290,9 +262,10 @@ grpc::ServerUnaryReactor* PosIngestionService::UpsertProduct(grpc::CallbackServe
                                                              v1::UpsertProductResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, Method("UpsertProduct"), *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateUpsertProduct(*req); !st.ok()) return Finish(reactor, st);
-  CommandMeta meta = Meta(*ctx, "UpsertProduct", req->request_id());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateUpsertProduct(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
+  CommandMeta meta = server::CommandMetaFor(*ctx, "UpsertProduct", req->request_id());
   auto command = [p = req->product(), actor = meta.actor](Tx& tx) -> absl::StatusOr<std::string> {
     Context c{tx.now(), actor};
     CHANNELOPS_ASSIGN_OR_RETURN(v1::Product before,
@@ -309,7 +282,7 @@ grpc::ServerUnaryReactor* PosIngestionService::UpsertProduct(grpc::CallbackServe
     *out.mutable_product() = std::move(after);
     return out.SerializeAsString();
   };
-  return Submit(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
 }
 
 grpc::ServerUnaryReactor* PosIngestionService::GetProduct(grpc::CallbackServerContext* ctx,
@@ -317,12 +290,13 @@ grpc::ServerUnaryReactor* PosIngestionService::GetProduct(grpc::CallbackServerCo
                                                           v1::GetProductResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, Method("GetProduct"), *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateGetProduct(*req); !st.ok()) return Finish(reactor, st);
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateGetProduct(*req); !st.ok()) return server::FinishRpc(reactor, st);
   auto product = StoreGet<v1::Product>(store_, kProductsCf, req->sku());
-  if (!product.ok()) return Finish(reactor, product.status());
+  if (!product.ok()) return server::FinishRpc(reactor, product.status());
   if (!*product)
-    return Finish(reactor, absl::NotFoundError(absl::StrCat("sku: no product ", req->sku())));
+    return server::FinishRpc(reactor,
+                             absl::NotFoundError(absl::StrCat("sku: no product ", req->sku())));
   *resp->mutable_product() = std::move(**product);
   absl::Status parse = absl::OkStatus();
   const std::string prefix = Join0(req->sku(), "");
@@ -334,8 +308,8 @@ grpc::ServerUnaryReactor* PosIngestionService::GetProduct(grpc::CallbackServerCo
         }
         return true;
       });
-  if (!st.ok()) return Finish(reactor, st);
-  return Finish(reactor, parse);
+  if (!st.ok()) return server::FinishRpc(reactor, st);
+  return server::FinishRpc(reactor, parse);
 }
 
 grpc::ServerUnaryReactor* PosIngestionService::ChangePrice(grpc::CallbackServerContext* ctx,
@@ -343,16 +317,16 @@ grpc::ServerUnaryReactor* PosIngestionService::ChangePrice(grpc::CallbackServerC
                                                            v1::ChangePriceResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, Method("ChangePrice"), *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateChangePrice(*req); !st.ok()) return Finish(reactor, st);
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateChangePrice(*req); !st.ok()) return server::FinishRpc(reactor, st);
   auto c = std::make_shared<RetryingCommand>();
   c->store = &store_;
-  c->meta = Meta(*ctx, "ChangePrice", req->request_id());
+  c->meta = server::CommandMetaFor(*ctx, "ChangePrice", req->request_id());
   c->make = [&store = store_, r = *req, actor = c->meta.actor] {
     return ChangePriceCommand(store, r, actor);
   };
   c->done = [reactor, resp](absl::StatusOr<CommandResult> result) {
-    FinishWithResult(reactor, resp, std::move(result));
+    server::FinishWithResult(reactor, resp, std::move(result));
   };
   RunRetrying(std::move(c));
   return reactor;
@@ -363,9 +337,10 @@ grpc::ServerUnaryReactor* PosIngestionService::SetPriceProtectionTerms(
     v1::SetPriceProtectionTermsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, Method("SetPriceProtectionTerms"), *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateSetPriceProtectionTerms(*req); !st.ok()) return Finish(reactor, st);
-  CommandMeta meta = Meta(*ctx, "SetPriceProtectionTerms", req->request_id());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateSetPriceProtectionTerms(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
+  CommandMeta meta = server::CommandMetaFor(*ctx, "SetPriceProtectionTerms", req->request_id());
   auto command = [t = req->terms(), actor = meta.actor](Tx& tx) -> absl::StatusOr<std::string> {
     Context c{tx.now(), actor};
     const std::string& program = t.program_id();
@@ -391,7 +366,7 @@ grpc::ServerUnaryReactor* PosIngestionService::SetPriceProtectionTerms(
     *out.mutable_terms() = std::move(after);
     return out.SerializeAsString();
   };
-  return Submit(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
 }
 
 // ---------------------------------------------------------------------------
@@ -403,9 +378,10 @@ grpc::ServerUnaryReactor* PosIngestionService::RecordShipments(
     v1::RecordShipmentsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, Method("RecordShipments"), *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateRecordShipments(*req); !st.ok()) return Finish(reactor, st);
-  CommandMeta meta = Meta(*ctx, "RecordShipments", req->request_id());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateRecordShipments(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
+  CommandMeta meta = server::CommandMetaFor(*ctx, "RecordShipments", req->request_id());
   auto command = [r = *req, actor = meta.actor](Tx& tx) -> absl::StatusOr<std::string> {
     Context c{tx.now(), actor};
     domain::RecordShipments cmd;
@@ -428,7 +404,7 @@ grpc::ServerUnaryReactor* PosIngestionService::RecordShipments(
     out.set_received_updates(d.received_updates);
     return out.SerializeAsString();
   };
-  return Submit(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
 }
 
 // ---------------------------------------------------------------------------
@@ -446,17 +422,12 @@ grpc::ServerUnaryReactor* PosIngestionService::GetReport(grpc::CallbackServerCon
                                                          v1::GetReportResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, Method("GetReport"), *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateGetReport(*req); !st.ok()) return Finish(reactor, st);
-  auto report = StoreGet<v1::Report>(store_, kReportsCf, req->report_id());
-  if (!report.ok()) return Finish(reactor, report.status());
-  if (!*report) {
-    return Finish(reactor,
-                  absl::NotFoundError(absl::StrCat("report_id: no report ", req->report_id())));
-  }
-  if (!caller->CanSeePartner((*report)->header().partner_id())) return Finish(reactor, NotYours());
-  *resp->mutable_report() = std::move(**report);
-  return Finish(reactor, absl::OkStatus());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateGetReport(*req); !st.ok()) return server::FinishRpc(reactor, st);
+  auto report = LoadVisibleReport(store_, *caller, req->report_id());
+  if (!report.ok()) return server::FinishRpc(reactor, report.status());
+  *resp->mutable_report() = std::move(*report);
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* PosIngestionService::ListRejectedLines(
@@ -464,15 +435,11 @@ grpc::ServerUnaryReactor* PosIngestionService::ListRejectedLines(
     v1::ListRejectedLinesResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, Method("ListRejectedLines"), *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateListRejectedLines(*req); !st.ok()) return Finish(reactor, st);
-  auto report = StoreGet<v1::Report>(store_, kReportsCf, req->report_id());
-  if (!report.ok()) return Finish(reactor, report.status());
-  if (!*report) {
-    return Finish(reactor,
-                  absl::NotFoundError(absl::StrCat("report_id: no report ", req->report_id())));
-  }
-  if (!caller->CanSeePartner((*report)->header().partner_id())) return Finish(reactor, NotYours());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateListRejectedLines(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
+  auto report = LoadVisibleReport(store_, *caller, req->report_id());
+  if (!report.ok()) return server::FinishRpc(reactor, report.status());
   const size_t page = req->page_size() > 0 ? req->page_size() : domain::kDefaultPageSize;
   const std::string prefix = Join0(req->report_id(), "");
   std::string start = prefix;
@@ -496,10 +463,10 @@ grpc::ServerUnaryReactor* PosIngestionService::ListRejectedLines(
         last_key = std::string(key);
         return true;
       });
-  if (!st.ok()) return Finish(reactor, st);
-  if (!parse.ok()) return Finish(reactor, parse);
+  if (!st.ok()) return server::FinishRpc(reactor, st);
+  if (!parse.ok()) return server::FinishRpc(reactor, parse);
   if (more) resp->set_next_page_token(domain::EncodePageToken(last_key));
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 // ---------------------------------------------------------------------------
@@ -511,17 +478,18 @@ grpc::ServerUnaryReactor* PosIngestionService::GetChannelInventory(
     v1::GetChannelInventoryResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, Method("GetChannelInventory"), *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateGetChannelInventory(*req); !st.ok()) return Finish(reactor, st);
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateGetChannelInventory(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
   const absl::Time as_of = req->has_as_of() ? domain::FromProtoTime(req->as_of()) : clock_.Now();
   std::map<std::string, v1::InventoryPosition> positions;
   if (auto st = InventoryOf(store_, req->partner_id(), req->sku(), as_of, &positions); !st.ok()) {
-    return Finish(reactor, st);
+    return server::FinishRpc(reactor, st);
   }
   resp->set_partner_id(req->partner_id());
   *resp->mutable_as_of() = domain::ToProtoTime(as_of);
   for (auto& [sku, p] : positions) *resp->add_positions() = std::move(p);
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* PosIngestionService::ReconcileInventory(
@@ -529,20 +497,17 @@ grpc::ServerUnaryReactor* PosIngestionService::ReconcileInventory(
     v1::ReconcileInventoryResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, Method("ReconcileInventory"), *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateReconcileInventory(*req); !st.ok()) return Finish(reactor, st);
-  auto report = StoreGet<v1::Report>(store_, kReportsCf, req->report_id());
-  if (!report.ok()) return Finish(reactor, report.status());
-  if (!*report) {
-    return Finish(reactor,
-                  absl::NotFoundError(absl::StrCat("report_id: no report ", req->report_id())));
-  }
-  const v1::Report& r = **report;
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateReconcileInventory(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
+  auto report = LoadVisibleReport(store_, *caller, req->report_id());
+  if (!report.ok()) return server::FinishRpc(reactor, report.status());
+  const v1::Report& r = *report;
   const std::string& partner = r.header().partner_id();
-  if (!caller->CanSeePartner(partner)) return Finish(reactor, NotYours());
   if (r.header().kind() != v1::REPORT_KIND_INVENTORY) {
-    return Finish(reactor, core::FailedPrecondition(absl::StrCat("report/", req->report_id()),
-                                                    "is not an INVENTORY report"));
+    return server::FinishRpc(reactor,
+                             core::FailedPrecondition(absl::StrCat("report/", req->report_id()),
+                                                      "is not an INVENTORY report"));
   }
   // Reported on hand per SKU: the latest count date, locations summed.
   struct Reported {
@@ -571,8 +536,8 @@ grpc::ServerUnaryReactor* PosIngestionService::ReconcileInventory(
                                   if (l.date() == rep.date) rep.quantity += l.quantity();
                                   return true;
                                 });
-  if (!st.ok()) return Finish(reactor, st);
-  if (!parse.ok()) return Finish(reactor, parse);
+  if (!st.ok()) return server::FinishRpc(reactor, st);
+  if (!parse.ok()) return server::FinishRpc(reactor, parse);
   resp->set_report_id(req->report_id());
   resp->set_partner_id(partner);
   std::string latest;
@@ -585,13 +550,13 @@ grpc::ServerUnaryReactor* PosIngestionService::ReconcileInventory(
   std::map<std::string, v1::InventoryPosition> held;
   if (auto s = InventoryOf(store_, partner, "", domain::EndOf(*domain::ParseDate(latest)), &held);
       !s.ok()) {
-    return Finish(reactor, s);
+    return server::FinishRpc(reactor, s);
   }
   for (const auto& [sku, rep] : reported) {
     v1::InventoryPosition p;
     if (auto s = FoldLedger(store_, partner, sku, domain::EndOf(*domain::ParseDate(rep.date)), &p);
         !s.ok()) {
-      return Finish(reactor, s);
+      return server::FinishRpc(reactor, s);
     }
     auto* d = resp->add_lines();
     d->set_sku(sku);
@@ -615,7 +580,7 @@ grpc::ServerUnaryReactor* PosIngestionService::ReconcileInventory(
   int32_t off = 0;
   for (const auto& d : resp->lines()) off += d.discrepancy() != 0;
   resp->set_skus_with_discrepancy(off);
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* PosIngestionService::GetSellThrough(grpc::CallbackServerContext* ctx,
@@ -623,8 +588,9 @@ grpc::ServerUnaryReactor* PosIngestionService::GetSellThrough(grpc::CallbackServ
                                                               v1::GetSellThroughResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, Method("GetSellThrough"), *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
-  if (auto st = domain::ValidateGetSellThrough(*req); !st.ok()) return Finish(reactor, st);
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
+  if (auto st = domain::ValidateGetSellThrough(*req); !st.ok())
+    return server::FinishRpc(reactor, st);
   const absl::CivilDay start = *domain::ParseDate(req->period().start_date());
   const absl::CivilDay end = *domain::ParseDate(req->period().end_date());
   const std::string& partner = req->partner_id();
@@ -654,11 +620,11 @@ grpc::ServerUnaryReactor* PosIngestionService::GetSellThrough(grpc::CallbackServ
         problem = domain::AddDay(t, d);
         return problem.ok();
       });
-  if (!st.ok()) return Finish(reactor, st);
-  if (!problem.ok()) return Finish(reactor, problem);
+  if (!st.ok()) return server::FinishRpc(reactor, st);
+  if (!problem.ok()) return server::FinishRpc(reactor, problem);
   resp->set_partner_id(partner);
   for (auto& [sku, t] : totals) *resp->add_items() = std::move(t);
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* PosIngestionService::ListPriceProtectionCredits(
@@ -666,9 +632,9 @@ grpc::ServerUnaryReactor* PosIngestionService::ListPriceProtectionCredits(
     v1::ListPriceProtectionCreditsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(*ctx, Method("ListPriceProtectionCredits"), *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   if (auto st = domain::ValidateListPriceProtectionCredits(*req); !st.ok()) {
-    return Finish(reactor, st);
+    return server::FinishRpc(reactor, st);
   }
   // A partner lists only its own credits, whatever filter it sent.
   const std::string partner = caller->partner_scoped ? caller->partner_id : req->partner_id();
@@ -698,10 +664,10 @@ grpc::ServerUnaryReactor* PosIngestionService::ListPriceProtectionCredits(
                                   last_key = std::string(key);
                                   return true;
                                 });
-  if (!st.ok()) return Finish(reactor, st);
-  if (!parse.ok()) return Finish(reactor, parse);
+  if (!st.ok()) return server::FinishRpc(reactor, st);
+  if (!parse.ok()) return server::FinishRpc(reactor, parse);
   if (more) resp->set_next_page_token(domain::EncodePageToken(last_key));
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 // ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include "channelops/core/status_macros.h"
 #include "channelops/core/strings.h"
 #include "channelops/dealreg/v1/dealreg.pb.h"
+#include "channelops/server/rpc.h"
 #include "compensation/domain/convert.h"
 #include "compensation/domain/crediting.h"
 #include "projections/domain/ledger.h"
@@ -69,17 +70,12 @@ absl::StatusOr<std::vector<std::string>> Suffixes(const EventStore& store, const
   return out;
 }
 
-grpc::ServerUnaryReactor* Finish(grpc::ServerUnaryReactor* reactor, const absl::Status& status) {
-  reactor->Finish(core::ToGrpcStatus(status));
-  return reactor;
-}
-
 template <class T>
 grpc::ServerUnaryReactor* Answer(grpc::ServerUnaryReactor* reactor, absl::StatusOr<T> result,
                                  T* resp) {
-  if (!result.ok()) return Finish(reactor, result.status());
+  if (!result.ok()) return server::FinishRpc(reactor, result.status());
   *resp = std::move(*result);
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 void RequireId(core::FieldViolations& v, const char* field, const std::string& value) {
@@ -239,8 +235,9 @@ absl::StatusOr<av1::ProjectionStatus> AnalyticsService::Status() const {
 // Statements
 // ---------------------------------------------------------------------------
 
-absl::StatusOr<av1::CommissionStatement> AnalyticsService::Statement(
-    const std::string& payee_id, const std::string& period_id, size_t max_lines) const {
+absl::StatusOr<av1::CommissionStatement> AnalyticsService::Statement(const std::string& payee_id,
+                                                                     const std::string& period_id,
+                                                                     size_t max_lines) const {
   CHANNELOPS_ASSIGN_OR_RETURN(
       auto st, GetOr<av1::CommissionStatement>(store_, kStatementsCf, Join0(payee_id, period_id)));
   st.set_payee_id(payee_id);
@@ -498,7 +495,7 @@ grpc::ServerUnaryReactor* AnalyticsService::GetProjectionStatus(
   auto* reactor = ctx->DefaultReactor();
   auto caller =
       authz_->Authorize(*ctx, "channelops.analytics.v1.AnalyticsService/GetProjectionStatus", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   return Answer(reactor, Status(), resp);
 }
 
@@ -508,16 +505,17 @@ grpc::ServerUnaryReactor* AnalyticsService::GetCommissionStatement(
   auto* reactor = ctx->DefaultReactor();
   auto caller = authz_->Authorize(
       *ctx, "channelops.analytics.v1.AnalyticsService/GetCommissionStatement", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   core::FieldViolations v;
   RequireId(v, "payee_id", req->payee_id());
   RequirePeriod(v, req->period_id());
-  if (!v.empty()) return Finish(reactor, v.ToStatus());
+  if (!v.empty()) return server::FinishRpc(reactor, v.ToStatus());
   if (!caller->CanSeePartner(req->payee_id())) {
-    return Finish(reactor, absl::PermissionDeniedError("payee_id: not the caller's partner"));
+    return server::FinishRpc(reactor,
+                             absl::PermissionDeniedError("payee_id: not the caller's partner"));
   }
   if (req->max_lines() < 0 || req->max_lines() > 10000) {
-    return Finish(reactor, core::InvalidArgument("max_lines", "must be 0..10000"));
+    return server::FinishRpc(reactor, core::InvalidArgument("max_lines", "must be 0..10000"));
   }
   const size_t max_lines = req->max_lines() == 0 ? 1000 : static_cast<size_t>(req->max_lines());
   return Answer(reactor, Statement(req->payee_id(), req->period_id(), max_lines), resp);
@@ -529,15 +527,16 @@ grpc::ServerUnaryReactor* AnalyticsService::ExplainCredit(grpc::CallbackServerCo
   auto* reactor = ctx->DefaultReactor();
   auto caller =
       authz_->Authorize(*ctx, "channelops.analytics.v1.AnalyticsService/ExplainCredit", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   if (req->line_id().empty() || req->line_id().size() > 1000) {
-    return Finish(reactor, core::InvalidArgument("line_id", "is required (at most 1000 bytes)"));
+    return server::FinishRpc(reactor,
+                             core::InvalidArgument("line_id", "is required (at most 1000 bytes)"));
   }
   auto explained = Explain(req->line_id());
   if (explained.ok() && !caller->CanSeePartner(explained->line().payee_id())) {
     // Not the caller's: answered like an unknown line.
-    return Finish(reactor,
-                  absl::NotFoundError(absl::StrCat("line_id: no credit line ", req->line_id())));
+    return server::FinishRpc(
+        reactor, absl::NotFoundError(absl::StrCat("line_id: no credit line ", req->line_id())));
   }
   return Answer(reactor, std::move(explained), resp);
 }
@@ -548,12 +547,12 @@ grpc::ServerUnaryReactor* AnalyticsService::GetPartnerRoi(grpc::CallbackServerCo
   auto* reactor = ctx->DefaultReactor();
   auto caller =
       authz_->Authorize(*ctx, "channelops.analytics.v1.AnalyticsService/GetPartnerRoi", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   core::FieldViolations v;
   RequireId(v, "partner_id", req->partner_id());
   RequirePeriod(v, req->period_id());
   Currency(v, req->currency_code());
-  if (!v.empty()) return Finish(reactor, v.ToStatus());
+  if (!v.empty()) return server::FinishRpc(reactor, v.ToStatus());
   return Answer(reactor, Roi(req->partner_id(), req->period_id(), req->currency_code()), resp);
 }
 
@@ -563,7 +562,7 @@ grpc::ServerUnaryReactor* AnalyticsService::ListPartnerRoi(grpc::CallbackServerC
   auto* reactor = ctx->DefaultReactor();
   auto caller =
       authz_->Authorize(*ctx, "channelops.analytics.v1.AnalyticsService/ListPartnerRoi", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   core::FieldViolations v;
   RequirePeriod(v, req->period_id());
   Currency(v, req->currency_code());
@@ -577,14 +576,14 @@ grpc::ServerUnaryReactor* AnalyticsService::ListPartnerRoi(grpc::CallbackServerC
       v.Add("page_token", "is not a token from a previous response");
     }
   }
-  if (!v.empty()) return Finish(reactor, v.ToStatus());
+  if (!v.empty()) return server::FinishRpc(reactor, v.ToStatus());
   auto partners = Suffixes(store_, kPartnersCf, "");
-  if (!partners.ok()) return Finish(reactor, partners.status());
+  if (!partners.ok()) return server::FinishRpc(reactor, partners.status());
   std::vector<av1::PartnerRoi> all;
   for (const std::string& p : *partners) {
     if (!caller->CanSeePartner(p)) continue;
     auto roi = Roi(p, req->period_id(), req->currency_code());
-    if (!roi.ok()) return Finish(reactor, roi.status());
+    if (!roi.ok()) return server::FinishRpc(reactor, roi.status());
     all.push_back(std::move(*roi));
   }
   std::sort(all.begin(), all.end(), [](const av1::PartnerRoi& a, const av1::PartnerRoi& b) {
@@ -597,7 +596,7 @@ grpc::ServerUnaryReactor* AnalyticsService::ListPartnerRoi(grpc::CallbackServerC
   if (offset + page < all.size()) {
     resp->set_next_page_token(absl::WebSafeBase64Escape(absl::StrCat(offset + page)));
   }
-  return Finish(reactor, absl::OkStatus());
+  return server::FinishRpc(reactor, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* AnalyticsService::GetPartnerPipeline(
@@ -606,11 +605,11 @@ grpc::ServerUnaryReactor* AnalyticsService::GetPartnerPipeline(
   auto* reactor = ctx->DefaultReactor();
   auto caller =
       authz_->Authorize(*ctx, "channelops.analytics.v1.AnalyticsService/GetPartnerPipeline", *req);
-  if (!caller.ok()) return Finish(reactor, caller.status());
+  if (!caller.ok()) return server::FinishRpc(reactor, caller.status());
   core::FieldViolations v;
   RequireId(v, "partner_id", req->partner_id());
   Currency(v, req->currency_code());
-  if (!v.empty()) return Finish(reactor, v.ToStatus());
+  if (!v.empty()) return server::FinishRpc(reactor, v.ToStatus());
   return Answer(reactor, Pipeline(req->partner_id(), req->currency_code()), resp);
 }
 

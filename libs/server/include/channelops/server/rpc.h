@@ -45,6 +45,20 @@ inline grpc::ServerUnaryReactor* FinishRpc(grpc::ServerUnaryReactor* reactor,
   return reactor;
 }
 
+// Finishes the RPC with a command's result: its response bytes parsed into
+// `response`, or its error mapped to a gRPC status.
+template <class Response>
+void FinishWithResult(grpc::ServerUnaryReactor* reactor, Response* response,
+                      absl::StatusOr<eventstore::CommandResult> result) {
+  if (!result.ok()) {
+    reactor->Finish(core::ToGrpcStatus(result.status()));
+  } else if (!response->ParseFromString(result->response)) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "corrupt response"));
+  } else {
+    reactor->Finish(grpc::Status::OK);
+  }
+}
+
 // Queues `command` on the store's writer; when it is durable (or failed),
 // parses its response bytes into `response` and finishes the RPC. Never blocks
 // the calling gRPC thread.
@@ -55,13 +69,7 @@ grpc::ServerUnaryReactor* SubmitCommand(eventstore::EventStore& store,
                                         Response* response) {
   store.Execute(std::move(meta), std::move(command),
                 [reactor, response](absl::StatusOr<eventstore::CommandResult> result) {
-                  if (!result.ok()) {
-                    reactor->Finish(core::ToGrpcStatus(result.status()));
-                  } else if (!response->ParseFromString(result->response)) {
-                    reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "corrupt response"));
-                  } else {
-                    reactor->Finish(grpc::Status::OK);
-                  }
+                  FinishWithResult(reactor, response, std::move(result));
                 });
   return reactor;
 }
