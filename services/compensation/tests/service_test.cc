@@ -22,6 +22,7 @@
 #include "compensation/compensation_service.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
+#include "channelops/testing/local_server.h"
 #include "gtest/gtest.h"
 
 ABSL_DECLARE_FLAG(std::string, identity_header);
@@ -75,14 +76,10 @@ class CompensationServiceTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     service_ = std::make_unique<CompensationService>(*store_, clock_);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_TRUE(server_ != nullptr && port > 0);
-    stub_ = v1::CompensationService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    auto local = ::channelops::testing::StartLocalServer(service_.get());
+    ASSERT_TRUE(local.ok()) << local.status();
+    server_ = std::move(local->server);
+    stub_ = v1::CompensationService::NewStub(local->channel);
   }
 
   void TearDown() override {

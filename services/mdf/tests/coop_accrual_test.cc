@@ -33,6 +33,7 @@
 #include "channelops/testing/kafka_cluster.h"
 #include "channelops/testing/temp_dir.h"
 #include "grpcpp/grpcpp.h"
+#include "channelops/testing/local_server.h"
 #include "gtest/gtest.h"
 #include "mdf/domain/convert.h"
 #include "mdf/mdf_service.h"
@@ -187,14 +188,10 @@ class CoopAccrualTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     service_ = std::make_unique<MdfService>(*store_, clock_);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_TRUE(server_ != nullptr && port > 0);
-    stub_ = v1::MdfService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    auto local = ::channelops::testing::StartLocalServer(service_.get());
+    ASSERT_TRUE(local.ok()) << local.status();
+    server_ = std::move(local->server);
+    stub_ = v1::MdfService::NewStub(local->channel);
   }
 
   void Close() {

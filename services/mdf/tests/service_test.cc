@@ -24,6 +24,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
+#include "channelops/testing/local_server.h"
 #include "gtest/gtest.h"
 #include "mdf/domain/convert.h"
 #include "mdf/mdf_service.h"
@@ -96,14 +97,10 @@ class MdfServiceTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     service_ = std::make_unique<MdfService>(*store_, clock_, MdfOptions{30});
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_TRUE(server_ != nullptr && port > 0);
-    stub_ = v1::MdfService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    auto local = ::channelops::testing::StartLocalServer(service_.get());
+    ASSERT_TRUE(local.ok()) << local.status();
+    server_ = std::move(local->server);
+    stub_ = v1::MdfService::NewStub(local->channel);
   }
 
   void TearDown() override {

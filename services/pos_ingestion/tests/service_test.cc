@@ -25,6 +25,7 @@
 #include "channelops/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
+#include "channelops/testing/local_server.h"
 #include "gtest/gtest.h"
 #include "pos_ingestion/domain/convert.h"
 #include "pos_ingestion/pos_ingestion_service.h"
@@ -111,14 +112,10 @@ class PosIngestionServiceTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     service_ = std::make_unique<PosIngestionService>(*store_, clock_);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_TRUE(server_ != nullptr && port > 0);
-    stub_ = v1::PosIngestionService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    auto local = ::channelops::testing::StartLocalServer(service_.get());
+    ASSERT_TRUE(local.ok()) << local.status();
+    server_ = std::move(local->server);
+    stub_ = v1::PosIngestionService::NewStub(local->channel);
   }
 
   void TearDown() override {

@@ -20,6 +20,7 @@
 #include "channelops/eventstore/event_store.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
+#include "channelops/testing/local_server.h"
 #include "gtest/gtest.h"
 #include "projections/analytics_service.h"
 #include "projections/projector.h"
@@ -389,14 +390,10 @@ TEST_F(ScenarioTest, AReversedReportLineTakesEverythingBack) {
 TEST_F(ScenarioTest, AnalyticsServiceOverGrpc) {
   Open();
   Apply(scenario::Build(true));
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(service_.get());
-  auto server = builder.BuildAndStart();
-  ASSERT_TRUE(server != nullptr && port > 0);
-  auto stub = av1::AnalyticsService::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  auto local = ::channelops::testing::StartLocalServer(service_.get());
+  ASSERT_TRUE(local.ok()) << local.status();
+  auto server = std::move(local->server);
+  auto stub = av1::AnalyticsService::NewStub(local->channel);
 
   grpc::ClientContext c1;
   av1::ListPartnerRoiRequest list;
@@ -450,14 +447,10 @@ TEST_F(ScenarioTest, APartnerSeesOnlyItsOwnFigures) {
   auto authz = server::Authorizer::FromPolicy(policy, nullptr);
   ASSERT_TRUE(authz.ok()) << authz.status();
   service_->set_authorizer(**authz);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(service_.get());
-  auto server = builder.BuildAndStart();
-  ASSERT_TRUE(server != nullptr && port > 0);
-  auto stub = av1::AnalyticsService::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  auto local = ::channelops::testing::StartLocalServer(service_.get());
+  ASSERT_TRUE(local.ok()) << local.status();
+  auto server = std::move(local->server);
+  auto stub = av1::AnalyticsService::NewStub(local->channel);
   auto as_ny = [] {
     auto ctx = std::make_unique<grpc::ClientContext>();
     ctx->AddMetadata("x-channelops-principal", "spiffe://channelops/partner/partner-ny");
