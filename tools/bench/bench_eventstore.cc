@@ -5,12 +5,13 @@
 //    (the engine's limit for this workload), and the ratio to it;
 //  - PostgreSQL 15 on loopback: the same durable append as a transactional
 //    outbox INSERT with synchronous_commit=on (pgbench, 64 clients), and the ratio.
-// Usage: bench_eventstore [--seconds=N] [--no-postgres]
+// Usage: bench_eventstore [--seconds=N] [--no-postgres] [--no-raw] [--in_flight=N]
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "channelops/eventstore/event_store.h"
@@ -141,22 +142,28 @@ double Postgres(double seconds) {
 int main(int argc, char** argv) {
   double seconds = 5;
   bool pg = true;
+  bool raw_case = true;
+  int only = 0;  // 0: 1, 8 and 64 in flight
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--seconds=", 0) == 0) seconds = std::stod(a.substr(10));
     if (a == "--no-postgres") pg = false;
+    if (a == "--no-raw") raw_case = false;
+    if (a.rfind("--in_flight=", 0) == 0) only = std::stoi(a.substr(12));
     if (a == "--help") {
-      printf("bench_eventstore [--seconds=N] [--no-postgres]\n");
+      printf("bench_eventstore [--seconds=N] [--no-postgres] [--no-raw] [--in_flight=N]\n");
       return 0;
     }
   }
   printf("# event store benchmark (%.0f s per case, 300-byte payloads, fsync on every batch)\n", seconds);
-  double raw = RawRocksDb(64, seconds);
-  printf("raw RocksDB WriteBatch(64 events) sync=true : %10.0f events/s\n", raw);
+  double raw = raw_case ? RawRocksDb(64, seconds) : 0;
+  if (raw_case) printf("raw RocksDB WriteBatch(64 events) sync=true : %10.0f events/s\n", raw);
   double pg_tps = pg ? Postgres(seconds) : 0;
   if (pg) printf("PostgreSQL 15 outbox INSERT, 64 clients   : %10.0f events/s\n", pg_tps);
   double best = 0;
-  for (int n : {1, 8, 64}) {
+  std::vector<int> cases = {1, 8, 64};
+  if (only > 0) cases = {only};
+  for (int n : cases) {
     double r = StoreAppends(n, seconds);
     best = r;
     printf("EventStore durable appends, %2d in flight  : %10.0f events/s  (%.2fx raw RocksDB", n, r, r / raw);

@@ -6,6 +6,8 @@
 //   channelopsctl methods                     (every RPC this build knows)
 //   channelopsctl tail    --kafka=HOST:PORT --topic=T [--from_beginning] [--max=N] [--idle=5s]
 //   channelopsctl demo    ...                 (the demo scenario; see demo.cc)
+//   channelopsctl load    --deal_registration=A --lead_routing=A --pos_ingestion=A --mdf=A
+//                         [--rate=100] [--duration=60s] [--journal=F] [--run=ID]  (see load.cc)
 //
 // `call` works for every RPC of every service: the request and response are
 // converted with proto3 JSON through the descriptors compiled into this binary.
@@ -346,6 +348,7 @@ int main(int argc, char** argv) {
   if (cmd == "tail") return Tail(flags);
   if (cmd == "ingest") return IngestFile(flags);
   if (cmd == "demo") return RunDemo(flags);
+  if (cmd == "load") return RunLoad(flags);
   std::cerr << "unknown command " << cmd << "\n";
   Usage();
   return 2;

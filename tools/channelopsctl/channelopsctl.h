@@ -20,5 +20,7 @@ std::shared_ptr<grpc::Channel> Connect(const std::string& addr);
 
 // The demo scenario (demo.cc). Returns the exit code.
 int RunDemo(const Flags& flags);
+// The fixed-rate command load with retries (load.cc). Returns the exit code.
+int RunLoad(const Flags& flags);
 
 }  // namespace channelops::ctl
