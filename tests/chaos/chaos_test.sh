@@ -73,10 +73,12 @@ if [ "$MODE" = kill ]; then
   "$CTL" load "${load_args[@]}" --duration="${SECONDS_UNDER_TEST}s" >"$CHANNELOPS_VAR_DIR/load.json" \
     2>"$CHANNELOPS_VAR_DIR/load.log" &
   load_pid=$!
-  kills=0; end=$((SECONDS + SECONDS_UNDER_TEST))
+  kills=0; end=$((SECONDS + SECONDS_UNDER_TEST)); order=()
   while [ $SECONDS -lt $end ]; do
     sleep "$((2 + RANDOM % 4))"
-    victim=${services[$((RANDOM % ${#services[@]}))]}
+    # Random order, but every service and the projections are hit in turn.
+    if [ ${#order[@]} -eq 0 ]; then mapfile -t order < <(printf '%s\n' "${services[@]}" | shuf); fi
+    victim=${order[0]}; order=("${order[@]:1}")
     pid=$(cat "$CHANNELOPS_VAR_DIR/run/$victim.pid")
     kill -KILL "$pid" 2>/dev/null || true
     while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done

@@ -7,7 +7,8 @@
 //   channelopsctl tail    --kafka=HOST:PORT --topic=T [--from_beginning] [--max=N] [--idle=5s]
 //   channelopsctl demo    ...                 (the demo scenario; see demo.cc)
 //   channelopsctl load    --deal_registration=A --lead_routing=A --pos_ingestion=A --mdf=A
-//                         [--rate=100] [--duration=60s] [--journal=F] [--run=ID]  (see load.cc)
+//                         [--rate=100] [--duration=60s] [--journal=F] [--latency_log=F] [--run=ID]
+//                         (see load.cc)
 //
 // `call` works for every RPC of every service: the request and response are
 // converted with proto3 JSON through the descriptors compiled into this binary.

@@ -9,7 +9,9 @@
 // so a verifier can check that each one's fact exists exactly once in the topics.
 // A definite refusal (INVALID_ARGUMENT, FAILED_PRECONDITION, ...) is counted as
 // `refused` and not retried: the load only sends valid commands, so the tests
-// expect none.
+// expect none. --latency_log writes one JSON line per 10 s window with the
+// answered commands' latency percentiles (the soak test reads it).
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -265,13 +267,18 @@ class Load {
   bool Run(Command& c, bool journal) {
     absl::Duration backoff = absl::Milliseconds(50);
     int attempts = 0;
+    const absl::Time started = absl::Now();
     while (true) {
       ++attempts;
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(attempt_timeout_));
       grpc::Status s = c.call(&ctx);
       if (s.ok()) {
-        if (journal) Journal(c, attempts);
+        if (journal) {
+          Journal(c, attempts);
+          std::lock_guard<std::mutex> l(mu_);
+          window_us_.push_back(absl::ToInt64Microseconds(absl::Now() - started));
+        }
         return true;
       }
       {
@@ -300,6 +307,14 @@ class Load {
     const absl::Duration duration = DurationFlag(f, "duration", absl::Seconds(60));
     const int workers = std::stoi(Flag(f, "workers", "32"));
     const std::string journal_path = Flag(f, "journal", "");
+    const std::string latency_path = Flag(f, "latency_log", "");
+    if (!latency_path.empty()) {
+      latency_log_ = fopen(latency_path.c_str(), "w");
+      if (!latency_log_) {
+        std::cerr << "load: cannot open --latency_log=" << latency_path << "\n";
+        return 2;
+      }
+    }
     if (rate <= 0) {
       std::cerr << "load: --rate must be > 0\n";
       return 2;
@@ -362,6 +377,7 @@ class Load {
         }
         std::cerr << absl::StrFormat("load: %.0fs issued=%d answered=%d queued=%d\n",
                                      absl::ToDoubleSeconds(now - t0), issued, answered_.load(), backlog);
+        WriteLatencyWindow(now - t0);
       }
       absl::SleepFor(absl::Milliseconds(5));
     }
@@ -372,6 +388,7 @@ class Load {
     qcv.notify_all();
     for (auto& t : pool) t.join();
     if (journal_) fclose(journal_);
+    if (latency_log_) fclose(latency_log_);
     // Summary: one JSON object.
     std::string out = absl::StrCat("{\"issued\":", issued, ",\"answered\":", answered_.load(),
                                    ",\"retried_commands\":", retried_.load(), ",\"seconds\":",
@@ -399,6 +416,23 @@ class Load {
     return i >= 0 && i <= 16 ? names[i] : absl::StrCat(i);
   }
 
+  // One JSON line per 10 s window: answered commands and their latency
+  // (submission to answer, retries included) percentiles.
+  void WriteLatencyWindow(absl::Duration elapsed) {
+    std::vector<int64_t> w;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      w.swap(window_us_);
+    }
+    if (!latency_log_) return;
+    std::sort(w.begin(), w.end());
+    auto pct = [&](double q) { return w.empty() ? 0 : w[std::min(w.size() - 1, static_cast<size_t>(q * w.size()))]; };
+    fprintf(latency_log_, "{\"t\":%.0f,\"answered\":%zu,\"p50_us\":%ld,\"p99_us\":%ld,\"max_us\":%ld}\n",
+            absl::ToDoubleSeconds(elapsed), w.size(), static_cast<long>(pct(0.5)), static_cast<long>(pct(0.99)),
+            static_cast<long>(w.empty() ? 0 : w.back()));
+    fflush(latency_log_);
+  }
+
   void Journal(const Command& c, int attempts) {
     answered_++;
     if (attempts > 1) retried_++;
@@ -420,6 +454,8 @@ class Load {
   std::atomic<int64_t> answered_{0}, retried_{0};
   std::mutex mu_;
   FILE* journal_ = nullptr;
+  FILE* latency_log_ = nullptr;
+  std::vector<int64_t> window_us_;
   std::map<std::string, int64_t> failed_attempts_, refused_;
   std::vector<std::string> refusal_examples_, unanswered_;
   std::string last_refusal_;
