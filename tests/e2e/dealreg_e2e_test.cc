@@ -185,9 +185,11 @@ TEST(DealRegistrationE2E, HelpDocumentsEveryCommonFlag) {
   auto code = (*p)->Wait(absl::Seconds(10));
   ASSERT_TRUE(code.ok());
   std::string out = (*p)->ReadStdout() + (*p)->ReadStderr();
-  for (const char* flag : {"--grpc_addr", "--metrics_addr", "--data_dir", "--kafka_bootstrap",
-                           "--kafka_format", "--shutdown_timeout", "--outbox_republish_from",
-                           "--identity_header", "CHANNELOPS_"}) {
+  for (const char* flag :
+       {"--grpc_addr", "--metrics_addr", "--data_dir", "--kafka_bootstrap", "--kafka_format",
+        "--shutdown_timeout", "--outbox_republish_from", "--identity_header", "--tls_cert_file",
+        "--tls_key_file", "--tls_ca_file", "--tls_client_auth", "--tls_reload_interval",
+        "--metrics_tls", "CHANNELOPS_"}) {
     EXPECT_NE(out.find(flag), std::string::npos) << flag << " missing from --help:\n" << out;
   }
 }

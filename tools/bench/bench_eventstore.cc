@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "channelops/eventstore/event_store.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "rocksdb/db.h"
@@ -166,12 +168,15 @@ int main(int argc, char** argv) {
   for (int n : cases) {
     double r = StoreAppends(n, seconds);
     best = r;
-    printf("EventStore durable appends, %2d in flight  : %10.0f events/s  (%.2fx raw RocksDB", n, r, r / raw);
-    if (pg_tps > 0) printf(", %.1fx PostgreSQL", r / pg_tps);
-    printf(")\n");
+    std::vector<std::string> ratios;
+    if (raw > 0) ratios.push_back(absl::StrFormat("%.2fx raw RocksDB", r / raw));
+    if (pg_tps > 0) ratios.push_back(absl::StrFormat("%.1fx PostgreSQL", r / pg_tps));
+    printf("EventStore durable appends, %2d in flight  : %10.0f events/s%s\n", n, r,
+           ratios.empty() ? "" : absl::StrCat("  (", absl::StrJoin(ratios, ", "), ")").c_str());
   }
+  if (cases.back() != 64) return 0;  // the floors are defined at 64 in flight
   printf("floors: >= 100000 events/s at 64 in flight: %s; >= 10x PostgreSQL: %s; >= 0.5x raw RocksDB: %s\n",
          best >= 100000 ? "PASS" : "FAIL", pg_tps <= 0 ? "n/a" : (best >= 10 * pg_tps ? "PASS" : "FAIL"),
-         best >= 0.5 * raw ? "PASS" : "FAIL");
+         raw <= 0 ? "n/a" : (best >= 0.5 * raw ? "PASS" : "FAIL"));
   return 0;
 }

@@ -400,12 +400,18 @@ class StoreImpl final : public EventStore {
                  (current.answers.size() >= linger_target_ || closing_ ||
                   absl::Now() >= current.started + linger_);
         };
+        auto news = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return !queue_.empty() || (closing_ && committer_idle_) || failed_ || !completed_.empty();
+        };
+        // Conditions are re-evaluated only when the mutex is released, never
+        // because time passed: the time-dependent batch_ready() is waited for
+        // with a timeout only; the untimed wait ends when the committer frees up.
+        auto lingered = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return news() || batch_ready(); };
         auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return !queue_.empty() || (closing_ && committer_idle_) || failed_ ||
-                 !completed_.empty() || (committer_idle_ && batch_ready());
+          return news() || (committer_idle_ && !current.answers.empty());
         };
         if (committer_idle_ && !current.answers.empty() && !batch_ready()) {
-          mu_.AwaitWithTimeout(absl::Condition(&ready), current.started + linger_ - absl::Now());
+          mu_.AwaitWithTimeout(absl::Condition(&lingered), current.started + linger_ - absl::Now());
         } else {
           mu_.Await(absl::Condition(&ready));
         }
@@ -437,6 +443,11 @@ class StoreImpl final : public EventStore {
         }
         exit = closing_ && queue_.empty() && work.empty() && current.answers.empty() &&
                committer_idle_ && !hand_off;
+      }
+      // Decided on top of a batch that failed to commit: answered with its
+      // storage error, and counted as such.
+      if (!voided.answers.empty() && metrics_.storage_errors) {
+        metrics_.storage_errors->Increment(static_cast<double>(voided.answers.size()));
       }
       for (Answer& a : voided.answers) a.done(std::move(a.result));
       if (exit) return;
@@ -531,6 +542,13 @@ class StoreImpl final : public EventStore {
       }
       if (metrics_.batch_commands) metrics_.batch_commands->Observe(static_cast<double>(b.answers.size()));
       if (s.ok()) {
+        // The batch is durable: its overlay entries may go before anyone hears
+        // back, so a caller that acts on the answer (a retry, a prune) is decided
+        // against the store, never against a stale staged value.
+        absl::MutexLock l(&mu_);
+        completed_.emplace_back(b.seq, std::move(b.overlay_keys));
+      }
+      if (s.ok()) {
         if (b.last_position > 0) {
           absl::MutexLock l(&pos_mu_);
           last_committed_ = b.last_position;
@@ -560,9 +578,7 @@ class StoreImpl final : public EventStore {
         linger_target_ = std::max<size_t>(1, b.answers.size() * 3 / 4);
         write_ewma_ = write_ewma_ * 0.8 + write_time * 0.2;
         linger_ = std::min(write_ewma_ / 2, absl::Milliseconds(2));
-        if (s.ok()) {
-          completed_.emplace_back(b.seq, std::move(b.overlay_keys));
-        } else {
+        if (!s.ok()) {
           failed_ = true;
           failure_status_ = s;
         }

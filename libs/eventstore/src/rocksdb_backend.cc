@@ -1,11 +1,23 @@
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdarg>
+#include <cstdio>
 #include <map>
 #include <shared_mutex>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "backend.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
@@ -13,21 +25,122 @@
 namespace channelops::eventstore {
 namespace {
 
+// After a failed write the store retries RocksDB's Resume() on the next write,
+// then at most this often while it keeps failing (each attempt flushes the
+// memtables, which is wasted work while the volume is still full).
+constexpr absl::Duration kResumeInterval = absl::Seconds(1);
+
+bool IsVolumeFull(const rocksdb::Status& s) {
+  // ENOSPC is NoSpace; EDQUOT (a quota, e.g. on a shared volume) arrives as a
+  // plain IOError carrying strerror's text.
+  return s.IsNoSpace() || s.subcode() == rocksdb::Status::kNoSpace ||
+         s.subcode() == rocksdb::Status::kSpaceLimit ||
+         absl::StrContains(s.ToString(), "Disk quota exceeded");
+}
+
 // The one place rocksdb::Status becomes absl::Status.
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = absl::StrCat(what, ": ", s.ToString());
-  if (s.IsNoSpace() || s.subcode() == rocksdb::Status::kNoSpace) {
-    return absl::ResourceExhaustedError(msg);
-  }
+  if (IsVolumeFull(s)) return absl::ResourceExhaustedError(absl::StrCat("data volume full: ", msg));
   if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
   return absl::UnavailableError(msg);
 }
 
+std::string JsonQuote(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += absl::StrFormat("\\u%04x", c);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+// One JSON object per line on stderr, in the services' log format
+// (libs/server/log.h, which this library cannot depend on).
+void LogLine(absl::string_view level, absl::string_view msg, absl::string_view key,
+             absl::string_view value) {
+  std::string line = absl::StrCat(
+      "{\"ts\":",
+      JsonQuote(absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone())),
+      ",\"level\":", JsonQuote(level), ",\"msg\":", JsonQuote(msg), ",", JsonQuote(key), ":",
+      JsonQuote(value), "}\n");
+  ssize_t unused = ::write(2, line.data(), line.size());
+  (void)unused;
+}
+
+// RocksDB's own log, as JSON lines on stderr, warnings and errors only.
+//
+// Not RocksDB's default LOG file in the data directory: that file lives on the
+// volume that fills up, and Debian's librocksdb is built with assertions on, so
+// the info logger's next line after a failed append aborts the process
+// (WritableFileWriter::AssertFalseAndGetStatusForPrevError, reproduced with
+// RocksDB 7.8.3 on a full tmpfs). Logging elsewhere keeps a full disk a write
+// error instead of a crash.
+class StderrLogger final : public rocksdb::Logger {
+ public:
+  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    // HEADER (the options dump at open) sorts above FATAL: drop it explicitly.
+    if (level < GetInfoLogLevel() || level == rocksdb::InfoLogLevel::HEADER_LEVEL) return;
+    char buf[2048];
+    int n = vsnprintf(buf, sizeof(buf), format, ap);
+    if (n < 0) return;
+    absl::string_view text(buf, std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1));
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+    // Opening a new store probes its directory first and reports the expected
+    // NotFound as an error: not worth an operator's attention.
+    if (absl::StartsWith(text, "Error when reading") && absl::StrContains(text, "dir NotFound")) return;
+    LogLine(level >= rocksdb::InfoLogLevel::ERROR_LEVEL ? "error" : "warn", "rocksdb", "rocksdb",
+            text);
+  }
+};
+
+// Turns RocksDB's automatic recovery off: the backend resumes by itself (see
+// RocksDbBackend::MaybeResume). RocksDB's recovery from a full disk waits, in
+// the SstFileManager, until write_buffer_size (64 MiB) is free, polling every
+// 5 s, and while it waits every manual Resume() answers Busy: on a volume where
+// less than that was freed the store would never accept writes again without a
+// restart (seen with RocksDB 7.8.3 on a tmpfs grown from 8 to 64 MiB).
+class ManualRecovery final : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
 class RocksDbBackend final : public Backend {
  public:
-  RocksDbBackend(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> handles)
-      : db_(db), handles_(std::move(handles)) {}
+  RocksDbBackend(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
+                 std::string path)
+      : db_(db), handles_(std::move(handles)), path_(std::move(path)) {}
   ~RocksDbBackend() override { Close(); }
 
   absl::StatusOr<std::optional<std::string>> Get(int cf, absl::string_view key) const override {
@@ -38,12 +151,12 @@ class RocksDbBackend final : public Backend {
     return v;
   }
 
+  // Called by the committer thread and, for unsynced meta writes, by others.
   absl::Status Write(const std::vector<WriteOp>& ops, bool sync) override {
-    if (needs_resume_) {
-      // After a failed write (e.g. disk full) RocksDB stays read-only until resumed.
-      rocksdb::Status rs = db_->Resume();
-      if (!rs.ok()) return FromRocks(rs, "resume after write failure");
-      needs_resume_ = false;
+    bool resumed = false;
+    if (failed_.load(std::memory_order_acquire)) {
+      absl::Status rs = MaybeResume(&resumed);
+      if (!rs.ok()) return rs;
     }
     rocksdb::WriteBatch batch;
     for (const WriteOp& op : ops) {
@@ -57,8 +170,22 @@ class RocksDbBackend final : public Backend {
     wo.sync = sync;
     rocksdb::Status s = db_->Write(wo, &batch);
     if (!s.ok()) {
-      needs_resume_ = true;
-      return FromRocks(s, "write batch");
+      absl::Status st = FromRocks(s, "write batch");
+      absl::MutexLock l(&resume_mu_);
+      if (!failed_.load(std::memory_order_relaxed)) {
+        LogLine("error", "event store write failed; writes are refused until it resumes", "status",
+                st.ToString());
+        next_resume_ = absl::Now();  // the next write tries at once
+      }
+      failed_.store(true, std::memory_order_release);
+      last_error_ = st;
+      return st;
+    }
+    if (resumed) {
+      absl::MutexLock l(&resume_mu_);
+      if (!failed_.load(std::memory_order_relaxed)) {
+        LogLine("info", "event store writes resumed", "path", path_);
+      }
     }
     return absl::OkStatus();
   }
@@ -95,9 +222,35 @@ class RocksDbBackend final : public Backend {
   }
 
  private:
+  // After a failed write RocksDB refuses every write until DB::Resume() (which
+  // flushes the memtables and starts a new WAL) succeeds. Tried on the next
+  // write, then at most every kResumeInterval; in between, writes fail fast with
+  // the last error. Busy (a recovery of RocksDB's own is running): the write is
+  // attempted and answers for itself. *resumed: this call cleared the failure.
+  absl::Status MaybeResume(bool* resumed) {
+    absl::MutexLock l(&resume_mu_);
+    if (!failed_.load(std::memory_order_relaxed)) return absl::OkStatus();
+    absl::Time now = absl::Now();
+    if (now < next_resume_) return last_error_;
+    next_resume_ = now + kResumeInterval;
+    rocksdb::Status rs = db_->Resume();
+    if (rs.IsBusy()) return absl::OkStatus();
+    if (!rs.ok()) {
+      last_error_ = FromRocks(rs, "resume after write failure");
+      return last_error_;
+    }
+    failed_.store(false, std::memory_order_release);
+    *resumed = true;
+    return absl::OkStatus();
+  }
+
   rocksdb::DB* db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  bool needs_resume_ = false;  // only touched by the committing thread
+  std::string path_;
+  std::atomic<bool> failed_{false};  // a write failed and RocksDB was not resumed since
+  absl::Mutex resume_mu_;
+  absl::Time next_resume_ ABSL_GUARDED_BY(resume_mu_);
+  absl::Status last_error_ ABSL_GUARDED_BY(resume_mu_);
 };
 
 class MemoryBackend final : public Backend {
@@ -163,6 +316,9 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const std::string& p
   // One writer thread commits everything; RocksDB's own write grouping is not needed.
   options.enable_pipelined_write = false;
   options.max_total_wal_size = 256 << 20;
+  options.info_log = std::make_shared<StderrLogger>();
+  options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  options.listeners.push_back(std::make_shared<ManualRecovery>());
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
   rocksdb::ColumnFamilyOptions cf_opts(options);
@@ -177,7 +333,7 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const std::string& p
   // Drop the default CF handle: our indices start at the first named family.
   db->DestroyColumnFamilyHandle(handles[0]);
   handles.erase(handles.begin());
-  return std::unique_ptr<Backend>(new RocksDbBackend(db, std::move(handles)));
+  return std::unique_ptr<Backend>(new RocksDbBackend(db, std::move(handles), path));
 }
 
 std::unique_ptr<Backend> OpenMemoryBackend(const std::vector<std::string>& cfs) {

@@ -30,6 +30,7 @@
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/support/server_interceptor.h"
+#include "metrics_https.h"
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
 #include "prometheus/histogram.h"
@@ -64,6 +65,9 @@ ABSL_FLAG(std::string, tls_client_auth, "require",
           "mandatory) or 'request' (verified if presented)");
 ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(10),
           "How often certificate files are checked for changes");
+ABSL_FLAG(bool, metrics_tls, false,
+          "Serve /metrics over HTTPS with --tls_cert_file/--tls_key_file (reloaded like gRPC's); "
+          "with --tls_ca_file, client certificates as --tls_client_auth says (mutual TLS)");
 ABSL_FLAG(std::string, authz_policy, "",
           "Authorization policy file (proto3 JSON of channelops.authz.v1.Policy, e.g. "
           "deploy/authz/policy.json). Empty: every caller is allowed (development only)");
@@ -148,20 +152,32 @@ class MetricsInterceptorFactory final : public grpc::experimental::ServerInterce
 
 std::atomic<ServiceRuntime*> g_runtime{nullptr};
 
-// Insecure, TLS, or mutual TLS from the --tls_* flags. Certificates are read by a
-// file watcher, so rotating them on disk needs no restart.
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFromFlags() {
-  std::string cert = absl::GetFlag(FLAGS_tls_cert_file), key = absl::GetFlag(FLAGS_tls_key_file),
-              ca = absl::GetFlag(FLAGS_tls_ca_file), mode = absl::GetFlag(FLAGS_tls_client_auth);
-  if (cert.empty() && key.empty()) {
-    if (!ca.empty()) return absl::InvalidArgumentError("tls_ca_file: needs --tls_cert_file and --tls_key_file");
-    return grpc::InsecureServerCredentials();
+// The --tls_* flags, checked once for gRPC and /metrics.
+struct TlsFlags {
+  bool enabled = false;  // --tls_cert_file and --tls_key_file given
+  std::string cert, key, ca;
+  bool require_client_cert = true;  // --tls_client_auth=require
+  absl::Duration reload_interval;
+};
+
+absl::StatusOr<TlsFlags> TlsFlagsFromFlags() {
+  TlsFlags t;
+  t.cert = absl::GetFlag(FLAGS_tls_cert_file);
+  t.key = absl::GetFlag(FLAGS_tls_key_file);
+  t.ca = absl::GetFlag(FLAGS_tls_ca_file);
+  std::string mode = absl::GetFlag(FLAGS_tls_client_auth);
+  if (t.cert.empty() && t.key.empty()) {
+    if (!t.ca.empty()) {
+      return absl::InvalidArgumentError("tls_ca_file: needs --tls_cert_file and --tls_key_file");
+    }
+    return t;
   }
-  if (cert.empty() || key.empty()) {
+  if (t.cert.empty() || t.key.empty()) {
     return absl::InvalidArgumentError("tls_cert_file, tls_key_file: both are required for TLS");
   }
-  for (const auto& [flag, path] : {std::pair<const char*, std::string>{"tls_cert_file", cert},
-                                   {"tls_key_file", key}, {"tls_ca_file", ca}}) {
+  for (const auto& [flag, path] : {std::pair<const char*, std::string>{"tls_cert_file", t.cert},
+                                   {"tls_key_file", t.key},
+                                   {"tls_ca_file", t.ca}}) {
     if (!path.empty() && !std::filesystem::exists(path)) {
       return absl::InvalidArgumentError(absl::StrCat(flag, ": no such file '", path, "'"));
     }
@@ -169,15 +185,24 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFromFl
   if (mode != "require" && mode != "request") {
     return absl::InvalidArgumentError("tls_client_auth: must be 'require' or 'request'");
   }
-  unsigned refresh = static_cast<unsigned>(
-      std::max<int64_t>(1, absl::ToInt64Seconds(absl::GetFlag(FLAGS_tls_reload_interval))));
+  t.enabled = true;
+  t.require_client_cert = mode == "require";
+  t.reload_interval = std::max(absl::Seconds(1), absl::GetFlag(FLAGS_tls_reload_interval));
+  return t;
+}
+
+// Insecure, TLS, or mutual TLS from the --tls_* flags. Certificates are read by a
+// file watcher, so rotating them on disk needs no restart.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFromFlags() {
+  CHANNELOPS_ASSIGN_OR_RETURN(TlsFlags tls, TlsFlagsFromFlags());
+  if (!tls.enabled) return grpc::InsecureServerCredentials();
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      key, cert, ca, refresh);
+      tls.key, tls.cert, tls.ca, static_cast<unsigned>(absl::ToInt64Seconds(tls.reload_interval)));
   grpc::experimental::TlsServerCredentialsOptions opts(provider);
   opts.watch_identity_key_cert_pairs();
-  if (!ca.empty()) {
+  if (!tls.ca.empty()) {
     opts.watch_root_certs();
-    opts.set_cert_request_type(mode == "require"
+    opts.set_cert_request_type(tls.require_client_cert
                                    ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
                                    : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
   } else {
@@ -264,7 +289,8 @@ class ServiceRuntime::Impl {
  public:
   ServiceConfig config;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<prometheus::Exposer> exposer;       // plain HTTP /metrics
+  std::unique_ptr<MetricsHttpsServer> metrics_https;  // --metrics_tls
   std::unique_ptr<eventstore::EventStore> store;
   std::unique_ptr<outbox::Relay> relay;
   std::vector<grpc::Service*> services;
@@ -314,7 +340,28 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(ServiceCo
   if (ec) return absl::InvalidArgumentError(absl::StrCat("data_dir: cannot create '", data_dir, "': ", ec.message()));
 
   std::string metrics_addr = absl::GetFlag(FLAGS_metrics_addr);
-  if (!metrics_addr.empty()) {
+  bool metrics_tls = absl::GetFlag(FLAGS_metrics_tls);
+  if (metrics_tls && metrics_addr.empty()) {
+    return absl::InvalidArgumentError("metrics_tls: needs --metrics_addr");
+  }
+  if (metrics_tls) {
+    CHANNELOPS_ASSIGN_OR_RETURN(auto hp, SplitHostPort("metrics_addr", metrics_addr));
+    CHANNELOPS_ASSIGN_OR_RETURN(TlsFlags tls, TlsFlagsFromFlags());
+    if (!tls.enabled) {
+      return absl::InvalidArgumentError("metrics_tls: needs --tls_cert_file and --tls_key_file");
+    }
+    MetricsHttpsOptions mo;
+    mo.host = hp.first;
+    mo.port = hp.second;
+    mo.cert_file = tls.cert;
+    mo.key_file = tls.key;
+    mo.ca_file = tls.ca;
+    mo.require_client_cert = tls.require_client_cert;
+    mo.reload_interval = tls.reload_interval;
+    CHANNELOPS_ASSIGN_OR_RETURN(impl->metrics_https,
+                                MetricsHttpsServer::Start(std::move(mo), impl->registry));
+    impl->metrics_bound = absl::StrCat(hp.first, ":", impl->metrics_https->port());
+  } else if (!metrics_addr.empty()) {
     CHANNELOPS_RETURN_IF_ERROR(SplitHostPort("metrics_addr", metrics_addr).status());
     try {
       impl->exposer = std::make_unique<prometheus::Exposer>(metrics_addr);
@@ -437,6 +484,9 @@ int ServiceRuntime::Run() {
   LogInfo("listening", {{"service", impl_->config.name},
                         {"grpc_addr", bound},
                         {"metrics_addr", impl_->metrics_bound},
+                        {"metrics_scheme", impl_->metrics_bound.empty() ? ""
+                                           : impl_->metrics_https       ? "https"
+                                                                        : "http"},
                         {"data_dir", absl::GetFlag(FLAGS_data_dir)},
                         {"topic", impl_->config.topic}});
 

@@ -8,7 +8,10 @@
 //
 // Common flags (every service): --grpc_addr, --metrics_addr, --data_dir,
 // --kafka_bootstrap, --kafka_format, --shutdown_timeout, --outbox_republish_from,
-// --identity_header.
+// --identity_header, --tls_cert_file, --tls_key_file, --tls_ca_file,
+// --tls_client_auth, --tls_reload_interval (certificates reloaded without a
+// restart), --metrics_tls (HTTPS /metrics with the same certificates),
+// --authz_policy, --store_sync.
 //
 //   int main(int argc, char** argv) {
 //     channelops::server::InitProcess(argc, argv, "deal_registration: ...");
