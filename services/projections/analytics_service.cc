@@ -23,8 +23,8 @@
 #include "compensation/domain/convert.h"
 #include "compensation/domain/crediting.h"
 #include "projections/domain/ledger.h"
-#include "projections/domain/roi.h"
 #include "projections/projector.h"
+#include "projections/roi_query.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
 
@@ -101,24 +101,6 @@ void Currency(core::FieldViolations& v, const std::string& value) {
 }
 
 std::string CurrencyOr(const std::string& c) { return c.empty() ? "USD" : c; }
-
-bool InPeriod(const std::string& date, const std::string& period_id) {
-  return date.size() >= 7 && date.substr(0, 7) == period_id;
-}
-
-bool IsOpen(int32_t status) {
-  return status == dealreg::v1::DEAL_STATUS_PENDING_APPROVAL ||
-         status == dealreg::v1::DEAL_STATUS_APPROVED || status == dealreg::v1::DEAL_STATUS_RETURNED;
-}
-
-core::Money Zero(const std::string& currency) { return *core::Money::Create(currency, 0); }
-
-absl::Status AddIf(core::Money& total, const common::v1::Money& m) {
-  if (m.currency_code() != total.currency()) return absl::OkStatus();
-  CHANNELOPS_ASSIGN_OR_RETURN(core::Money add, core::Money::FromProto(m, "amount"));
-  CHANNELOPS_ASSIGN_OR_RETURN(total, total.Add(add));
-  return absl::OkStatus();
-}
 
 std::string Describe(const av1::EventRef& r) {
   return absl::StrCat(r.role(), ": ", r.event_type(), " on ", r.stream_id(), " v",
@@ -327,113 +309,10 @@ absl::StatusOr<av1::ExplainCreditResponse> AnalyticsService::Explain(
 
 absl::StatusOr<av1::PartnerRoi> AnalyticsService::Roi(const std::string& partner_id,
                                                       const std::string& period_id,
-                                                      const std::string& currency_in) const {
-  const std::string currency = CurrencyOr(currency_in);
-  av1::PartnerRoi out;
-  out.set_partner_id(partner_id);
-  out.set_period_id(period_id);
-  out.set_currency_code(currency);
-  out.set_margin_bps(options_.roi_margin_bps);
-
-  CHANNELOPS_ASSIGN_OR_RETURN(
-      auto money,
-      GetOr<av1::PartnerPeriodMoney>(store_, kPartnerMoneyCf, Join0(partner_id, period_id)));
-  const core::Money mdf_paid = domain::AmountIn(money.mdf_paid(), currency);
-  const core::Money coop_paid = domain::AmountIn(money.coop_paid(), currency);
-  *out.mutable_mdf_paid() = mdf_paid.ToProto();
-  *out.mutable_coop_paid() = coop_paid.ToProto();
-  *out.mutable_mdf_committed() = domain::AmountIn(money.mdf_committed(), currency).ToProto();
-  *out.mutable_coop_committed() = domain::AmountIn(money.coop_committed(), currency).ToProto();
-  *out.mutable_price_protection() = domain::AmountIn(money.price_protection(), currency).ToProto();
-
-  CHANNELOPS_ASSIGN_OR_RETURN(auto campaign_list,
-                              Suffixes(store_, kPartnerCampaignsCf, Join0(partner_id, "")));
-  const std::set<std::string> funded(campaign_list.begin(), campaign_list.end());
-  out.set_funded_campaigns(static_cast<int64_t>(funded.size()));
-  int64_t leads = 0;
-  for (const std::string& campaign : funded) {
-    CHANNELOPS_ASSIGN_OR_RETURN(auto ids, Suffixes(store_, kCampaignLeadsCf, Join0(campaign, "")));
-    for (const std::string& id : ids) {
-      CHANNELOPS_ASSIGN_OR_RETURN(auto lead, Get<av1::LeadRecord>(store_, kLeadsCf, id));
-      if (lead && InPeriod(lead->submitted_date(), period_id)) ++leads;
-    }
-  }
-  out.set_leads_from_funded_campaigns(leads);
-
-  // Registration -> lead -> funded campaign?
-  std::map<std::string, bool> deal_funded;
-  auto from_funded_campaign = [&](const std::string& deal_id) -> absl::StatusOr<bool> {
-    if (deal_id.empty() || funded.empty()) return false;
-    auto it = deal_funded.find(deal_id);
-    if (it != deal_funded.end()) return it->second;
-    bool yes = false;
-    CHANNELOPS_ASSIGN_OR_RETURN(auto deal, Get<av1::DealRecord>(store_, kDealsCf, deal_id));
-    if (deal && !deal->lead_id().empty()) {
-      CHANNELOPS_ASSIGN_OR_RETURN(auto lead,
-                                  Get<av1::LeadRecord>(store_, kLeadsCf, deal->lead_id()));
-      yes = lead && funded.contains(lead->campaign_id());
-    }
-    deal_funded[deal_id] = yes;
-    return yes;
-  };
-
-  core::Money pipeline = Zero(currency), won = Zero(currency);
-  CHANNELOPS_ASSIGN_OR_RETURN(auto deal_ids,
-                              Suffixes(store_, kPartnerDealsCf, Join0(partner_id, "")));
-  for (const std::string& id : deal_ids) {
-    CHANNELOPS_ASSIGN_OR_RETURN(bool yes, from_funded_campaign(id));
-    if (!yes) continue;
-    CHANNELOPS_ASSIGN_OR_RETURN(auto deal, Get<av1::DealRecord>(store_, kDealsCf, id));
-    if (!deal) continue;
-    if (IsOpen(deal->status()) && InPeriod(deal->registered_date(), period_id)) {
-      CHANNELOPS_RETURN_IF_ERROR(AddIf(pipeline, deal->amount()));
-    }
-    if (InPeriod(deal->won_date(), period_id)) {
-      CHANNELOPS_RETURN_IF_ERROR(AddIf(won, deal->final_amount()));
-    }
-  }
-  *out.mutable_pipeline() = pipeline.ToProto();
-  *out.mutable_won_revenue() = won.ToProto();
-
-  core::Money sell_through = Zero(currency), attributed = Zero(currency);
-  // The partner's sales in the period: one index key per sale (see ListAdd).
-  std::vector<std::string> keys;
-  const std::string prefix = PartnerSalesKey(partner_id, period_id) + std::string(1, '\0');
-  CHANNELOPS_RETURN_IF_ERROR(store_.Scan(kSaleIndexCf, prefix, prefix, SIZE_MAX,
-                                         [&](absl::string_view k, absl::string_view) {
-                                           keys.emplace_back(k.substr(prefix.size()));
-                                           return true;
-                                         }));
-  for (const std::string& key : keys) {
-    CHANNELOPS_ASSIGN_OR_RETURN(auto sale, Get<av1::SaleRecord>(store_, kSalesCf, key));
-    if (!sale || sale->reversed() || sale->basis() == comp::v1::CREDITING_BASIS_SELL_IN) continue;
-    if (sale->revenue().currency_code() != currency || sale->quantity() <= 0) continue;
-    CHANNELOPS_ASSIGN_OR_RETURN(core::Money revenue,
-                                core::Money::FromProto(sale->revenue(), "revenue"));
-    int64_t returned = 0;
-    for (const auto& r : sale->returns()) returned += r.quantity();
-    CHANNELOPS_ASSIGN_OR_RETURN(
-        core::Money back,
-        cd::ReturnedShare(revenue, std::min(returned, sale->quantity()), sale->quantity()));
-    CHANNELOPS_ASSIGN_OR_RETURN(core::Money net, revenue.Sub(back));
-    CHANNELOPS_ASSIGN_OR_RETURN(sell_through, sell_through.Add(net));
-    CHANNELOPS_ASSIGN_OR_RETURN(bool yes, from_funded_campaign(sale->deal_id()));
-    if (yes) {
-      CHANNELOPS_ASSIGN_OR_RETURN(attributed, attributed.Add(net));
-    }
-  }
-  *out.mutable_sell_through_revenue() = sell_through.ToProto();
-  *out.mutable_attributed_revenue() = attributed.ToProto();
-
-  CHANNELOPS_ASSIGN_OR_RETURN(core::Money spend, mdf_paid.Add(coop_paid));
-  *out.mutable_fund_spend() = spend.ToProto();
-  CHANNELOPS_ASSIGN_OR_RETURN(auto roi,
-                              domain::ComputeRoi(attributed, options_.roi_margin_bps, spend));
-  *out.mutable_net_return() = roi.net_return.ToProto();
-  out.set_roi_defined(roi.defined);
-  out.set_roi_bps(roi.roi_bps);
-  out.set_roi(roi.roi);
-  return out;
+                                                      const std::string& currency) const {
+  CommittedView view(store_);
+  return ComputePartnerRoi(view, partner_id, period_id, CurrencyOr(currency),
+                           options_.roi_margin_bps);
 }
 
 // ---------------------------------------------------------------------------
@@ -446,21 +325,21 @@ absl::StatusOr<av1::PartnerPipeline> AnalyticsService::Pipeline(
   av1::PartnerPipeline out;
   out.set_partner_id(partner_id);
   std::map<int32_t, std::pair<int64_t, core::Money>> stages;
-  core::Money open = Zero(currency), spa = Zero(currency);
+  core::Money open = ZeroIn(currency), spa = ZeroIn(currency);
   CHANNELOPS_ASSIGN_OR_RETURN(auto deal_ids,
                               Suffixes(store_, kPartnerDealsCf, Join0(partner_id, "")));
   for (const std::string& id : deal_ids) {
     CHANNELOPS_ASSIGN_OR_RETURN(auto deal, Get<av1::DealRecord>(store_, kDealsCf, id));
     if (!deal) continue;
-    const bool is_open = IsOpen(deal->status());
+    const bool is_open = IsOpenRegistration(deal->status());
     if (is_open || deal->status() == dealreg::v1::DEAL_STATUS_WON) {
-      CHANNELOPS_RETURN_IF_ERROR(AddIf(spa, deal->spa_committed()));
+      CHANNELOPS_RETURN_IF_ERROR(AddInCurrency(spa, deal->spa_committed()));
     }
     if (!is_open) continue;
-    auto [it, inserted] = stages.try_emplace(deal->stage(), 0, Zero(currency));
+    auto [it, inserted] = stages.try_emplace(deal->stage(), 0, ZeroIn(currency));
     it->second.first += 1;
-    CHANNELOPS_RETURN_IF_ERROR(AddIf(it->second.second, deal->amount()));
-    CHANNELOPS_RETURN_IF_ERROR(AddIf(open, deal->amount()));
+    CHANNELOPS_RETURN_IF_ERROR(AddInCurrency(it->second.second, deal->amount()));
+    CHANNELOPS_RETURN_IF_ERROR(AddInCurrency(open, deal->amount()));
     out.set_open_deals(out.open_deals() + 1);
   }
   for (auto& [stage, agg] : stages) {

@@ -1,8 +1,9 @@
 // projections: consumes every service topic into its own store (read models
 // for commission credits, partner ROI, pipeline and exposure), publishes the
-// credit lines on channelops.analytics.commission_credits.v1 and serves
+// credit lines on channelops.analytics.commission_credits.v1 and the partner
+// ROI changes on channelops.analytics.partner_roi.v1, and serves
 // channelops.analytics.v1.AnalyticsService. Wiring only; see projector.h,
-// analytics_service.h and docs/projections.md.
+// consumer.h, analytics_service.h and docs/projections.md.
 
 #include <filesystem>
 #include <memory>
@@ -12,14 +13,20 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "channelops/core/money.h"
+#include "channelops/core/status_macros.h"
 #include "channelops/kafka/consumer_runner.h"
+#include "channelops/outbox/relay.h"
 #include "channelops/server/log.h"
 #include "channelops/server/runtime.h"
 #include "projections/analytics_service.h"
+#include "projections/consumer.h"
 #include "projections/projector.h"
 
 ABSL_DECLARE_FLAG(std::string, data_dir);
 ABSL_DECLARE_FLAG(std::string, kafka_bootstrap);
+ABSL_DECLARE_FLAG(std::string, kafka_format);
+ABSL_DECLARE_FLAG(absl::Duration, shutdown_timeout);
 
 ABSL_FLAG(bool, rebuild, false,
           "Delete the projections store under --data_dir (read models, stored offsets, derived "
@@ -30,6 +37,8 @@ ABSL_FLAG(std::string, consumer_group, "channelops.projections",
           "the store)");
 ABSL_FLAG(int32_t, roi_margin_bps, 3000,
           "Margin applied to attributed revenue in partner ROI, basis points (3000 = 30%)");
+ABSL_FLAG(std::string, roi_currency, "USD",
+          "Currency of the partner ROI figures published on channelops.analytics.partner_roi.v1");
 
 namespace {
 
@@ -50,6 +59,25 @@ absl::Status WipeStore(const std::string& dir) {
   return absl::OkStatus();
 }
 
+// The store's relay, routing PartnerRoiChanged to its own topic. The runtime's
+// relay knows one topic per store, so the runtime is given none and this one
+// runs instead (one cursor: the store's order holds on both topics).
+absl::StatusOr<std::unique_ptr<channelops::outbox::Relay>> StartRelay(
+    channelops::server::ServiceRuntime& rt) {
+  using namespace channelops;
+  CHANNELOPS_ASSIGN_OR_RETURN(outbox::Format format,
+                              outbox::ParseFormat(absl::GetFlag(FLAGS_kafka_format)));
+  outbox::RelayOptions ro;
+  ro.bootstraps = absl::GetFlag(FLAGS_kafka_bootstrap);
+  ro.topic = projections::kCommissionCreditsTopic;
+  ro.route = projections::DerivedTopicOf;
+  ro.format = format;
+  ro.metrics = &rt.metrics();
+  CHANNELOPS_ASSIGN_OR_RETURN(auto relay, outbox::Relay::Create(rt.store(), std::move(ro)));
+  relay->Start();
+  return relay;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -66,40 +94,56 @@ int main(int argc, char** argv) {
     server::LogInfo("rebuild: store deleted, consuming every topic from the beginning",
                     {{"data_dir", absl::GetFlag(FLAGS_data_dir)}});
   }
+  const int32_t margin_bps = absl::GetFlag(FLAGS_roi_margin_bps);
+  const std::string roi_currency = absl::GetFlag(FLAGS_roi_currency);
+  if (margin_bps < 0 || margin_bps > 10000 || !core::IsIsoCurrencyCode(roi_currency)) {
+    server::LogError("bad flag", {{"roi_margin_bps", absl::StrCat(margin_bps)},
+                                  {"roi_currency", roi_currency},
+                                  {"expected", "0..10000 and an ISO 4217 code"}});
+    return 2;
+  }
   auto rt = server::ServiceRuntime::Create(
-      {"projections", projections::kCommissionCreditsTopic, projections::ReadModelCfs()});
+      {"projections", /*topic: the relay below*/ "", projections::ReadModelCfs()});
   if (!rt.ok()) {
     server::LogError("cannot start", {{"status", rt.status().ToString()}});
     return 1;
   }
+  auto relay = StartRelay(**rt);
+  if (!relay.ok()) {
+    server::LogError("cannot start the outbox relay", {{"status", relay.status().ToString()}});
+    return 1;
+  }
   projections::AnalyticsService service(
       (*rt)->store(), &(*rt)->metrics(),
-      {.consumer_name = "projections", .roi_margin_bps = absl::GetFlag(FLAGS_roi_margin_bps)});
+      {.consumer_name = "projections", .roi_margin_bps = margin_bps});
   service.set_authorizer((*rt)->authorizer());
   (*rt)->AddService(&service);
   (*rt)->AddBackgroundTask("projection_metrics", absl::Seconds(5),
                            [&service] { service.UpdateMetrics(); });
 
-  projections::Projector projector;
+  projections::Projector projector({.roi_margin_bps = margin_bps, .roi_currency = roi_currency});
   kafka::ConsumerOptions co;
   co.bootstraps = absl::GetFlag(FLAGS_kafka_bootstrap);
   co.group_id = absl::GetFlag(FLAGS_consumer_group);
   co.topics = projections::SourceTopics();
   co.name = "projections";
-  auto runner = kafka::ConsumerRunner::Create(
-      (*rt)->store(), co,
-      [&projector](eventstore::Tx& tx, const kafka::ConsumedEvent& e) {
-        return projector.Apply(tx, e);
-      },
-      &(*rt)->metrics());
-  if (!runner.ok()) {
-    server::LogError("cannot create the consumer", {{"status", runner.status().ToString()}});
+  auto consumer =
+      projections::ProjectionsConsumer::Create((*rt)->store(), co, projector, &(*rt)->metrics());
+  if (!consumer.ok()) {
+    server::LogError("cannot create the consumer", {{"status", consumer.status().ToString()}});
     return 1;
   }
-  if (auto st = (*runner)->Start(); !st.ok()) {
+  if (auto st = (*consumer)->Start(); !st.ok()) {
     server::LogError("cannot start the consumer", {{"status", st.ToString()}});
     return 1;
   }
-  (*rt)->OnShutdown([r = runner->get()] { r->Stop(); });
+  // Consumer first (nothing more to publish), then the relay drains; the
+  // runtime closes the store after these.
+  (*rt)->OnShutdown([c = consumer->get()] { c->Stop(); });
+  (*rt)->OnShutdown([r = relay->get()] {
+    r->Stop(absl::GetFlag(FLAGS_shutdown_timeout));
+    server::LogInfo("outbox stopped",
+                    {{"cursor", absl::StrCat(r->cursor())}, {"lag", absl::StrCat(r->lag())}});
+  });
   return (*rt)->Run();
 }

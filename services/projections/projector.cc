@@ -23,12 +23,14 @@
 #include "channelops/leads/v1/events.pb.h"
 #include "channelops/mdf/v1/events.pb.h"
 #include "channelops/pos/v1/events.pb.h"
+#include "channelops/server/log.h"
 #include "compensation/domain/convert.h"
 #include "compensation/domain/crediting.h"
 #include "compensation/domain/decider.h"
 #include "compensation/domain/resolve.h"
 #include "projections/domain/attribution.h"
 #include "projections/domain/ledger.h"
+#include "projections/roi_query.h"
 
 namespace channelops::projections {
 namespace {
@@ -145,14 +147,21 @@ std::vector<std::string> SourceTopics() {
           kCompensationTopic};
 }
 
+std::string DerivedTopicOf(absl::string_view event_type) {
+  if (event_type == analytics::v1::PartnerRoiChanged::descriptor()->full_name()) {
+    return kPartnerRoiTopic;
+  }
+  return "";
+}
+
 std::vector<std::string> ReadModelCfs() {
-  return {
-      kPlansCf,        kAssignmentsCf,   kPeriodsCf,        kDealsCf,        kDealIndexCf,
-      kDirectCf,       kLeadsCf,         kCampaignLeadsCf,  kFundRequestsCf, kPartnerCampaignsCf,
-      kPartnerMoneyCf, kPartnerTotalsCf, kPartnersCf,       kPartnerDealsCf, kSalesCf,
-      kSaleIndexCf,    kSalesByDayCf,    kPendingReturnsCf, kReturnIndexCf,  kIncentivesCf,
-      kLinesCf,        kPayeeLinesCf,    kStatementsCf,     kPeriodPayeesCf, kStatusCf,
-      kPricesCf};
+  return {kPlansCf,        kAssignmentsCf,      kPeriodsCf,      kDealsCf,
+          kDealIndexCf,    kDirectCf,           kLeadsCf,        kCampaignLeadsCf,
+          kFundRequestsCf, kPartnerCampaignsCf, kPartnerMoneyCf, kPartnerTotalsCf,
+          kPartnersCf,     kPartnerDealsCf,     kSalesCf,        kSaleIndexCf,
+          kSalesByDayCf,   kPendingReturnsCf,   kReturnIndexCf,  kIncentivesCf,
+          kLinesCf,        kPayeeLinesCf,       kStatementsCf,   kPeriodPayeesCf,
+          kStatusCf,       kPricesCf,           kRoiIndexCf};
 }
 
 std::string Join0(const std::string& a, const std::string& b) {
@@ -168,13 +177,18 @@ std::string PartnerSalesKey(const std::string& partner_id, const std::string& pe
 
 std::string PayeeStream(const std::string& payee_id) { return absl::StrCat("payee-", payee_id); }
 
+std::string PartnerRoiStream(const std::string& partner_id) {
+  return absl::StrCat("partner-", partner_id);
+}
+
 // ---------------------------------------------------------------------------
 // One Apply.
 // ---------------------------------------------------------------------------
 
 class Projector::Run {
  public:
-  Run(Tx& tx, const ConsumedEvent& ev) : tx_(tx), ev_(ev) {}
+  Run(Tx& tx, const ConsumedEvent& ev, Projector& projector)
+      : tx_(tx), ev_(ev), projector_(projector) {}
 
   absl::Status Apply() {
     CHANNELOPS_RETURN_IF_ERROR(Dispatch());
@@ -258,6 +272,83 @@ class Projector::Run {
 
   void NotePartner(const std::string& partner_id) {
     if (!partner_id.empty()) tx_.Put(kPartnersCf, partner_id, "");
+  }
+
+  // ---------------------------------------------------------------------
+  // Partner ROI: which (partner, month) figures this event changes. The
+  // figures themselves are computed and published by FinishBatch.
+  // ---------------------------------------------------------------------
+
+  RoiNotes& RoiNotesOf(const std::string& partner) {
+    RoiNotes& n = projector_.roi_changed_[partner];
+    n.latest = std::max(n.latest, cd::FromProtoTime(ev_.envelope.occurred_at()));
+    return n;
+  }
+
+  // `date_or_period`: "YYYY-MM-DD" or "YYYY-MM"; empty (not known yet): nothing.
+  void RoiChanged(const std::string& partner, const std::string& date_or_period) {
+    if (partner.empty() || date_or_period.size() < 7) return;
+    RoiNotesOf(partner).periods.insert(date_or_period.substr(0, 7));
+  }
+
+  bool InRoiCurrency(const common::v1::Money& m) const {
+    return m.currency_code() == projector_.options_.roi_currency;
+  }
+
+  // Whether `lead_id` came from a campaign `partner` funds.
+  absl::StatusOr<bool> FromFundedCampaign(const std::string& partner, const std::string& lead_id) {
+    if (lead_id.empty()) return false;
+    CHANNELOPS_ASSIGN_OR_RETURN(auto lead, Load<v1::LeadRecord>(tx_, kLeadsCf, lead_id));
+    if (!lead || lead->campaign_id().empty()) return false;
+    CHANNELOPS_ASSIGN_OR_RETURN(auto funded,
+                                tx_.Get(kPartnerCampaignsCf, Join0(partner, lead->campaign_id())));
+    return funded.has_value();
+  }
+
+  // A registration from a funded campaign counts in the months it was
+  // registered (pipeline) and won, and its attributed sales in theirs.
+  absl::Status RoiChangedForDeal(const v1::DealRecord& d, bool with_sales) {
+    RoiChanged(d.partner_id(), d.registered_date());
+    RoiChanged(d.partner_id(), d.won_date());
+    if (!with_sales) return absl::OkStatus();
+    const std::string prefix = ListPrefix("d|" + d.deal_id());
+    return tx_.Scan(kRoiIndexCf, prefix, [&](absl::string_view, absl::string_view month) {
+      RoiChanged(d.partner_id(), std::string(month));
+    });
+  }
+
+  // `partner` funds `campaign` (an approved request or a paid claim names it).
+  // New: the number of funded campaigns changes in every month published so
+  // far, and the campaign's leads, registrations and sales now count.
+  absl::Status FundCampaign(const std::string& partner, const std::string& campaign) {
+    if (partner.empty() || campaign.empty()) return absl::OkStatus();
+    const std::string key = Join0(partner, campaign);
+    CHANNELOPS_ASSIGN_OR_RETURN(auto seen, tx_.Get(kPartnerCampaignsCf, key));
+    if (seen) return absl::OkStatus();
+    tx_.Put(kPartnerCampaignsCf, key, "");
+    tx_.Put(kRoiIndexCf, Join0("c|" + campaign, partner), "");
+    RoiNotesOf(partner).every_published_period = true;
+    CHANNELOPS_ASSIGN_OR_RETURN(auto leads, ListGet(tx_, kCampaignLeadsCf, campaign));
+    for (const std::string& id : leads) {
+      CHANNELOPS_ASSIGN_OR_RETURN(auto lead, Load<v1::LeadRecord>(tx_, kLeadsCf, id));
+      if (lead) RoiChanged(partner, lead->submitted_date());
+      CHANNELOPS_RETURN_IF_ERROR(RoiChangedForDealsOfLead(id, {partner}));
+    }
+    return absl::OkStatus();
+  }
+
+  // The registrations naming `lead_id` whose partner is one of `partners`.
+  absl::Status RoiChangedForDealsOfLead(const std::string& lead_id,
+                                        const std::vector<std::string>& partners) {
+    CHANNELOPS_ASSIGN_OR_RETURN(auto deals, ListGet(tx_, kRoiIndexCf, "l|" + lead_id));
+    for (const std::string& id : deals) {
+      CHANNELOPS_ASSIGN_OR_RETURN(auto deal, Load<v1::DealRecord>(tx_, kDealsCf, id));
+      if (!deal ||
+          std::find(partners.begin(), partners.end(), deal->partner_id()) == partners.end())
+        continue;
+      CHANNELOPS_RETURN_IF_ERROR(RoiChangedForDeal(*deal, /*with_sales=*/true));
+    }
+    return absl::OkStatus();
   }
 
   // ---------------------------------------------------------------------
@@ -466,6 +557,7 @@ class Projector::Run {
                     d.product_lines().begin());
     *d.add_refs() = RefOf(ev_, role);
     Save(tx_, kDealsCf, d.deal_id(), d);
+    CHANNELOPS_RETURN_IF_ERROR(DealRoi(before, d));
     if (is_new) {
       NotePartner(d.partner_id());
       tx_.Put(kPartnerDealsCf, Join0(d.partner_id(), d.deal_id()), "");
@@ -493,6 +585,26 @@ class Projector::Run {
     CHANNELOPS_ASSIGN_OR_RETURN(auto named, ListGet(tx_, kSaleIndexCf, "r|" + d.deal_id()));
     same_partner.insert(same_partner.end(), named.begin(), named.end());
     return RecomputeAll(same_partner, absl::StrCat("registration ", d.deal_id(), ": ", role));
+  }
+
+  // A registration's ROI inputs: status, amounts, dates and lead.
+  absl::Status DealRoi(const v1::DealRecord& before, const v1::DealRecord& d) {
+    const bool new_lead = !d.lead_id().empty() && before.lead_id() != d.lead_id();
+    if (new_lead) tx_.Put(kRoiIndexCf, Join0("l|" + d.lead_id(), d.deal_id()), "");
+    auto same = [](const common::v1::Money& a, const common::v1::Money& b) {
+      return a.currency_code() == b.currency_code() && a.amount_micros() == b.amount_micros();
+    };
+    const bool changed =
+        new_lead || before.status() != d.status() || !same(before.amount(), d.amount()) ||
+        !same(before.final_amount(), d.final_amount()) ||
+        before.registered_date() != d.registered_date() || before.won_date() != d.won_date();
+    if (!changed) return absl::OkStatus();
+    CHANNELOPS_ASSIGN_OR_RETURN(bool funded, FromFundedCampaign(d.partner_id(), d.lead_id()));
+    if (!funded) return absl::OkStatus();
+    RoiChanged(d.partner_id(), before.registered_date());
+    RoiChanged(d.partner_id(), before.won_date());
+    // A lead named late: sales already attributed to the registration count now.
+    return RoiChangedForDeal(d, /*with_sales=*/new_lead);
   }
 
   absl::Status OnDirectOpportunity() {
@@ -538,6 +650,8 @@ class Projector::Run {
     const auto& k = e.keys();
     if (k.lead_id().empty()) return absl::DataLossError("lead event without lead_id");
     CHANNELOPS_ASSIGN_OR_RETURN(auto lead, LoadOr<v1::LeadRecord>(tx_, kLeadsCf, k.lead_id()));
+    const std::string campaign_before = lead.campaign_id();
+    const std::string submitted_before = lead.submitted_date();
     lead.set_lead_id(k.lead_id());
     if (lead.campaign_id().empty() && !k.campaign_id().empty()) {
       lead.set_campaign_id(k.campaign_id());
@@ -572,6 +686,20 @@ class Projector::Run {
     if (lead.submitted_date().empty())
       lead.set_submitted_date(DayString(ev_.envelope.occurred_at()));
     Save(tx_, kLeadsCf, k.lead_id(), lead);
+    if (!lead.campaign_id().empty() &&
+        (lead.campaign_id() != campaign_before || lead.submitted_date() != submitted_before)) {
+      // Counted in its month for the partners funding its campaign; with a new
+      // campaign, registrations naming it may now be from a funded campaign.
+      CHANNELOPS_ASSIGN_OR_RETURN(auto funders,
+                                  ListGet(tx_, kRoiIndexCf, "c|" + lead.campaign_id()));
+      for (const std::string& p : funders) {
+        if (lead.campaign_id() == campaign_before) RoiChanged(p, submitted_before);
+        RoiChanged(p, lead.submitted_date());
+      }
+      if (lead.campaign_id() != campaign_before && !funders.empty()) {
+        CHANNELOPS_RETURN_IF_ERROR(RoiChangedForDealsOfLead(k.lead_id(), funders));
+      }
+    }
     if (count && !partner.empty()) {
       NotePartner(partner);
       CHANNELOPS_ASSIGN_OR_RETURN(auto totals,
@@ -597,6 +725,7 @@ class Projector::Run {
     CHANNELOPS_RETURN_IF_ERROR(domain::AddTo(field(m), *money));
     Save(tx_, kPartnerMoneyCf, key, m);
     NotePartner(partner);
+    if (InRoiCurrency(amount)) RoiChanged(partner, day);
     return absl::OkStatus();
   }
 
@@ -614,9 +743,7 @@ class Projector::Run {
     if constexpr (std::is_same_v<E, mdf::v1::FundRequestApproved>) {
       *rec.mutable_approved_amount() = e.approved_amount();
       rec.set_approved_date(DayString(ev_.envelope.occurred_at()));
-      if (!rec.campaign_id().empty()) {
-        tx_.Put(kPartnerCampaignsCf, Join0(rec.partner_id(), rec.campaign_id()), "");
-      }
+      CHANNELOPS_RETURN_IF_ERROR(FundCampaign(rec.partner_id(), rec.campaign_id()));
       const bool coop = k.fund_kind() == mdf::v1::FUND_KIND_COOP;
       CHANNELOPS_RETURN_IF_ERROR(AddPartnerMoney(
           rec.partner_id(), rec.approved_date(), e.approved_amount(),
@@ -632,9 +759,7 @@ class Projector::Run {
     mdf::v1::ClaimPaid e;
     CHANNELOPS_RETURN_IF_ERROR(Unpack(ev_, &e));
     const auto& k = e.keys();
-    if (!k.campaign_id().empty()) {
-      tx_.Put(kPartnerCampaignsCf, Join0(k.partner_id(), k.campaign_id()), "");
-    }
+    CHANNELOPS_RETURN_IF_ERROR(FundCampaign(k.partner_id(), k.campaign_id()));
     const bool coop = k.fund_kind() == mdf::v1::FUND_KIND_COOP;
     return AddPartnerMoney(
         k.partner_id(), DayString(ev_.envelope.occurred_at()), e.amount(),
@@ -1291,10 +1416,24 @@ class Projector::Run {
       uncredited_delta = uncredited.empty() ? -1 : 1;
     }
     if (trigger == domain::Trigger::kSale && !uncredited.empty()) uncredited_delta = 1;
+    const std::string deal_id = match ? match->deal_id : "";
+    if (sell_through) {
+      // ROI: sell-through and, through the registration, attributed revenue.
+      if (deal_id != s.deal_id()) {
+        if (!s.deal_id().empty()) tx_.Delete(kRoiIndexCf, Join0("d|" + s.deal_id(), s.sale_key()));
+        if (!deal_id.empty()) {
+          tx_.Put(kRoiIndexCf, Join0("d|" + deal_id, s.sale_key()), s.date().substr(0, 7));
+        }
+      }
+      if ((trigger != domain::Trigger::kChange || deal_id != s.deal_id()) &&
+          InRoiCurrency(s.revenue())) {
+        RoiChanged(s.partner_id(), s.date());
+      }
+    }
     s.set_uncredited_reason(uncredited);
     s.set_plan_id(plan ? plan->plan_id() : "");
     s.set_plan_version(plan ? plan->version() : 0);
-    s.set_deal_id(match ? match->deal_id : "");
+    s.set_deal_id(deal_id);
     s.set_attribution(match ? match->how : "");
     s.set_direct_opportunity_id(opp ? opp->opportunity_id() : "");
     s.set_channel_conflict(conflict);
@@ -1384,13 +1523,59 @@ class Projector::Run {
 
   Tx& tx_;
   const ConsumedEvent& ev_;
+  Projector& projector_;
   std::optional<v1::PlanSet> plans_;
   std::vector<std::string> requeue_;  // sales to credit again (incentive moved)
 };
 
+Projector::Projector(ProjectorOptions options) : options_(std::move(options)) {}
+
 absl::Status Projector::Apply(Tx& tx, const ConsumedEvent& event) {
-  Run run(tx, event);
+  Run run(tx, event, *this);
   return run.Apply();
+}
+
+void Projector::AbandonBatch() { roi_changed_.clear(); }
+
+absl::Status Projector::FinishBatch(Tx& tx) {
+  std::map<std::string, RoiNotes> notes;
+  notes.swap(roi_changed_);
+  CommandView view(tx);
+  for (auto& entry : notes) {
+    // Not a structured binding: clang 14 (the sanitizer build) cannot capture one in a lambda.
+    const std::string& partner = entry.first;
+    RoiNotes& n = entry.second;
+    if (n.every_published_period) {
+      const std::string prefix = ListPrefix("p|" + partner);
+      CHANNELOPS_RETURN_IF_ERROR(tx.Scan(kRoiIndexCf, prefix, [&](absl::string_view k, auto) {
+        n.periods.emplace(k.substr(prefix.size()));
+      }));
+    }
+    analytics::v1::PartnerRoiChanged changed;
+    changed.set_partner_id(partner);
+    for (const std::string& period : n.periods) {
+      auto roi =
+          ComputePartnerRoi(view, partner, period, options_.roi_currency, options_.roi_margin_bps);
+      if (!roi.ok()) {
+        if (roi.status().code() == absl::StatusCode::kUnavailable) return roi.status();
+        server::LogWarn(
+            "partner ROI not published",
+            {{"partner_id", partner}, {"period_id", period}, {"status", roi.status().ToString()}});
+        continue;
+      }
+      std::string bytes = roi->SerializeAsString();
+      const std::string key = ListPrefix("p|" + partner) + period;
+      CHANNELOPS_ASSIGN_OR_RETURN(auto last, tx.Get(kRoiIndexCf, key));
+      if (last && *last == bytes) continue;  // an input changed, the figures did not
+      tx.Put(kRoiIndexCf, key, std::move(bytes));
+      *changed.add_periods() = std::move(*roi);
+    }
+    if (changed.periods().empty()) continue;
+    CHANNELOPS_RETURN_IF_ERROR(tx.Append(PartnerRoiStream(partner), eventstore::kAnyVersion,
+                                         {eventstore::NewEvent::Of(changed, n.latest)})
+                                   .status());
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace channelops::projections

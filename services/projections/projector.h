@@ -3,7 +3,9 @@
 // The projection handler: applies one event of any service topic to the
 // projections store, inside the consumer runner's store command (so the read
 // models, the credit-line events for the outbox and the consumer offsets
-// become durable together: exactly-once effect).
+// become durable together: exactly-once effect). At the end of each batch's
+// command FinishBatch appends the partner ROI changes of the batch
+// (ProjectionsConsumer, consumer.h, wires both).
 //
 // What it keeps (column families below):
 //  - the facts it joins: comp plans and assignments, periods, deal
@@ -25,15 +27,27 @@
 // the same. Lines whose date falls in a closed period are posted in the first
 // open one (adjusted_from_closed_period).
 //
+// Partner ROI. Each Apply notes the (partner, month) pairs whose ROI inputs
+// the event changed (fund money and campaigns, leads of funded campaigns,
+// registrations from those leads, sell-through sales and returns);
+// FinishBatch computes their figures with ComputePartnerRoi (roi_query.h, the
+// query side's function) and appends, per partner, one PartnerRoiChanged with
+// the months whose figures differ from the ones last published.
+//
 // The handler reads only through the Tx (point reads): the indexes it needs
 // are list values under one key (see read_models.proto).
 //
-// Thread-compatible: Apply runs on the store's single writer thread only.
+// Thread-compatible: Apply and FinishBatch run on the store's single writer
+// thread only.
 
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "channelops/analytics/v1/read_models.pb.h"
 #include "channelops/eventstore/event_store.h"
 #include "channelops/kafka/consumer_runner.h"
@@ -49,7 +63,12 @@ inline constexpr char kPosIngestionTopic[] = "channelops.pos_ingestion.events.v1
 inline constexpr char kMdfTopic[] = "channelops.mdf.events.v1";
 inline constexpr char kCompensationTopic[] = "channelops.compensation.events.v1";
 inline constexpr char kCommissionCreditsTopic[] = "channelops.analytics.commission_credits.v1";
+inline constexpr char kPartnerRoiTopic[] = "channelops.analytics.partner_roi.v1";
 std::vector<std::string> SourceTopics();
+// The projections store's outbox route (outbox::RelayOptions::route, with
+// kCommissionCreditsTopic as the relay's topic): PartnerRoiChanged to
+// kPartnerRoiTopic, "" (the default topic) for every other type.
+std::string DerivedTopicOf(absl::string_view event_type);
 
 // Read models (values: channelops.analytics.v1 read_models.proto unless noted).
 inline constexpr char kPlansCf[] = "rm_plans";  // "~all" -> PlanSet
@@ -89,6 +108,12 @@ inline constexpr char kStatementsCf[] =
 inline constexpr char kPeriodPayeesCf[] = "rm_period_payees";  // period -> StringList of payees
 inline constexpr char kStatusCf[] = "rm_status";  // topic -> TopicStatus; "~counters" -> Counters
 inline constexpr char kPricesCf[] = "rm_prices";  // sku -> common Money (list price)
+// What partner ROI changes are found from (keys joined with \0):
+// "c|<campaign>\0<partner>" -> "": the partners funding a campaign;
+// "l|<lead>\0<deal>" -> "": the registrations naming a lead;
+// "d|<deal>\0<sale key>" -> "YYYY-MM": sell-through sales attributed to a registration;
+// "p|<partner>\0<period>" -> PartnerRoi: the figures last published.
+inline constexpr char kRoiIndexCf[] = "rm_roi_index";
 
 inline constexpr char kCalendarKey[] = "~calendar";
 inline constexpr char kCountersKey[] = "~counters";
@@ -100,16 +125,45 @@ std::vector<std::string> ReadModelCfs();
 std::string Join0(const std::string& a, const std::string& b);
 std::string PartnerSalesKey(const std::string& partner_id, const std::string& period_id);
 std::string PayeeStream(const std::string& payee_id);
+std::string PartnerRoiStream(const std::string& partner_id);  // "partner-<id>"
+
+struct ProjectorOptions {
+  // The published ROI figures: margin (must equal AnalyticsOptions::roi_margin_bps
+  // so that the topic and GetPartnerRoi agree) and currency.
+  int32_t roi_margin_bps = 3000;
+  std::string roi_currency = "USD";
+};
 
 class Projector {
  public:
+  explicit Projector(ProjectorOptions options = {});
+
   // The consumer runner's handler. Errors: DATA_LOSS for a payload that does
   // not match its event_type or a corrupt read model (poison: skipped by the
   // runner); UNAVAILABLE from storage (the batch is retried). Events of
   // unknown types are counted and otherwise ignored.
   absl::Status Apply(eventstore::Tx& tx, const kafka::ConsumedEvent& event);
 
+  // Ends the store command of a batch, after its last Apply: appends to
+  // PartnerRoiStream(p), for each partner p whose ROI inputs the batch
+  // changed, one PartnerRoiChanged with the months whose figures differ from
+  // the ones last published. A month whose figures cannot be computed
+  // (corrupt read model, overflow) is logged and left out. Errors:
+  // UNAVAILABLE from storage (the batch is retried).
+  absl::Status FinishBatch(eventstore::Tx& tx);
+  // The batch's command failed: forgets what its Applys noted.
+  void AbandonBatch();
+
   class Run;  // one Apply's working state (projector.cc)
+
+ private:
+  struct RoiNotes {
+    std::set<std::string> periods;  // "YYYY-MM"
+    bool every_published_period = false;
+    absl::Time latest = absl::InfinitePast();  // business time of the latest event noting it
+  };
+  ProjectorOptions options_;
+  std::map<std::string, RoiNotes> roi_changed_;  // by partner, in the current batch
 };
 
 }  // namespace channelops::projections

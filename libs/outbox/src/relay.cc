@@ -49,26 +49,26 @@ class Relay::Impl {
 
   ~Impl() {
     Stop(absl::Seconds(1));
+    DestroyTopicHandles();
     if (rk_) rd_kafka_destroy(rk_);
   }
 
   absl::Status Init() {
     if (o_.topic.empty()) return absl::InvalidArgumentError("topic: must not be empty");
-    if (o_.bootstraps.empty()) return absl::InvalidArgumentError("kafka_bootstrap: must not be empty");
+    if (o_.bootstraps.empty())
+      return absl::InvalidArgumentError("kafka_bootstrap: must not be empty");
     CHANNELOPS_ASSIGN_OR_RETURN(uint64_t c, LoadCursor(store_));
     cursor_ = c;
     if (o_.metrics) {
       auto& r = *o_.metrics;
-      published_ = &prometheus::BuildCounter()
-                        .Name("channelops_outbox_published_total")
-                        .Help("Events acknowledged by Kafka")
-                        .Register(r)
-                        .Add({{"topic", o_.topic}});
-      errors_ = &prometheus::BuildCounter()
-                     .Name("channelops_outbox_errors_total")
-                     .Help("Delivery failures (retried from the cursor)")
-                     .Register(r)
-                     .Add({{"topic", o_.topic}});
+      published_family_ = &prometheus::BuildCounter()
+                               .Name("channelops_outbox_published_total")
+                               .Help("Events acknowledged by Kafka")
+                               .Register(r);
+      errors_family_ = &prometheus::BuildCounter()
+                            .Name("channelops_outbox_errors_total")
+                            .Help("Delivery failures (retried from the cursor)")
+                            .Register(r);
       lag_ = &prometheus::BuildGauge()
                   .Name("channelops_outbox_lag_events")
                   .Help("Events committed to the store but not yet acknowledged by Kafka")
@@ -80,6 +80,7 @@ class Relay::Impl {
                            .Register(r)
                            .Add({{"topic", o_.topic}});
     }
+    default_topic_ = Topic(o_.topic);
     return MakeProducer();
   }
 
@@ -109,15 +110,18 @@ class Relay::Impl {
     rd_kafka_conf_set_opaque(conf, this);
     rd_kafka_conf_set_dr_msg_cb(conf, &Impl::OnDelivery);
     rd_kafka_conf_set_error_cb(conf, [](rd_kafka_t*, int code, const char* reason, void*) {
-      LogJson("warn", "kafka client error", absl::StrCat(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(code)), ": ", reason));
+      LogJson(
+          "warn", "kafka client error",
+          absl::StrCat(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(code)), ": ", reason));
     });
-    rd_kafka_conf_set_log_cb(conf, [](const rd_kafka_t*, int level, const char* fac, const char* buf) {
-      if (level <= 4) LogJson("warn", "librdkafka", absl::StrCat(fac, ": ", buf));
-    });
+    rd_kafka_conf_set_log_cb(conf,
+                             [](const rd_kafka_t*, int level, const char* fac, const char* buf) {
+                               if (level <= 4)
+                                 LogJson("warn", "librdkafka", absl::StrCat(fac, ": ", buf));
+                             });
     rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     if (rk_ == nullptr) return absl::InvalidArgumentError(absl::StrCat("kafka producer: ", err));
-    rkt_ = rd_kafka_topic_new(rk_, o_.topic.c_str(), nullptr);
-    return absl::OkStatus();
+    return absl::OkStatus();  // topic handles are made on first use (TopicHandle)
   }
 
   void Start() {
@@ -139,18 +143,66 @@ class Relay::Impl {
   }
 
  private:
+  // A topic the relay publishes to. Owned by topics_; the address is the
+  // librdkafka topic opaque, so a delivery report finds its topic's counters.
+  struct TopicState {
+    std::string name;
+    rd_kafka_topic_t* handle = nullptr;  // made on first use; remade with the producer
+    prometheus::Counter* published = nullptr;
+    prometheus::Counter* errors = nullptr;
+  };
+
+  TopicState* Topic(const std::string& name) {
+    auto& slot = topics_[name];
+    if (!slot) {
+      slot = std::make_unique<TopicState>();
+      slot->name = name;
+      if (published_family_) slot->published = &published_family_->Add({{"topic", name}});
+      if (errors_family_) slot->errors = &errors_family_->Add({{"topic", name}});
+    }
+    return slot.get();
+  }
+
+  // The topic of an event type: RelayOptions::route, asked once per type.
+  TopicState* TopicOf(const std::string& event_type) {
+    if (!o_.route) return default_topic_;
+    auto it = by_type_.find(event_type);
+    if (it != by_type_.end()) return it->second;
+    std::string name = o_.route(event_type);
+    TopicState* t = name.empty() ? default_topic_ : Topic(name);
+    by_type_.emplace(event_type, t);
+    return t;
+  }
+
+  rd_kafka_topic_t* TopicHandle(TopicState* t) {
+    if (t->handle == nullptr) {
+      rd_kafka_topic_conf_t* tc = rd_kafka_topic_conf_new();
+      rd_kafka_topic_conf_set_opaque(tc, t);
+      t->handle = rd_kafka_topic_new(rk_, t->name.c_str(), tc);  // takes tc
+    }
+    return t->handle;
+  }
+
+  void DestroyTopicHandles() {
+    for (auto& [name, t] : topics_) {
+      if (t->handle) rd_kafka_topic_destroy(t->handle);
+      t->handle = nullptr;
+    }
+  }
+
   static void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     auto* self = static_cast<Impl*>(opaque);
     uint64_t pos = reinterpret_cast<uintptr_t>(m->_private);
-    self->Delivered(pos, m->err);
+    self->Delivered(static_cast<TopicState*>(rd_kafka_topic_opaque(m->rkt)), pos, m->err);
   }
 
   // Runs on the relay thread (inside rd_kafka_poll).
-  void Delivered(uint64_t pos, rd_kafka_resp_err_t err) {
+  void Delivered(TopicState* topic, uint64_t pos, rd_kafka_resp_err_t err) {
     --in_flight_;
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (errors_) errors_->Increment();
-      if (!rewind_) LogJson("error", "delivery failed; will re-publish from the cursor", rd_kafka_err2str(err));
+      if (topic != nullptr && topic->errors) topic->errors->Increment();
+      if (!rewind_)
+        LogJson("error", "delivery failed; will re-publish from the cursor", rd_kafka_err2str(err));
       rewind_ = true;
       return;
     }
@@ -158,7 +210,7 @@ class Relay::Impl {
       return;  // a late report for a message sent before a rewind
     }
     acked_[pos - window_base_] = true;
-    if (published_) published_->Increment();
+    if (topic != nullptr && topic->published) topic->published->Increment();
     uint64_t c = cursor_.load();
     while (!acked_.empty() && acked_.front()) {
       acked_.pop_front();
@@ -187,7 +239,7 @@ class Relay::Impl {
     char reason[256];
     if (rd_kafka_fatal_error(rk_, reason, sizeof(reason)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       LogJson("error", "fatal producer error; recreating the producer", reason);
-      rd_kafka_topic_destroy(rkt_);
+      DestroyTopicHandles();
       rd_kafka_destroy(rk_);
       rk_ = nullptr;
       while (!MakeProducer().ok()) absl::SleepFor(absl::Seconds(1));
@@ -222,7 +274,8 @@ class Relay::Impl {
           if (o_.format == Format::kJson) {
             value_json.clear();
             if (!google::protobuf::util::MessageToJsonString(env, &value_json, jopts).ok()) {
-              LogJson("error", "cannot render envelope as JSON (payload type not linked?)", env.event_type());
+              LogJson("error", "cannot render envelope as JSON (payload type not linked?)",
+                      env.event_type());
               return;
             }
             value_ptr = &value_json;
@@ -242,13 +295,24 @@ class Relay::Impl {
           add("ce_type", env.event_type());
           add("ce_time", Rfc3339(env.occurred_at()));
           add("ce_subject", env.stream_id());
-          add("content-type", o_.format == Format::kJson
-                                  ? std::string("application/json")
-                                  : std::string("application/protobuf; proto=channelops.common.v1.EventEnvelope"));
+          add("content-type",
+              o_.format == Format::kJson
+                  ? std::string("application/json")
+                  : std::string("application/protobuf; proto=channelops.common.v1.EventEnvelope"));
           add("channelops_position", absl::StrCat(pos));
+          TopicState* topic = TopicOf(env.event_type());
+          rd_kafka_topic_t* rkt = TopicHandle(topic);
+          if (rkt == nullptr) {
+            rd_kafka_headers_destroy(h);
+            if (topic->errors) topic->errors->Increment();
+            LogJson("error", "cannot make the topic handle",
+                    absl::StrCat(topic->name, ": ", rd_kafka_err2str(rd_kafka_last_error())));
+            rewind_ = true;
+            return;
+          }
           while (true) {
             rd_kafka_resp_err_t err = rd_kafka_producev(
-                rk_, RD_KAFKA_V_RKT(rkt_),
+                rk_, RD_KAFKA_V_RKT(rkt),
                 RD_KAFKA_V_KEY(env.stream_id().data(), env.stream_id().size()),
                 RD_KAFKA_V_VALUE(const_cast<char*>(value_ptr->data()), value_ptr->size()),
                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
@@ -260,8 +324,9 @@ class Relay::Impl {
               continue;
             }
             rd_kafka_headers_destroy(h);
-            if (errors_) errors_->Increment();
-            LogJson("error", "produce failed", rd_kafka_err2str(err));
+            if (topic->errors) topic->errors->Increment();
+            LogJson("error", "produce failed",
+                    absl::StrCat(topic->name, ": ", rd_kafka_err2str(err)));
             rewind_ = true;
             return;
           }
@@ -295,7 +360,9 @@ class Relay::Impl {
   eventstore::EventStore& store_;
   RelayOptions o_;
   rd_kafka_t* rk_ = nullptr;
-  rd_kafka_topic_t* rkt_ = nullptr;
+  std::map<std::string, std::unique_ptr<TopicState>> topics_;  // by name
+  std::map<std::string, TopicState*> by_type_;                 // event type -> topic (route)
+  TopicState* default_topic_ = nullptr;
   std::atomic<bool> running_{false};
   std::thread thread_;
   absl::Duration flush_timeout_ = absl::Seconds(5);
@@ -303,15 +370,15 @@ class Relay::Impl {
   // Relay-thread state.
   std::atomic<uint64_t> cursor_{0};
   uint64_t next_ = 1;
-  uint64_t window_base_ = 1;   // position of acked_[0]
-  std::deque<bool> acked_;     // delivery flags for [window_base_, next_)
+  uint64_t window_base_ = 1;  // position of acked_[0]
+  std::deque<bool> acked_;    // delivery flags for [window_base_, next_)
   size_t in_flight_ = 0;
   bool rewind_ = false;
   uint64_t saved_cursor_ = 0;
   absl::Time last_save_ = absl::InfinitePast();
 
-  prometheus::Counter* published_ = nullptr;
-  prometheus::Counter* errors_ = nullptr;
+  prometheus::Family<prometheus::Counter>* published_family_ = nullptr;
+  prometheus::Family<prometheus::Counter>* errors_family_ = nullptr;
   prometheus::Gauge* lag_ = nullptr;
   prometheus::Gauge* cursor_gauge_ = nullptr;
 };

@@ -5,12 +5,14 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "channelops/common/v1/envelope.pb.h"
 #include "channelops/testing/kafka_cluster.h"
 #include "channelops/testing/temp_dir.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
+#include "prometheus/registry.h"
 
 namespace channelops::outbox {
 namespace {
@@ -25,6 +27,19 @@ std::string Header(const testing::Record& r, const std::string& name) {
     if (k == name) return v;
   }
   return "<missing>";
+}
+
+// The value of channelops_outbox_published_total{topic}, or -1 if absent.
+double Published(prometheus::Registry& registry, const std::string& topic) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != "channelops_outbox_published_total") continue;
+    for (const auto& m : family.metric) {
+      for (const auto& l : m.label) {
+        if (l.name == "topic" && l.value == topic) return m.counter.value;
+      }
+    }
+  }
+  return -1;
 }
 
 class RelayTest : public ::testing::Test {
@@ -48,15 +63,15 @@ class RelayTest : public ::testing::Test {
     for (int i = 0; i < n; ++i) {
       google::protobuf::StringValue v;
       v.set_value(prefix + std::to_string(i));
-      auto r = store_->ExecuteSync(CommandMeta{"", "req", "", "tester"},
-                                   [&](Tx& tx) -> absl::StatusOr<std::string> {
-                                     std::vector<NewEvent> evs;
-                                     evs.push_back(NewEvent::Of(v));
-                                     auto p = tx.Append("s-" + std::to_string(i % 7),
-                                                        eventstore::kAnyVersion, std::move(evs));
-                                     if (!p.ok()) return p.status();
-                                     return "";
-                                   });
+      auto r = store_->ExecuteSync(
+          CommandMeta{"", "req", "", "tester"}, [&](Tx& tx) -> absl::StatusOr<std::string> {
+            std::vector<NewEvent> evs;
+            evs.push_back(NewEvent::Of(v));
+            auto p =
+                tx.Append("s-" + std::to_string(i % 7), eventstore::kAnyVersion, std::move(evs));
+            if (!p.ok()) return p.status();
+            return "";
+          });
       ASSERT_TRUE(r.ok()) << r.status();
     }
   }
@@ -114,6 +129,89 @@ TEST_F(RelayTest, PublishesEveryEventWithCloudEventsHeaders) {
   EXPECT_EQ(*Relay::LoadCursor(*store_), 50u);
 }
 
+TEST_F(RelayTest, RoutesEventTypesToTheirTopicsWithOneCursor) {
+  constexpr char kOther[] = "channelops.relay_test.other.v1";
+  ASSERT_TRUE(cluster_->CreateTopic(kOther, 4).ok());
+  // Interleaved in the log: StringValue streams s-*, Int64Value streams n-*.
+  constexpr int kEvents = 60;
+  int strings = 0, numbers = 0;
+  for (int i = 0; i < kEvents; ++i) {
+    const bool number = i % 3 == 0;
+    auto r = store_->ExecuteSync(CommandMeta{}, [&](Tx& tx) -> absl::StatusOr<std::string> {
+      std::vector<NewEvent> evs;
+      if (number) {
+        google::protobuf::Int64Value v;
+        v.set_value(i);
+        evs.push_back(NewEvent::Of(v));
+      } else {
+        google::protobuf::StringValue v;
+        v.set_value(std::to_string(i));
+        evs.push_back(NewEvent::Of(v));
+      }
+      const std::string stream =
+          number ? "n-" + std::to_string(i % 2) : "s-" + std::to_string(i % 7);
+      auto p = tx.Append(stream, eventstore::kAnyVersion, std::move(evs));
+      if (!p.ok()) return p.status();
+      return "";
+    });
+    ASSERT_TRUE(r.ok()) << r.status();
+    (number ? numbers : strings)++;
+  }
+
+  prometheus::Registry registry;
+  std::map<std::string, int> asked;
+  RelayOptions ro;
+  ro.bootstraps = cluster_->bootstraps();
+  ro.topic = kTopic;
+  ro.metrics = &registry;
+  ro.route = [&](absl::string_view type) -> std::string {
+    ++asked[std::string(type)];
+    return type == "google.protobuf.Int64Value" ? kOther : "";
+  };
+  auto relay = Relay::Create(*store_, ro);
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  (*relay)->Start();
+  ASSERT_TRUE(WaitCaughtUp(**relay, absl::Seconds(20)));
+  (*relay)->Stop(absl::Seconds(5));
+  EXPECT_EQ(*Relay::LoadCursor(*store_), static_cast<uint64_t>(kEvents));
+  // The router is asked once per type, not once per event.
+  EXPECT_EQ(asked, (std::map<std::string, int>{{"google.protobuf.Int64Value", 1},
+                                               {"google.protobuf.StringValue", 1}}));
+  EXPECT_EQ(Published(registry, kTopic), strings);
+  EXPECT_EQ(Published(registry, kOther), numbers);
+
+  std::set<uint64_t> positions;
+  for (const auto& [topic, type, expected] :
+       {std::tuple<std::string, std::string, int>{kTopic, "google.protobuf.StringValue", strings},
+        {kOther, "google.protobuf.Int64Value", numbers}}) {
+    SCOPED_TRACE(topic);
+    auto recs = testing::ReadTopic(cluster_->bootstraps(), topic, expected, absl::Seconds(20));
+    ASSERT_EQ(recs.size(), static_cast<size_t>(expected));
+    std::map<std::string, uint64_t> last_version;
+    for (const auto& r : recs) {
+      common::v1::EventEnvelope env;
+      ASSERT_TRUE(env.ParseFromString(r.value));
+      EXPECT_EQ(env.event_type(), type);
+      // The same CloudEvents headers whatever the topic.
+      EXPECT_EQ(r.key, env.stream_id());
+      EXPECT_EQ(Header(r, "ce_specversion"), "1.0");
+      EXPECT_EQ(Header(r, "ce_id"), env.event_id());
+      EXPECT_EQ(Header(r, "ce_source"), "channelops/relay_test");
+      EXPECT_EQ(Header(r, "ce_type"), type);
+      EXPECT_EQ(Header(r, "ce_subject"), env.stream_id());
+      EXPECT_NE(Header(r, "ce_time"), "<missing>");
+      EXPECT_EQ(Header(r, "content-type"),
+                "application/protobuf; proto=channelops.common.v1.EventEnvelope");
+      EXPECT_EQ(Header(r, "channelops_position"), std::to_string(env.global_position()));
+      EXPECT_EQ(r.headers.size(), 8u);
+      EXPECT_GT(env.stream_version(), last_version[env.stream_id()]);
+      last_version[env.stream_id()] = env.stream_version();
+      EXPECT_TRUE(positions.insert(env.global_position()).second) << env.global_position();
+    }
+  }
+  EXPECT_EQ(positions.size(), static_cast<size_t>(kEvents));  // every position, on one topic
+}
+
 TEST_F(RelayTest, JsonFormatForAnalysts) {
   AppendN(3);
   auto relay = StartRelay(Format::kJson);
@@ -122,7 +220,8 @@ TEST_F(RelayTest, JsonFormatForAnalysts) {
   ASSERT_EQ(recs.size(), 3u);
   for (const auto& r : recs) {
     EXPECT_EQ(Header(r, "content-type"), "application/json");
-    EXPECT_NE(r.value.find("\"event_type\":\"google.protobuf.StringValue\""), std::string::npos) << r.value;
+    EXPECT_NE(r.value.find("\"event_type\":\"google.protobuf.StringValue\""), std::string::npos)
+        << r.value;
     EXPECT_NE(r.value.find("\"payload\""), std::string::npos) << r.value;
   }
 }

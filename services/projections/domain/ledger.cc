@@ -71,7 +71,10 @@ absl::StatusOr<std::vector<LineDraft>> Reconcile(const std::string& sale_key, in
   for (auto& p : *posted) by_key[p.key()] = &p;
 
   std::vector<LineDraft> lines;
-  for (auto& [key, p] : by_key) {
+  for (auto& entry : by_key) {
+    // Not a structured binding: clang 14 (the sanitizer build) cannot capture one in a lambda.
+    const auto& key = entry.first;
+    auto& p = entry.second;
     auto w = want.find(key);
     const DesiredComponent* d = w == want.end() ? nullptr : w->second;
     // The component's currency: what it was posted in, else what it earns.

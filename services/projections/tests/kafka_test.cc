@@ -1,12 +1,16 @@
 // The projections through the real consumer runner and an in-process Kafka
 // cluster: the hand-computed scenario produced on the five service topics,
 // consumed into a RocksDB store (offsets with the state), the credit lines
-// relayed to channelops.analytics.commission_credits.v1; then a restart with
-// every record delivered again: totals, lines and published events unchanged.
+// relayed to channelops.analytics.commission_credits.v1 and the partner ROI
+// changes to channelops.analytics.partner_roi.v1 by one relay; then a restart
+// with every record delivered again: totals, lines and published events
+// unchanged.
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +24,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "projections/analytics_service.h"
+#include "projections/consumer.h"
 #include "projections/projector.h"
 #include "projections/tests/scenario.h"
 #include "prometheus/registry.h"
@@ -31,6 +36,13 @@ namespace av1 = ::channelops::analytics::v1;
 using testing::Record;
 
 constexpr int kPartitions = 4;
+
+std::string Header(const Record& r, const std::string& name) {
+  for (const auto& [k, v] : r.headers) {
+    if (k == name) return v;
+  }
+  return "<missing>";
+}
 
 bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
@@ -66,6 +78,7 @@ class ProjectionsKafkaTest : public ::testing::Test {
     cluster_ = std::move(*cluster);
     for (const std::string& t : SourceTopics()) ASSERT_TRUE(cluster_->CreateTopic(t).ok()) << t;
     ASSERT_TRUE(cluster_->CreateTopic(kCommissionCreditsTopic).ok());
+    ASSERT_TRUE(cluster_->CreateTopic(kPartnerRoiTopic).ok());
     OpenStore();
   }
 
@@ -79,7 +92,7 @@ class ProjectionsKafkaTest : public ::testing::Test {
     store_ = std::move(*store);
   }
 
-  std::unique_ptr<kafka::ConsumerRunner> Runner(prometheus::Registry* registry) {
+  std::unique_ptr<ProjectionsConsumer> Runner(prometheus::Registry* registry) {
     kafka::ConsumerOptions o;
     o.bootstraps = cluster_->bootstraps();
     o.group_id = "channelops.projections.test";
@@ -89,12 +102,7 @@ class ProjectionsKafkaTest : public ::testing::Test {
     o.retry_backoff = absl::Milliseconds(20);
     o.kafka_properties["session.timeout.ms"] = "6000";
     o.kafka_properties["heartbeat.interval.ms"] = "500";
-    auto r = kafka::ConsumerRunner::Create(
-        *store_, o,
-        [this](eventstore::Tx& tx, const kafka::ConsumedEvent& e) {
-          return projector_.Apply(tx, e);
-        },
-        registry);
+    auto r = ProjectionsConsumer::Create(*store_, o, projector_, registry);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? std::move(*r) : nullptr;
   }
@@ -142,6 +150,7 @@ TEST_F(ProjectionsKafkaTest, ExactlyOnceThroughTheConsumerRunnerAcrossRestartAnd
     outbox::RelayOptions ro;
     ro.bootstraps = cluster_->bootstraps();
     ro.topic = kCommissionCreditsTopic;
+    ro.route = DerivedTopicOf;
     auto relay = outbox::Relay::Create(*store_, ro);
     ASSERT_TRUE(relay.ok()) << relay.status();
     (*relay)->Start();
@@ -173,21 +182,30 @@ TEST_F(ProjectionsKafkaTest, ExactlyOnceThroughTheConsumerRunnerAcrossRestartAnd
     EXPECT_EQ(runner->stats().errors, 0u);
     EXPECT_EQ(runner->stats().applied, static_cast<uint64_t>(total));
 
-    // Every line the projection recorded reached the derived topic.
+    // Every event the projection recorded reached its derived topic: the
+    // credit lines (no period closed: no statements) and the ROI changes.
     lines_published = store_->LastPosition();
-    EXPECT_EQ(lines_published,
-              static_cast<uint64_t>(credit_lines));  // no period closed: lines only
+    uint64_t line_events = 0, roi_events = 0;
+    auto log = store_->ReadAll(1, SIZE_MAX);
+    ASSERT_TRUE(log.ok()) << log.status();
+    for (const auto& env : *log) {
+      if (env.event_type() == av1::CreditLineRecorded::descriptor()->full_name()) ++line_events;
+      if (env.event_type() == av1::PartnerRoiChanged::descriptor()->full_name()) ++roi_events;
+    }
+    EXPECT_EQ(line_events, static_cast<uint64_t>(credit_lines));
+    EXPECT_GT(roi_events, 0u);
+    EXPECT_EQ(line_events + roi_events, lines_published);
     ASSERT_TRUE(WaitFor([&] { return (*relay)->cursor() == lines_published; }, absl::Seconds(60)));
     (*relay)->Stop(absl::Seconds(5));
-    auto records = testing::ReadTopic(cluster_->bootstraps(), kCommissionCreditsTopic,
-                                      lines_published, absl::Seconds(60));
-    ASSERT_EQ(records.size(), lines_published);
+    auto records = testing::ReadTopic(cluster_->bootstraps(), kCommissionCreditsTopic, line_events,
+                                      absl::Seconds(60));
+    ASSERT_EQ(records.size(), line_events);
     int64_t sum = 0;
     for (const auto& r : records) {
       common::v1::EventEnvelope env;
       ASSERT_TRUE(env.ParseFromString(r.value));
       av1::CreditLineRecorded line;
-      ASSERT_TRUE(env.payload().UnpackTo(&line));
+      ASSERT_TRUE(env.payload().UnpackTo(&line)) << env.event_type();
       EXPECT_EQ(r.key, PayeeStream(line.line().payee_id()));
       sum += line.line().amount().amount_micros();
     }
@@ -196,6 +214,47 @@ TEST_F(ProjectionsKafkaTest, ExactlyOnceThroughTheConsumerRunnerAcrossRestartAnd
       for (const auto& [period, micros] : periods) expected_sum += micros;
     }
     EXPECT_EQ(sum, expected_sum);
+
+    // The ROI topic: PartnerRoiChanged only, keyed by partner, with the
+    // relay's CloudEvents headers; the last figures per (partner, month) are
+    // the ones GetPartnerRoi serves.
+    auto roi_records =
+        testing::ReadTopic(cluster_->bootstraps(), kPartnerRoiTopic, roi_events, absl::Seconds(60));
+    ASSERT_EQ(roi_records.size(), roi_events);
+    std::map<std::pair<std::string, std::string>, std::pair<uint64_t, av1::PartnerRoi>> latest;
+    for (const auto& r : roi_records) {
+      common::v1::EventEnvelope env;
+      ASSERT_TRUE(env.ParseFromString(r.value));
+      av1::PartnerRoiChanged changed;
+      ASSERT_TRUE(env.payload().UnpackTo(&changed)) << env.event_type();
+      EXPECT_EQ(r.key, PartnerRoiStream(changed.partner_id()));
+      EXPECT_EQ(Header(r, "ce_specversion"), "1.0");
+      EXPECT_EQ(Header(r, "ce_id"), env.event_id());
+      EXPECT_EQ(Header(r, "ce_source"), "channelops/projections");
+      EXPECT_EQ(Header(r, "ce_type"), "channelops.analytics.v1.PartnerRoiChanged");
+      EXPECT_EQ(Header(r, "ce_subject"), PartnerRoiStream(changed.partner_id()));
+      EXPECT_NE(Header(r, "ce_time"), "<missing>");
+      EXPECT_EQ(Header(r, "content-type"),
+                "application/protobuf; proto=channelops.common.v1.EventEnvelope");
+      EXPECT_EQ(Header(r, "channelops_position"), absl::StrCat(env.global_position()));
+      for (const auto& roi : changed.periods()) {
+        auto& slot = latest[{roi.partner_id(), roi.period_id()}];
+        if (env.global_position() > slot.first) slot = {env.global_position(), roi};
+      }
+    }
+    for (const std::string partner : {"partner-ct", "partner-ma", "partner-ny"}) {
+      for (const std::string period : {"2026-01", "2026-02", "2026-03"}) {
+        EXPECT_TRUE(latest.contains({partner, period})) << partner << " " << period;
+      }
+    }
+    for (const auto& [key, published] : latest) {
+      auto served = service.Roi(key.first, key.second, "");
+      ASSERT_TRUE(served.ok()) << served.status();
+      EXPECT_EQ(published.second.ShortDebugString(), served->ShortDebugString())
+          << key.first << " " << key.second;
+    }
+    EXPECT_EQ(latest.at({"partner-ct", "2026-02"}).second.roi_bps(), 3333);
+    EXPECT_EQ(latest.at({"partner-ny", "2026-02"}).second.roi_bps(), -8500);
   }
 
   // Restart: reopen the store, deliver every record again (a relay restart

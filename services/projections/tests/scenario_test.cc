@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,9 +19,9 @@
 #include "channelops/authz/v1/policy.pb.h"
 #include "channelops/core/grpc_status.h"
 #include "channelops/eventstore/event_store.h"
+#include "channelops/testing/local_server.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
-#include "channelops/testing/local_server.h"
 #include "gtest/gtest.h"
 #include "projections/analytics_service.h"
 #include "projections/projector.h"
@@ -53,15 +54,81 @@ class ScenarioTest : public ::testing::Test {
     service_ = std::make_unique<AnalyticsService>(*store_, nullptr, AnalyticsOptions{});
   }
 
-  void Apply(const std::vector<kafka::ConsumedEvent>& events) {
-    for (const auto& e : events) {
+  // Applies `events` in store commands of `batch` events each, ended as
+  // ProjectionsConsumer ends them (FinishBatch).
+  void Apply(const std::vector<kafka::ConsumedEvent>& events, size_t batch = 1) {
+    for (size_t i = 0; i < events.size(); i += batch) {
+      const size_t end = std::min(events.size(), i + batch);
       auto r = store_->ExecuteSync({}, [&](eventstore::Tx& tx) -> absl::StatusOr<std::string> {
-        absl::Status s = projector_.Apply(tx, e);
+        for (size_t j = i; j < end; ++j) {
+          absl::Status s = projector_.Apply(tx, events[j]);
+          if (!s.ok()) {
+            projector_.AbandonBatch();
+            return absl::Status(s.code(),
+                                absl::StrCat(events[j].envelope.event_type(), " ",
+                                             events[j].envelope.stream_id(), ": ", s.message()));
+          }
+        }
+        absl::Status s = projector_.FinishBatch(tx);
         if (!s.ok()) return s;
         return std::string();
       });
-      ASSERT_TRUE(r.ok()) << e.envelope.event_type() << " " << e.envelope.stream_id() << ": "
-                          << r.status();
+      ASSERT_TRUE(r.ok()) << r.status();
+    }
+  }
+
+  // The PartnerRoiChanged events in the store's log, in order.
+  std::vector<av1::PartnerRoiChanged> PublishedRoi() {
+    std::vector<av1::PartnerRoiChanged> out;
+    auto log = store_->ReadAll(1, SIZE_MAX);
+    EXPECT_TRUE(log.ok()) << log.status();
+    if (!log.ok()) return out;
+    for (const auto& env : *log) {
+      if (env.event_type() != av1::PartnerRoiChanged::descriptor()->full_name()) continue;
+      av1::PartnerRoiChanged e;
+      EXPECT_TRUE(env.payload().UnpackTo(&e));
+      EXPECT_EQ(env.stream_id(), PartnerRoiStream(e.partner_id()));
+      out.push_back(std::move(e));
+    }
+    return out;
+  }
+
+  // Every month of every scenario partner (or `must_publish`) was published,
+  // each event carries only changed figures, and the last figures published
+  // per (partner, month) are the ones GetPartnerRoi serves now.
+  void ExpectPublishedRoiIsServed(
+      std::vector<std::pair<std::string, std::string>> must_publish = {}) {
+    if (must_publish.empty()) {
+      for (const std::string partner : {"partner-ct", "partner-ma", "partner-ny"}) {
+        for (const std::string period : {"2026-01", "2026-02", "2026-03"}) {
+          must_publish.emplace_back(partner, period);
+        }
+      }
+    }
+    std::map<std::pair<std::string, std::string>, av1::PartnerRoi> latest;
+    for (const auto& e : PublishedRoi()) {
+      EXPECT_FALSE(e.periods().empty());
+      std::string previous_period;
+      for (const auto& roi : e.periods()) {
+        EXPECT_EQ(roi.partner_id(), e.partner_id());
+        EXPECT_LT(previous_period, roi.period_id());  // ascending, one entry per month
+        previous_period = roi.period_id();
+        auto [it, first] = latest.try_emplace({roi.partner_id(), roi.period_id()}, roi);
+        if (!first) {
+          EXPECT_NE(it->second.SerializeAsString(), roi.SerializeAsString())
+              << "published unchanged: " << roi.ShortDebugString();
+          it->second = roi;
+        }
+      }
+    }
+    for (const auto& key : must_publish) {
+      EXPECT_TRUE(latest.contains(key)) << key.first << " " << key.second;
+    }
+    for (const auto& [key, published] : latest) {
+      auto served = service_->Roi(key.first, key.second, "");
+      ASSERT_TRUE(served.ok()) << served.status();
+      EXPECT_EQ(published.ShortDebugString(), served->ShortDebugString())
+          << key.first << " " << key.second;
     }
   }
 
@@ -324,6 +391,8 @@ TEST_F(ScenarioTest, PartnerRoiAndPipeline) {
   EXPECT_EQ(ct->roi_bps(), 3333);
   EXPECT_EQ(ct->roi(), "0.3333");
 
+  ExpectPublishedRoiIsServed();
+
   auto pipeline = service_->Pipeline("partner-ny", "");
   ASSERT_TRUE(pipeline.ok());
   ASSERT_THAT(pipeline->by_stage(), SizeIs(1));
@@ -354,12 +423,159 @@ TEST_F(ScenarioTest, AnyArrivalOrderEndsWithTheSameTotals) {
     auto ct = service_->Roi("partner-ct", "2026-02", "");
     ASSERT_TRUE(ct.ok());
     EXPECT_EQ(ct->roi_bps(), 3333);
+    // Whatever fact arrives late, the partner ROI topic ends with the served figures.
+    ExpectPublishedRoiIsServed();
   }
   // Reversed order: every plan, assignment and registration arrives last.
   std::reverse(events.begin(), events.end());
   Open();
   Apply(events);
   ExpectStatements(scenario::ExpectedWithoutClose());
+  ExpectPublishedRoiIsServed();
+}
+
+TEST_F(ScenarioTest, PartnerRoiChangesAreCoalescedPerBatchAndOnlyWhenFiguresChange) {
+  const auto events = scenario::Build(/*close_january=*/false);
+  // The whole scenario in one batch: one event per partner, every month in it.
+  Open();
+  Apply(events, events.size());
+  auto published = PublishedRoi();
+  std::vector<std::string> partners;
+  for (const auto& e : published) {
+    partners.push_back(e.partner_id());
+    EXPECT_THAT(e.periods(), SizeIs(3)) << e.partner_id();
+  }
+  EXPECT_THAT(partners, ElementsAre("partner-ct", "partner-ma", "partner-ny"));
+  ExpectPublishedRoiIsServed();
+
+  // In batches of 7 (as the Kafka test's consumer): at most one per partner per batch.
+  Open();
+  const size_t batch = 7;
+  size_t before = 0;
+  for (size_t i = 0; i < events.size(); i += batch) {
+    Apply(std::vector<kafka::ConsumedEvent>(events.begin() + i,
+                                            events.begin() + std::min(events.size(), i + batch)),
+          batch);
+    auto now = PublishedRoi();
+    std::set<std::string> in_batch;
+    for (size_t j = before; j < now.size(); ++j) {
+      EXPECT_TRUE(in_batch.insert(now[j].partner_id()).second)
+          << "two events for " << now[j].partner_id() << " in the batch at " << i;
+    }
+    before = now.size();
+  }
+  ExpectPublishedRoiIsServed();
+
+  // Facts that are no ROI input publish nothing: a sell-in shipment, a sale in
+  // another currency, a lead of a campaign nobody funds.
+  scenario::Feed f;
+  {
+    pos::v1::ShipmentRecorded e;
+    e.set_shipment_id("ship-1");
+    e.set_partner_id("partner-ma");
+    e.set_sku("SKU-storage");
+    e.set_product_line("storage");
+    e.set_quantity(1);
+    *e.mutable_extended_amount() = scenario::Cents(10000);
+    *e.mutable_shipped_at() = scenario::cd::ToProtoTime(scenario::At(3, 10));
+    f.Add(kPosIngestionTopic, scenario::kPosSource, "shipment-ship-1", e, scenario::At(3, 10));
+  }
+  {
+    auto eur = scenario::Sales()[16];  // S17, partner-ma, March
+    eur.id = "S17-EUR";
+    scenario::Sale(f, eur);
+  }
+  scenario::LeadEvent<leads::v1::LeadSubmitted>(f, "lead-9", "camp-unfunded", "",
+                                                scenario::At(3, 11));
+  const size_t published_before = PublishedRoi().size();
+  for (auto& e : f.events()) {
+    if (e.envelope.event_type() == pos::v1::PosLineAccepted::descriptor()->full_name()) {
+      pos::v1::PosLineAccepted line;
+      ASSERT_TRUE(e.envelope.payload().UnpackTo(&line));
+      line.mutable_line()->mutable_extended_amount()->set_currency_code("EUR");
+      auto copy = e;
+      copy.envelope.mutable_payload()->PackFrom(line);
+      Apply({copy});
+    } else {
+      Apply({e});
+    }
+  }
+  EXPECT_EQ(PublishedRoi().size(), published_before);
+
+  // A USD sale of partner-ma in March: one event, March only.
+  scenario::Feed g;
+  auto usd = scenario::Sales()[16];
+  usd.id = "S17-2";
+  scenario::Sale(g, usd);
+  Apply(g.events());
+  published = PublishedRoi();
+  ASSERT_EQ(published.size(), published_before + 1);
+  EXPECT_EQ(published.back().partner_id(), "partner-ma");
+  ASSERT_THAT(published.back().periods(), SizeIs(1));
+  EXPECT_EQ(published.back().periods(0).period_id(), "2026-03");
+  ExpectPublishedRoiIsServed();
+}
+
+// Links that arrive late reach months nothing else touched: a lead counted,
+// a registration's pipeline and an attributed sale once the campaign is
+// funded, a registration whose lead's campaign becomes known later, and the
+// count of funded campaigns in a month with unattributed sales only.
+TEST_F(ScenarioTest, PartnerRoiFollowsLateLinksIntoUntouchedMonths) {
+  Open();
+  scenario::Feed f;
+  using scenario::At;
+  scenario::LeadEvent<leads::v1::LeadSubmitted>(f, "lead-10", "camp-x", "", At(4, 1));
+  scenario::Register(f, scenario::Keys("deal-10", "partner-ny", "Wayne Corp", "storage", "lead-10"),
+                     dealreg::v1::DEAL_STATUS_APPROVED, 500000, At(5, 3));
+  scenario::Sale(f,
+                 {"W1", 6, 12, "partner-ny", "Stark", "NY", "10013", "compute", 1, 70000, "NY-W1"});
+  scenario::Sale(
+      f, {"W2", 7, 10, "partner-ny", "Wayne Corp", "NY", "10013", "storage", 1, 100000, "NY-W2"});
+  scenario::ApproveFunds(f, "req-x", "partner-ny", mdf::v1::FUND_KIND_MDF, "camp-x", 300000,
+                         At(8, 1));
+  scenario::PayClaim(f, "claim-x", "req-x", "partner-ny", mdf::v1::FUND_KIND_MDF, "camp-x", 100000,
+                     At(8, 5));
+  // deal-11 names lead-11 before lead-11 (of camp-x, submitted in August) is seen.
+  scenario::Register(f, scenario::Keys("deal-11", "partner-ny", "Oscorp", "storage", "lead-11"),
+                     dealreg::v1::DEAL_STATUS_PENDING_APPROVAL, 250000, At(9, 2));
+  scenario::LeadEvent<leads::v1::LeadSubmitted>(f, "lead-11", "camp-x", "", At(8, 20));
+  // deal-12 gets its lead (of camp-x) after a November sale was attributed to it.
+  scenario::Register(f, scenario::Keys("deal-12", "partner-ny", "Initrode", "storage"),
+                     dealreg::v1::DEAL_STATUS_APPROVED, 400000, At(10, 1));
+  scenario::Sale(
+      f, {"W3", 11, 5, "partner-ny", "Initrode", "NY", "10013", "storage", 1, 200000, "NY-W3"});
+  {
+    dealreg::v1::DealUpdated e;
+    *e.mutable_keys() = scenario::Keys("deal-12", "partner-ny", "Initrode", "storage", "lead-10");
+    e.set_status(dealreg::v1::DEAL_STATUS_APPROVED);
+    e.set_stage(dealreg::v1::DEAL_STAGE_PROPOSAL);
+    *e.mutable_amount() = scenario::Cents(400000);
+    f.Add(kDealRegistrationTopic, scenario::kDealSource, "deal-deal-12", e, At(12, 1));
+  }
+  Apply(f.events());
+  ExpectPublishedRoiIsServed({{"partner-ny", "2026-04"},
+                              {"partner-ny", "2026-05"},
+                              {"partner-ny", "2026-06"},
+                              {"partner-ny", "2026-07"},
+                              {"partner-ny", "2026-08"},
+                              {"partner-ny", "2026-09"},
+                              {"partner-ny", "2026-10"},
+                              {"partner-ny", "2026-11"}});
+  auto may = service_->Roi("partner-ny", "2026-05", "");
+  ASSERT_TRUE(may.ok());
+  EXPECT_EQ(may->pipeline().amount_micros(), 5'000'000'000);
+  auto june = service_->Roi("partner-ny", "2026-06", "");
+  ASSERT_TRUE(june.ok());
+  EXPECT_EQ(june->funded_campaigns(), 1);
+  auto july = service_->Roi("partner-ny", "2026-07", "");
+  ASSERT_TRUE(july.ok());
+  EXPECT_EQ(july->attributed_revenue().amount_micros(), 1'000'000'000);
+  auto september = service_->Roi("partner-ny", "2026-09", "");
+  ASSERT_TRUE(september.ok());
+  EXPECT_EQ(september->pipeline().amount_micros(), 2'500'000'000);
+  auto november = service_->Roi("partner-ny", "2026-11", "");
+  ASSERT_TRUE(november.ok());
+  EXPECT_EQ(november->attributed_revenue().amount_micros(), 2'000'000'000);
 }
 
 TEST_F(ScenarioTest, AReversedReportLineTakesEverythingBack) {

@@ -2,7 +2,10 @@
 
 // The outbox relay: tails a store's global log and publishes every event to the
 // service's Kafka topic, in global order, key = stream id, with CloudEvents
-// binary-mode headers. Idempotent producer, acks=all.
+// binary-mode headers. Idempotent producer, acks=all. A store whose events go
+// to several topics (e.g. projections' derived topics) routes them by event
+// type with RelayOptions::route: still one relay and one cursor, so the order
+// and delivery guarantees below hold for every topic.
 //
 // The cursor (the highest position such that it and everything before it was
 // acknowledged by Kafka) advances only over delivered events and is persisted
@@ -12,6 +15,7 @@
 // lag, and drains the backlog when Kafka returns.
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -32,13 +36,24 @@ enum class Format { kProtobuf, kJson };
 // Parses "protobuf" | "json". INVALID_ARGUMENT otherwise.
 absl::StatusOr<Format> ParseFormat(absl::string_view s);
 
+// Picks the topic of an event from its EventEnvelope.event_type (e.g.
+// "channelops.analytics.v1.PartnerRoiChanged"); an empty answer means
+// RelayOptions::topic. Called on the relay thread once per distinct event type
+// (the answer is kept), so it must depend on the type only.
+using TopicRouter = std::function<std::string(absl::string_view event_type)>;
+
 struct RelayOptions {
   std::string bootstraps;  // Kafka bootstrap servers, host:port[,host:port]
   std::string topic;       // channelops.<context>.events.v1
+  // Optional: the topic per event type (default: every event to `topic`). A
+  // stream whose event types go to different topics is ordered per topic only.
+  TopicRouter route;
   Format format = Format::kProtobuf;
-  size_t max_in_flight = 200000;             // unacknowledged events at most
+  size_t max_in_flight = 200000;  // unacknowledged events at most
   absl::Duration cursor_save_interval = absl::Milliseconds(100);
   std::map<std::string, std::string> producer_properties;  // extra librdkafka settings
+  // channelops_outbox_{published,errors}_total{topic} per topic published to;
+  // channelops_outbox_{lag_events,cursor_position}{topic} once, under `topic`.
   prometheus::Registry* metrics = nullptr;
 };
 

@@ -1,0 +1,79 @@
+#pragma once
+
+// Partner ROI over the projections read models: the figures GetPartnerRoi and
+// ListPartnerRoi serve and PartnerRoiChanged carries, computed by one function
+// from either committed data (the query side) or what a store command sees
+// (the projector, inside the batch that changed them), so the two cannot
+// disagree. The definitions are in docs/projections.md, "Partner ROI".
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "channelops/analytics/v1/analytics.pb.h"
+#include "channelops/common/v1/types.pb.h"
+#include "channelops/core/money.h"
+#include "channelops/eventstore/event_store.h"
+
+namespace channelops::projections {
+
+// Point reads and prefix scans over the read models.
+class ReadModelView {
+ public:
+  virtual ~ReadModelView() = default;
+  // UNAVAILABLE on a storage failure.
+  virtual absl::StatusOr<std::optional<std::string>> Get(const char* cf,
+                                                         const std::string& key) = 0;
+  // The keys starting with `prefix`, in key order, with the prefix removed.
+  // UNAVAILABLE on a storage failure.
+  virtual absl::StatusOr<std::vector<std::string>> Suffixes(const char* cf,
+                                                            const std::string& prefix) = 0;
+};
+
+// Committed data. Thread-safe (the store's reads are); `store` must outlive it.
+class CommittedView final : public ReadModelView {
+ public:
+  explicit CommittedView(const eventstore::EventStore& store) : store_(store) {}
+  absl::StatusOr<std::optional<std::string>> Get(const char* cf, const std::string& key) override;
+  absl::StatusOr<std::vector<std::string>> Suffixes(const char* cf,
+                                                    const std::string& prefix) override;
+
+ private:
+  const eventstore::EventStore& store_;
+};
+
+// What a store command sees: committed data, writes staged by earlier
+// commands and its own. Only on the writer thread, during the command.
+class CommandView final : public ReadModelView {
+ public:
+  explicit CommandView(eventstore::Tx& tx) : tx_(tx) {}
+  absl::StatusOr<std::optional<std::string>> Get(const char* cf, const std::string& key) override;
+  absl::StatusOr<std::vector<std::string>> Suffixes(const char* cf,
+                                                    const std::string& prefix) override;
+
+ private:
+  eventstore::Tx& tx_;
+};
+
+// The figures of `partner_id` in the month `period_id` ("YYYY-MM"), in
+// `currency` (amounts in other currencies are ignored), ROI at `margin_bps`
+// (0..10000). Inputs are not validated (the RPCs do). Errors: DATA_LOSS for a
+// corrupt read model, UNAVAILABLE from storage, OUT_OF_RANGE on overflow.
+absl::StatusOr<analytics::v1::PartnerRoi> ComputePartnerRoi(ReadModelView& view,
+                                                            const std::string& partner_id,
+                                                            const std::string& period_id,
+                                                            const std::string& currency,
+                                                            int32_t margin_bps);
+
+// Helpers shared with the pipeline query.
+// A registration counted in the pipeline: pending, approved or returned.
+bool IsOpenRegistration(int32_t deal_status);
+// Zero in `currency` (an ISO code).
+core::Money ZeroIn(const std::string& currency);
+// total += m when m is in total's currency; other currencies are ignored.
+// OUT_OF_RANGE on overflow, INVALID_ARGUMENT for a malformed amount.
+absl::Status AddInCurrency(core::Money& total, const common::v1::Money& m);
+
+}  // namespace channelops::projections
