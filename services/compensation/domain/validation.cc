@@ -105,7 +105,10 @@ void PlanShape(FieldViolations& v, const v1::Plan& p) {
       v.Add(f + ".second_role", "must differ from first_role");
       continue;
     }
-    auto pair = std::minmax(s.first_role(), s.second_role());
+    // Plain values: std::minmax returns references to its arguments, here
+    // temporaries (ASan flagged the reference pair in the clang build).
+    const v1::Role a = s.first_role(), b = s.second_role();
+    const std::pair<v1::Role, v1::Role> pair(std::min(a, b), std::max(a, b));
     if (!pairs.insert(pair).second) v.Add(f, "repeats a pair of roles");
     if (s.mode() == v1::SPLIT_MODE_SPLIT) {
       if (s.first_share_bps() <= 0 || s.second_share_bps() <= 0 ||
