@@ -304,6 +304,26 @@ TEST(PlanValidationTest, RatesSharesAndBonusAreChecked) {
                           "plan.registered_deal_bonus.incentive.currency_code", "plan.hold_days"));
 }
 
+// Found by comp_fuzz (ASan stack-use-after-scope): the pair of roles was kept
+// as references to temporaries, so the repeat check read dead stack slots.
+TEST(PlanValidationTest, ARepeatedPairOfRolesIsRefusedInEitherOrder) {
+  v1::PublishPlanRequest r;
+  r.set_request_id("req-1");
+  *r.mutable_plan() = BasePlan();
+  auto split = [&](v1::Role a, v1::Role b) {
+    auto* s = r.mutable_plan()->add_splits();
+    s->set_first_role(a);
+    s->set_second_role(b);
+    s->set_mode(v1::SPLIT_MODE_OVERLAY);
+  };
+  split(v1::ROLE_DIRECT_REP, v1::ROLE_CHANNEL_ACCOUNT_MANAGER);
+  split(v1::ROLE_INSIDE_SALES, v1::ROLE_PARTNER);
+  EXPECT_TRUE(ValidatePublishPlan(r).ok()) << ValidatePublishPlan(r);
+  split(v1::ROLE_CHANNEL_ACCOUNT_MANAGER, v1::ROLE_DIRECT_REP);
+  split(v1::ROLE_PARTNER, v1::ROLE_DIRECT_REP);
+  EXPECT_THAT(Fields(ValidatePublishPlan(r)), ElementsAre("plan.splits[2]"));
+}
+
 // ---------------------------------------------------------------------------
 // Periods
 // ---------------------------------------------------------------------------
