@@ -77,7 +77,7 @@ class BatchEndStore final : public eventstore::EventStore {
 absl::StatusOr<std::unique_ptr<ProjectionsConsumer>> ProjectionsConsumer::Create(
     eventstore::EventStore& store, kafka::ConsumerOptions options, Projector& projector,
     prometheus::Registry* metrics) {
-  std::unique_ptr<ProjectionsConsumer> c(new ProjectionsConsumer());
+  std::unique_ptr<ProjectionsConsumer> c(new ProjectionsConsumer(store, projector));
   c->batch_store_ = std::make_unique<BatchEndStore>(store, projector);
   CHANNELOPS_ASSIGN_OR_RETURN(c->runner_,
                               kafka::ConsumerRunner::Create(
@@ -96,5 +96,10 @@ void ProjectionsConsumer::Stop() {
   if (runner_) runner_->Stop();
 }
 kafka::ConsumerRunner::Stats ProjectionsConsumer::stats() const { return runner_->stats(); }
+
+absl::StatusOr<RoiFlushStats> ProjectionsConsumer::FlushRoi(const RoiFlushOptions& options) {
+  // The store itself, not batch_store_: a flush is no batch (nothing to finish).
+  return projections::FlushRoi(store_, projector_, options);
+}
 
 }  // namespace channelops::projections

@@ -39,6 +39,13 @@ ABSL_FLAG(int32_t, roi_margin_bps, 3000,
           "Margin applied to attributed revenue in partner ROI, basis points (3000 = 30%)");
 ABSL_FLAG(std::string, roi_currency, "USD",
           "Currency of the partner ROI figures published on channelops.analytics.partner_roi.v1");
+ABSL_FLAG(absl::Duration, roi_publish_interval, absl::Seconds(1),
+          "How often the partner ROI changes noted by the consumed batches are computed and "
+          "published on channelops.analytics.partner_roi.v1 (also once at shutdown): each marked "
+          "(partner, month) is recomputed once per publication, whatever the batch rate, and "
+          "each partner normally gets one PartnerRoiChanged per interval. Finite, > 0 (e.g. 1s, "
+          "500ms, 10s). GetPartnerRoi is always current; a crash delays unpublished changes to "
+          "the next start, loses none");
 
 namespace {
 
@@ -96,10 +103,13 @@ int main(int argc, char** argv) {
   }
   const int32_t margin_bps = absl::GetFlag(FLAGS_roi_margin_bps);
   const std::string roi_currency = absl::GetFlag(FLAGS_roi_currency);
-  if (margin_bps < 0 || margin_bps > 10000 || !core::IsIsoCurrencyCode(roi_currency)) {
+  const absl::Duration roi_interval = absl::GetFlag(FLAGS_roi_publish_interval);
+  if (margin_bps < 0 || margin_bps > 10000 || !core::IsIsoCurrencyCode(roi_currency) ||
+      roi_interval <= absl::ZeroDuration() || roi_interval == absl::InfiniteDuration()) {
     server::LogError("bad flag", {{"roi_margin_bps", absl::StrCat(margin_bps)},
                                   {"roi_currency", roi_currency},
-                                  {"expected", "0..10000 and an ISO 4217 code"}});
+                                  {"roi_publish_interval", absl::FormatDuration(roi_interval)},
+                                  {"expected", "0..10000, an ISO 4217 code, interval > 0"}});
     return 2;
   }
   auto rt = server::ServiceRuntime::Create(
@@ -137,9 +147,21 @@ int main(int argc, char** argv) {
     server::LogError("cannot start the consumer", {{"status", st.ToString()}});
     return 1;
   }
-  // Consumer first (nothing more to publish), then the relay drains; the
-  // runtime closes the store after these.
-  (*rt)->OnShutdown([c = consumer->get()] { c->Stop(); });
+  // Partner ROI publication: the changes marked by the batches (durable, so
+  // a crash delays them to the next start, loses none).
+  auto flush_roi = [c = consumer->get()] {
+    auto flushed = c->FlushRoi();
+    if (!flushed.ok()) {
+      server::LogWarn("partner ROI not published yet", {{"status", flushed.status().ToString()}});
+    }
+  };
+  (*rt)->AddBackgroundTask("roi_publish", roi_interval, flush_roi);
+  // Consumer first, then the last ROI changes (nothing more to publish after
+  // that), then the relay drains; the runtime closes the store after these.
+  (*rt)->OnShutdown([c = consumer->get(), flush_roi] {
+    c->Stop();
+    flush_roi();
+  });
   (*rt)->OnShutdown([r = relay->get()] {
     r->Stop(absl::GetFlag(FLAGS_shutdown_timeout));
     server::LogInfo("outbox stopped",

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -9,6 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "channelops/analytics/v1/analytics.pb.h"
 #include "channelops/analytics/v1/events.pb.h"
@@ -161,7 +163,7 @@ std::vector<std::string> ReadModelCfs() {
           kPartnersCf,     kPartnerDealsCf,     kSalesCf,        kSaleIndexCf,
           kSalesByDayCf,   kPendingReturnsCf,   kReturnIndexCf,  kIncentivesCf,
           kLinesCf,        kPayeeLinesCf,       kStatementsCf,   kPeriodPayeesCf,
-          kStatusCf,       kPricesCf,           kRoiIndexCf};
+          kStatusCf,       kPricesCf,           kRoiIndexCf,     kRoiDirtyCf};
 }
 
 std::string Join0(const std::string& a, const std::string& b) {
@@ -179,6 +181,10 @@ std::string PayeeStream(const std::string& payee_id) { return absl::StrCat("paye
 
 std::string PartnerRoiStream(const std::string& partner_id) {
   return absl::StrCat("partner-", partner_id);
+}
+
+std::string RoiDirtyKey(const std::string& partner_id, const std::string& period_id) {
+  return absl::StrCat(partner_id, "|", period_id);
 }
 
 // ---------------------------------------------------------------------------
@@ -1540,7 +1546,6 @@ void Projector::AbandonBatch() { roi_changed_.clear(); }
 absl::Status Projector::FinishBatch(Tx& tx) {
   std::map<std::string, RoiNotes> notes;
   notes.swap(roi_changed_);
-  CommandView view(tx);
   for (auto& entry : notes) {
     // Not a structured binding: clang 14 (the sanitizer build) cannot capture one in a lambda.
     const std::string& partner = entry.first;
@@ -1551,31 +1556,127 @@ absl::Status Projector::FinishBatch(Tx& tx) {
         n.periods.emplace(k.substr(prefix.size()));
       }));
     }
-    analytics::v1::PartnerRoiChanged changed;
-    changed.set_partner_id(partner);
+    const int64_t latest = absl::ToUnixMicros(n.latest);
     for (const std::string& period : n.periods) {
-      auto roi =
-          ComputePartnerRoi(view, partner, period, options_.roi_currency, options_.roi_margin_bps);
+      const std::string key = RoiDirtyKey(partner, period);
+      CHANNELOPS_ASSIGN_OR_RETURN(auto mark, tx.Get(kRoiDirtyCf, key));
+      int64_t noted = 0;
+      if (mark && absl::SimpleAtoi(*mark, &noted) && noted >= latest) continue;
+      tx.Put(kRoiDirtyCf, key, absl::StrCat(latest));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Projector::RoiPublished> Projector::PublishRoi(
+    Tx& tx, const std::vector<std::string>& candidates) {
+  struct Dirty {
+    std::set<std::string> periods;
+    int64_t latest = std::numeric_limits<int64_t>::min();
+  };
+  RoiPublished result;
+  std::map<std::string, Dirty> dirty;  // by partner
+  std::vector<std::string> consumed;
+  for (const std::string& key : candidates) {
+    CHANNELOPS_ASSIGN_OR_RETURN(auto mark, tx.Get(kRoiDirtyCf, key));
+    if (!mark) continue;  // published by an earlier command
+    consumed.push_back(key);
+    const size_t bar = key.rfind('|');
+    int64_t noted = 0;
+    if (bar == std::string::npos || bar == 0 || !absl::SimpleAtoi(*mark, &noted)) {
+      server::LogWarn("malformed partner ROI mark dropped", {{"key", key}, {"value", *mark}});
+      continue;
+    }
+    Dirty& d = dirty[key.substr(0, bar)];
+    d.periods.insert(key.substr(bar + 1));
+    d.latest = std::max(d.latest, noted);
+  }
+  result.marks = consumed.size();
+
+  // Figures first (each partner's months in one ComputePartnerRois: its
+  // history is read once), then the writes: the Puts, the events, the deletes.
+  struct Publication {
+    std::string partner;
+    absl::Time occurred_at;
+    analytics::v1::PartnerRoiChanged changed;
+    std::vector<std::pair<std::string, std::string>> last;  // rm_roi_index key -> figures
+  };
+  std::vector<Publication> publications;
+  CommandView view(tx);
+  for (const auto& entry : dirty) {
+    const std::string& partner = entry.first;
+    Publication pub;
+    pub.partner = partner;
+    pub.occurred_at = absl::FromUnixMicros(entry.second.latest);
+    pub.changed.set_partner_id(partner);
+    const std::vector<std::string> periods(entry.second.periods.begin(),
+                                           entry.second.periods.end());
+    auto rois =
+        ComputePartnerRois(view, partner, periods, options_.roi_currency, options_.roi_margin_bps);
+    if (!rois.ok()) {
+      if (rois.status().code() == absl::StatusCode::kUnavailable) return rois.status();
+      const absl::Status whole = rois.status();
+      rois.emplace(periods.size(), whole);  // every month: logged, left out
+    }
+    for (size_t i = 0; i < periods.size(); ++i) {
+      const std::string& period = periods[i];
+      auto& roi = (*rois)[i];
       if (!roi.ok()) {
-        if (roi.status().code() == absl::StatusCode::kUnavailable) return roi.status();
         server::LogWarn(
             "partner ROI not published",
             {{"partner_id", partner}, {"period_id", period}, {"status", roi.status().ToString()}});
         continue;
       }
       std::string bytes = roi->SerializeAsString();
-      const std::string key = ListPrefix("p|" + partner) + period;
+      std::string key = ListPrefix("p|" + partner) + period;
       CHANNELOPS_ASSIGN_OR_RETURN(auto last, tx.Get(kRoiIndexCf, key));
       if (last && *last == bytes) continue;  // an input changed, the figures did not
-      tx.Put(kRoiIndexCf, key, std::move(bytes));
-      *changed.add_periods() = std::move(*roi);
+      pub.last.emplace_back(std::move(key), std::move(bytes));
+      *pub.changed.add_periods() = std::move(*roi);
     }
-    if (changed.periods().empty()) continue;
-    CHANNELOPS_RETURN_IF_ERROR(tx.Append(PartnerRoiStream(partner), eventstore::kAnyVersion,
-                                         {eventstore::NewEvent::Of(changed, n.latest)})
-                                   .status());
+    if (!pub.changed.periods().empty()) publications.push_back(std::move(pub));
   }
-  return absl::OkStatus();
+
+  for (Publication& pub : publications) {
+    for (auto& last : pub.last) tx.Put(kRoiIndexCf, last.first, std::move(last.second));
+    result.periods += pub.changed.periods_size();
+    CHANNELOPS_RETURN_IF_ERROR(tx.Append(PartnerRoiStream(pub.partner), eventstore::kAnyVersion,
+                                         {eventstore::NewEvent::Of(pub.changed, pub.occurred_at)})
+                                   .status());
+    ++result.events;
+  }
+  for (const std::string& key : consumed) tx.Delete(kRoiDirtyCf, key);
+  return result;
+}
+
+absl::StatusOr<RoiFlushStats> FlushRoi(eventstore::EventStore& store, Projector& projector,
+                                       const RoiFlushOptions& options) {
+  CHANNELOPS_CHECK(options.max_marks_per_command > 0 && options.max_commands > 0);
+  RoiFlushStats stats;
+  while (stats.commands < options.max_commands) {
+    // The first marks of the committed store, read outside the command (a
+    // Tx::Scan has no limit: it would read every mark). PublishRoi re-reads
+    // each through the Tx; marks not yet durable wait for the next command.
+    std::vector<std::string> candidates;
+    CHANNELOPS_RETURN_IF_ERROR(store.Scan(kRoiDirtyCf, "", "", options.max_marks_per_command,
+                                          [&](absl::string_view key, absl::string_view) {
+                                            candidates.emplace_back(key);
+                                            return true;
+                                          }));
+    if (candidates.empty()) break;
+    Projector::RoiPublished published;
+    auto r = store.ExecuteSync({}, [&](Tx& tx) -> absl::StatusOr<std::string> {
+      CHANNELOPS_ASSIGN_OR_RETURN(published, projector.PublishRoi(tx, candidates));
+      return std::string();
+    });
+    if (!r.ok()) return r.status();
+    ++stats.commands;
+    stats.published.marks += published.marks;
+    stats.published.events += published.events;
+    stats.published.periods += published.periods;
+    if (candidates.size() < options.max_marks_per_command) break;
+  }
+  return stats;
 }
 
 }  // namespace channelops::projections

@@ -4,8 +4,9 @@
 // projections store, inside the consumer runner's store command (so the read
 // models, the credit-line events for the outbox and the consumer offsets
 // become durable together: exactly-once effect). At the end of each batch's
-// command FinishBatch appends the partner ROI changes of the batch
-// (ProjectionsConsumer, consumer.h, wires both).
+// command FinishBatch records which partner ROI figures the batch may have
+// changed (ProjectionsConsumer, consumer.h, wires both); PublishRoi, run
+// periodically in a store command of its own (FlushRoi below), publishes them.
 //
 // What it keeps (column families below):
 //  - the facts it joins: comp plans and assignments, periods, deal
@@ -30,15 +31,20 @@
 // Partner ROI. Each Apply notes the (partner, month) pairs whose ROI inputs
 // the event changed (fund money and campaigns, leads of funded campaigns,
 // registrations from those leads, sell-through sales and returns);
-// FinishBatch computes their figures with ComputePartnerRoi (roi_query.h, the
-// query side's function) and appends, per partner, one PartnerRoiChanged with
-// the months whose figures differ from the ones last published.
+// FinishBatch turns them into durable dirty marks (kRoiDirtyCf) in the
+// batch's command, so a crash after the batch loses none. PublishRoi, in a
+// later command, computes the figures of up to N marked pairs with
+// ComputePartnerRois (roi_query.h, the query side's function; a partner's
+// months together), appends per partner one PartnerRoiChanged with the months
+// whose figures differ from the ones last published, and deletes those marks:
+// publication costs one computation per marked pair per flush, whatever the
+// batch rate.
 //
 // The handler reads only through the Tx (point reads): the indexes it needs
 // are list values under one key (see read_models.proto).
 //
-// Thread-compatible: Apply and FinishBatch run on the store's single writer
-// thread only.
+// Thread-compatible: Apply, FinishBatch and PublishRoi run on the store's
+// single writer thread only (inside store commands).
 
 #include <map>
 #include <set>
@@ -114,6 +120,12 @@ inline constexpr char kPricesCf[] = "rm_prices";  // sku -> common Money (list p
 // "d|<deal>\0<sale key>" -> "YYYY-MM": sell-through sales attributed to a registration;
 // "p|<partner>\0<period>" -> PartnerRoi: the figures last published.
 inline constexpr char kRoiIndexCf[] = "rm_roi_index";
+// The (partner, month) pairs whose ROI inputs changed since their figures were
+// last computed for publication: "<partner>|<YYYY-MM>" -> business time of the
+// latest event noting the pair (decimal Unix microseconds; the occurred_at of
+// the PartnerRoiChanged that publishes it). Written by FinishBatch, consumed by
+// PublishRoi.
+inline constexpr char kRoiDirtyCf[] = "rm_roi_dirty";
 
 inline constexpr char kCalendarKey[] = "~calendar";
 inline constexpr char kCountersKey[] = "~counters";
@@ -126,6 +138,7 @@ std::string Join0(const std::string& a, const std::string& b);
 std::string PartnerSalesKey(const std::string& partner_id, const std::string& period_id);
 std::string PayeeStream(const std::string& payee_id);
 std::string PartnerRoiStream(const std::string& partner_id);  // "partner-<id>"
+std::string RoiDirtyKey(const std::string& partner_id, const std::string& period_id);
 
 struct ProjectorOptions {
   // The published ROI figures: margin (must equal AnalyticsOptions::roi_margin_bps
@@ -144,15 +157,33 @@ class Projector {
   // unknown types are counted and otherwise ignored.
   absl::Status Apply(eventstore::Tx& tx, const kafka::ConsumedEvent& event);
 
-  // Ends the store command of a batch, after its last Apply: appends to
-  // PartnerRoiStream(p), for each partner p whose ROI inputs the batch
-  // changed, one PartnerRoiChanged with the months whose figures differ from
-  // the ones last published. A month whose figures cannot be computed
-  // (corrupt read model, overflow) is logged and left out. Errors:
-  // UNAVAILABLE from storage (the batch is retried).
+  // Ends the store command of a batch, after its last Apply: records, for
+  // each (partner, month) whose ROI inputs the batch changed, a dirty mark in
+  // kRoiDirtyCf (nothing is computed or published here: PublishRoi does it).
+  // A newly funded campaign marks every month published so far for its
+  // partner. Errors: UNAVAILABLE from storage (the batch is retried).
   absl::Status FinishBatch(eventstore::Tx& tx);
   // The batch's command failed: forgets what its Applys noted.
   void AbandonBatch();
+
+  // What one PublishRoi command did.
+  struct RoiPublished {
+    size_t marks = 0;    // dirty marks consumed (computed, published or dropped, deleted)
+    size_t events = 0;   // PartnerRoiChanged appended
+    size_t periods = 0;  // (partner, month) figures published in them
+  };
+  // The body of one ROI publication command. `candidates`: dirty-mark keys,
+  // e.g. the first N of the committed kRoiDirtyCf (FlushRoi); each is checked
+  // through the Tx (a mark an earlier command already consumed is skipped).
+  // For the live ones: computes the figures, appends to PartnerRoiStream(p),
+  // per partner p, one PartnerRoiChanged with the months whose figures differ
+  // from the ones last published (none if all are unchanged), records them as
+  // last published and deletes the marks, all in the command. A month whose
+  // figures cannot be computed (corrupt read model, overflow) is logged, left
+  // out and its mark deleted. Errors: UNAVAILABLE from storage (nothing of the
+  // command is written: the marks stay for the next flush).
+  absl::StatusOr<RoiPublished> PublishRoi(eventstore::Tx& tx,
+                                          const std::vector<std::string>& candidates);
 
   class Run;  // one Apply's working state (projector.cc)
 
@@ -165,5 +196,27 @@ class Projector {
   ProjectorOptions options_;
   std::map<std::string, RoiNotes> roi_changed_;  // by partner, in the current batch
 };
+
+// Publishes the noted partner ROI changes: store commands, each running
+// PublishRoi on up to `max_marks_per_command` of the durable dirty marks (in
+// key order), until a command finds fewer than that or `max_commands` ran
+// (what is left waits for the next flush). Marks staged by commands not yet
+// durable wait for the next flush too. A crash keeps the marks of every
+// command not yet durable and loses nothing. The periodic publisher
+// (ProjectionsConsumer::FlushRoi, main.cc's --roi_publish_interval), the tests
+// and the benchmark all publish through this function. Blocking; thread-safe
+// (concurrent flushes are serialized by the store; a mark is published once).
+// Errors: the store's (UNAVAILABLE, CANCELLED when closing); the commands that
+// succeeded before stay.
+struct RoiFlushOptions {
+  size_t max_marks_per_command = 2000;
+  size_t max_commands = 64;
+};
+struct RoiFlushStats {
+  size_t commands = 0;
+  Projector::RoiPublished published;  // summed over the commands
+};
+absl::StatusOr<RoiFlushStats> FlushRoi(eventstore::EventStore& store, Projector& projector,
+                                       const RoiFlushOptions& options = {});
 
 }  // namespace channelops::projections

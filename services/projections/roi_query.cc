@@ -30,10 +30,6 @@ absl::StatusOr<std::optional<M>> Get(ReadModelView& view, const char* cf, const 
   return std::optional<M>(std::move(m));
 }
 
-bool InPeriod(const std::string& date, const std::string& period_id) {
-  return date.size() >= 7 && date.compare(0, 7, period_id) == 0;
-}
-
 }  // namespace
 
 absl::StatusOr<std::optional<std::string>> CommittedView::Get(const char* cf,
@@ -80,34 +76,39 @@ absl::Status AddInCurrency(core::Money& total, const common::v1::Money& m) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<av1::PartnerRoi> ComputePartnerRoi(ReadModelView& view,
-                                                  const std::string& partner_id,
-                                                  const std::string& period_id,
-                                                  const std::string& currency, int32_t margin_bps) {
-  av1::PartnerRoi out;
-  out.set_partner_id(partner_id);
-  out.set_period_id(period_id);
-  out.set_currency_code(currency);
-  out.set_margin_bps(margin_bps);
+absl::StatusOr<std::vector<absl::StatusOr<av1::PartnerRoi>>> ComputePartnerRois(
+    ReadModelView& view, const std::string& partner_id, const std::vector<std::string>& period_ids,
+    const std::string& currency, int32_t margin_bps) {
+  // Per requested month: what is summed, and the first error of its own sums.
+  struct Month {
+    int64_t leads = 0;
+    core::Money pipeline, won, sell_through, attributed;
+    absl::Status status;
+    bool summed = false;  // its sales (a month requested twice is summed once)
+  };
+  std::map<std::string, Month> months;
+  for (const std::string& p : period_ids) {
+    months.try_emplace(p, Month{0, ZeroIn(currency), ZeroIn(currency), ZeroIn(currency),
+                                ZeroIn(currency), absl::OkStatus(), false});
+  }
+  // The month of `date` among the requested ones, or nullptr.
+  auto month_of = [&](const std::string& date) -> Month* {
+    if (date.size() < 7) return nullptr;
+    auto it = months.find(date.substr(0, 7));
+    return it == months.end() ? nullptr : &it->second;
+  };
+  auto add = [](Month& m, core::Money& total, const common::v1::Money& amount) {
+    if (!m.status.ok()) return;
+    m.status = AddInCurrency(total, amount);
+  };
 
-  CHANNELOPS_ASSIGN_OR_RETURN(auto money, Get<av1::PartnerPeriodMoney>(
-                                              view, kPartnerMoneyCf, Join0(partner_id, period_id)));
-  if (!money) money.emplace();
-  const core::Money mdf_paid = domain::AmountIn(money->mdf_paid(), currency);
-  const core::Money coop_paid = domain::AmountIn(money->coop_paid(), currency);
-  *out.mutable_mdf_paid() = mdf_paid.ToProto();
-  *out.mutable_coop_paid() = coop_paid.ToProto();
-  *out.mutable_mdf_committed() = domain::AmountIn(money->mdf_committed(), currency).ToProto();
-  *out.mutable_coop_committed() = domain::AmountIn(money->coop_committed(), currency).ToProto();
-  *out.mutable_price_protection() = domain::AmountIn(money->price_protection(), currency).ToProto();
-
+  // The partner's funded campaigns, their leads and its registrations count in
+  // every month: read once for all the requested months.
   CHANNELOPS_ASSIGN_OR_RETURN(auto campaign_list,
                               view.Suffixes(kPartnerCampaignsCf, Join0(partner_id, "")));
   const std::set<std::string> funded(campaign_list.begin(), campaign_list.end());
-  out.set_funded_campaigns(static_cast<int64_t>(funded.size()));
 
-  // Lead -> funded campaign? Each record is read once (this runs inside
-  // batches too, once per partner and month the batch changed).
+  // Lead -> funded campaign? Each record is read once.
   std::map<std::string, bool> lead_funded;
   auto from_funded_lead = [&](const std::string& lead_id) -> absl::StatusOr<bool> {
     if (lead_id.empty() || funded.empty()) return false;
@@ -119,22 +120,19 @@ absl::StatusOr<av1::PartnerRoi> ComputePartnerRoi(ReadModelView& view,
     return yes;
   };
 
-  int64_t leads = 0;
   for (const std::string& campaign : funded) {
     CHANNELOPS_ASSIGN_OR_RETURN(auto ids, view.Suffixes(kCampaignLeadsCf, Join0(campaign, "")));
     for (const std::string& id : ids) {
       CHANNELOPS_ASSIGN_OR_RETURN(auto lead, Get<av1::LeadRecord>(view, kLeadsCf, id));
       if (!lead) continue;
       lead_funded[id] = funded.contains(lead->campaign_id());
-      if (InPeriod(lead->submitted_date(), period_id)) ++leads;
+      if (Month* m = month_of(lead->submitted_date())) ++m->leads;
     }
   }
-  out.set_leads_from_funded_campaigns(leads);
 
   // The partner's registrations from a funded campaign: open ones registered in
-  // the period, and those won in it. Without a funded campaign there are none.
+  // a month, and those won in it. Without a funded campaign there are none.
   std::map<std::string, std::string> deal_lead;  // deal id -> lead id
-  core::Money pipeline = ZeroIn(currency), won = ZeroIn(currency);
   if (!funded.empty()) {
     CHANNELOPS_ASSIGN_OR_RETURN(auto deal_ids,
                                 view.Suffixes(kPartnerDealsCf, Join0(partner_id, "")));
@@ -142,18 +140,16 @@ absl::StatusOr<av1::PartnerRoi> ComputePartnerRoi(ReadModelView& view,
       CHANNELOPS_ASSIGN_OR_RETURN(auto deal, Get<av1::DealRecord>(view, kDealsCf, id));
       if (!deal) continue;
       deal_lead[id] = deal->lead_id();
-      const bool open_in_period =
-          IsOpenRegistration(deal->status()) && InPeriod(deal->registered_date(), period_id);
-      const bool won_in_period = InPeriod(deal->won_date(), period_id);
-      if (!open_in_period && !won_in_period) continue;
+      Month* open_in =
+          IsOpenRegistration(deal->status()) ? month_of(deal->registered_date()) : nullptr;
+      Month* won_in = month_of(deal->won_date());
+      if (open_in == nullptr && won_in == nullptr) continue;
       CHANNELOPS_ASSIGN_OR_RETURN(bool yes, from_funded_lead(deal->lead_id()));
       if (!yes) continue;
-      if (open_in_period) CHANNELOPS_RETURN_IF_ERROR(AddInCurrency(pipeline, deal->amount()));
-      if (won_in_period) CHANNELOPS_RETURN_IF_ERROR(AddInCurrency(won, deal->final_amount()));
+      if (open_in != nullptr) add(*open_in, open_in->pipeline, deal->amount());
+      if (won_in != nullptr) add(*won_in, won_in->won, deal->final_amount());
     }
   }
-  *out.mutable_pipeline() = pipeline.ToProto();
-  *out.mutable_won_revenue() = won.ToProto();
 
   // Registration -> lead -> funded campaign?
   auto from_funded_campaign = [&](const std::string& deal_id) -> absl::StatusOr<bool> {
@@ -166,40 +162,91 @@ absl::StatusOr<av1::PartnerRoi> ComputePartnerRoi(ReadModelView& view,
     return from_funded_lead(it->second);
   };
 
-  core::Money sell_through = ZeroIn(currency), attributed = ZeroIn(currency);
-  // The partner's sales in the period: one index key per sale (projector.cc, ListAdd).
-  CHANNELOPS_ASSIGN_OR_RETURN(
-      auto keys,
-      view.Suffixes(kSaleIndexCf, PartnerSalesKey(partner_id, period_id) + std::string(1, '\0')));
-  for (const std::string& key : keys) {
-    CHANNELOPS_ASSIGN_OR_RETURN(auto sale, Get<av1::SaleRecord>(view, kSalesCf, key));
-    if (!sale || sale->reversed() || sale->basis() == comp::v1::CREDITING_BASIS_SELL_IN) continue;
-    if (sale->revenue().currency_code() != currency || sale->quantity() <= 0) continue;
-    CHANNELOPS_ASSIGN_OR_RETURN(core::Money revenue,
-                                core::Money::FromProto(sale->revenue(), "revenue"));
-    int64_t returned = 0;
-    for (const auto& r : sale->returns()) returned += r.quantity();
+  // The sales of a month: one index key per sale (projector.cc, ListAdd).
+  // OUT_OF_RANGE / INVALID_ARGUMENT are the month's; storage errors everyone's.
+  auto sum_sales = [&](const std::string& period_id, Month& m) -> absl::Status {
     CHANNELOPS_ASSIGN_OR_RETURN(
-        core::Money back,
-        cd::ReturnedShare(revenue, std::min(returned, sale->quantity()), sale->quantity()));
-    CHANNELOPS_ASSIGN_OR_RETURN(core::Money net, revenue.Sub(back));
-    CHANNELOPS_ASSIGN_OR_RETURN(sell_through, sell_through.Add(net));
-    CHANNELOPS_ASSIGN_OR_RETURN(bool yes, from_funded_campaign(sale->deal_id()));
-    if (yes) {
-      CHANNELOPS_ASSIGN_OR_RETURN(attributed, attributed.Add(net));
+        auto keys,
+        view.Suffixes(kSaleIndexCf, PartnerSalesKey(partner_id, period_id) + std::string(1, '\0')));
+    for (const std::string& key : keys) {
+      CHANNELOPS_ASSIGN_OR_RETURN(auto sale, Get<av1::SaleRecord>(view, kSalesCf, key));
+      if (!sale || sale->reversed() || sale->basis() == comp::v1::CREDITING_BASIS_SELL_IN) continue;
+      if (sale->revenue().currency_code() != currency || sale->quantity() <= 0) continue;
+      CHANNELOPS_ASSIGN_OR_RETURN(bool yes, from_funded_campaign(sale->deal_id()));
+      if (!m.status.ok()) continue;
+      m.status = [&]() -> absl::Status {
+        CHANNELOPS_ASSIGN_OR_RETURN(core::Money revenue,
+                                    core::Money::FromProto(sale->revenue(), "revenue"));
+        int64_t returned = 0;
+        for (const auto& r : sale->returns()) returned += r.quantity();
+        CHANNELOPS_ASSIGN_OR_RETURN(
+            core::Money back,
+            cd::ReturnedShare(revenue, std::min(returned, sale->quantity()), sale->quantity()));
+        CHANNELOPS_ASSIGN_OR_RETURN(core::Money net, revenue.Sub(back));
+        CHANNELOPS_ASSIGN_OR_RETURN(m.sell_through, m.sell_through.Add(net));
+        if (yes) {
+          CHANNELOPS_ASSIGN_OR_RETURN(m.attributed, m.attributed.Add(net));
+        }
+        return absl::OkStatus();
+      }();
     }
-  }
-  *out.mutable_sell_through_revenue() = sell_through.ToProto();
-  *out.mutable_attributed_revenue() = attributed.ToProto();
+    return absl::OkStatus();
+  };
 
-  CHANNELOPS_ASSIGN_OR_RETURN(core::Money spend, mdf_paid.Add(coop_paid));
-  *out.mutable_fund_spend() = spend.ToProto();
-  CHANNELOPS_ASSIGN_OR_RETURN(auto roi, domain::ComputeRoi(attributed, margin_bps, spend));
-  *out.mutable_net_return() = roi.net_return.ToProto();
-  out.set_roi_defined(roi.defined);
-  out.set_roi_bps(roi.roi_bps);
-  out.set_roi(roi.roi);
+  std::vector<absl::StatusOr<av1::PartnerRoi>> out;
+  out.reserve(period_ids.size());
+  for (const std::string& period_id : period_ids) {
+    Month& m = months.at(period_id);
+    if (!m.summed) CHANNELOPS_RETURN_IF_ERROR(sum_sales(period_id, m));
+    m.summed = true;
+    CHANNELOPS_ASSIGN_OR_RETURN(
+        auto money,
+        Get<av1::PartnerPeriodMoney>(view, kPartnerMoneyCf, Join0(partner_id, period_id)));
+    if (!m.status.ok()) {
+      out.push_back(m.status);
+      continue;
+    }
+    out.push_back([&]() -> absl::StatusOr<av1::PartnerRoi> {
+      av1::PartnerRoi roi;
+      roi.set_partner_id(partner_id);
+      roi.set_period_id(period_id);
+      roi.set_currency_code(currency);
+      roi.set_margin_bps(margin_bps);
+      if (!money) money.emplace();
+      const core::Money mdf_paid = domain::AmountIn(money->mdf_paid(), currency);
+      const core::Money coop_paid = domain::AmountIn(money->coop_paid(), currency);
+      *roi.mutable_mdf_paid() = mdf_paid.ToProto();
+      *roi.mutable_coop_paid() = coop_paid.ToProto();
+      *roi.mutable_mdf_committed() = domain::AmountIn(money->mdf_committed(), currency).ToProto();
+      *roi.mutable_coop_committed() = domain::AmountIn(money->coop_committed(), currency).ToProto();
+      *roi.mutable_price_protection() =
+          domain::AmountIn(money->price_protection(), currency).ToProto();
+      roi.set_funded_campaigns(static_cast<int64_t>(funded.size()));
+      roi.set_leads_from_funded_campaigns(m.leads);
+      *roi.mutable_pipeline() = m.pipeline.ToProto();
+      *roi.mutable_won_revenue() = m.won.ToProto();
+      *roi.mutable_sell_through_revenue() = m.sell_through.ToProto();
+      *roi.mutable_attributed_revenue() = m.attributed.ToProto();
+      CHANNELOPS_ASSIGN_OR_RETURN(core::Money spend, mdf_paid.Add(coop_paid));
+      *roi.mutable_fund_spend() = spend.ToProto();
+      CHANNELOPS_ASSIGN_OR_RETURN(auto r, domain::ComputeRoi(m.attributed, margin_bps, spend));
+      *roi.mutable_net_return() = r.net_return.ToProto();
+      roi.set_roi_defined(r.defined);
+      roi.set_roi_bps(r.roi_bps);
+      roi.set_roi(r.roi);
+      return roi;
+    }());
+  }
   return out;
+}
+
+absl::StatusOr<av1::PartnerRoi> ComputePartnerRoi(ReadModelView& view,
+                                                  const std::string& partner_id,
+                                                  const std::string& period_id,
+                                                  const std::string& currency, int32_t margin_bps) {
+  CHANNELOPS_ASSIGN_OR_RETURN(
+      auto rois, ComputePartnerRois(view, partner_id, {period_id}, currency, margin_bps));
+  return std::move(rois.front());
 }
 
 }  // namespace channelops::projections

@@ -67,6 +67,16 @@ absl::StatusOr<analytics::v1::PartnerRoi> ComputePartnerRoi(ReadModelView& view,
                                                             const std::string& currency,
                                                             int32_t margin_bps);
 
+// The same for several months of one partner at once (what is read for every
+// month, the partner's funded campaigns, their leads and its registrations, is
+// read once): one result per entry of `period_ids`, in order, each exactly
+// ComputePartnerRoi's for that month. Errors of the whole call: DATA_LOSS for
+// a corrupt read model, UNAVAILABLE from storage; a month's own: OUT_OF_RANGE
+// on overflow (also DATA_LOSS / INVALID_ARGUMENT for a corrupt amount).
+absl::StatusOr<std::vector<absl::StatusOr<analytics::v1::PartnerRoi>>> ComputePartnerRois(
+    ReadModelView& view, const std::string& partner_id, const std::vector<std::string>& period_ids,
+    const std::string& currency, int32_t margin_bps);
+
 // Helpers shared with the pipeline query.
 // A registration counted in the pipeline: pending, approved or returned.
 bool IsOpenRegistration(int32_t deal_status);

@@ -10,12 +10,16 @@
 //   (b) the projections applying them end to end: ProjectionsConsumer (the
 //       consumer runner, Projector::Apply, Projector::FinishBatch) committing
 //       to a durable RocksDB store (fsync per group commit), as in production,
-//       from Start() (group join included) to the last record applied,
+//       with the partner ROI published as main.cc does (ProjectionsConsumer::
+//       FlushRoi every --roi_publish_interval, default 1 s), from Start()
+//       (group join included) to the last record applied and a final
+//       FlushRoi (nothing left to publish),
 // and prints events/s, the ratio and the floor (>= 0.5x the bare consumer).
 // The relay is not running (publishing the derived topics is bench_outbox's).
 //
 // Usage: bench_projections [--events=200000] [--partners=200] [--customers=20000]
-//                          [--partitions=32] [--max_batch=500] [--rebuild] [--help]
+//                          [--partitions=32] [--max_batch=500] [--roi_publish_ms=1000]
+//                          [--rebuild] [--help]
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
@@ -56,8 +60,9 @@ struct Flags {
   int partners = 200;
   int customers = 20000;
   int partitions = 32;
-  size_t max_batch = 500;  // records per store command (the consumer runner's default)
-  bool rebuild = false;    // setup facts in the measured stream
+  size_t max_batch = 500;     // records per store command (the consumer runner's default)
+  int roi_publish_ms = 1000;  // main.cc's --roi_publish_interval default
+  bool rebuild = false;       // setup facts in the measured stream
 };
 
 constexpr const char* kStates[] = {"NY", "CT", "MA", "CA", "TX", "WA", "IL", "FL", "GA", "NJ"};
@@ -476,13 +481,16 @@ int main(int argc, char** argv) {
     if (a == "--help" || a == "-h") {
       printf(
           "bench_projections [--events=200000] [--partners=200] [--customers=20000] "
-          "[--partitions=32] [--max_batch=500] [--rebuild]\n"
+          "[--partitions=32] [--max_batch=500] [--roi_publish_ms=1000] [--rebuild]\n"
           "Produces N source events (POS sale lines and returns, leads, deal registrations, MDF\n"
           "claims, after a plan, assignments and one funded campaign per partner) to the\n"
           "in-process dev Kafka cluster, then measures a bare librdkafka consumer reading them\n"
           "and the projections applying them end to end into a durable store. The mock keeps\n"
           "about 5 MB per partition (~10,000 POS lines): the defaults put ~4,000 on each POS\n"
           "partition, and the bench stops if the bare consumer finds records missing.\n"
+          "--roi_publish_ms: the partner ROI is published (ProjectionsConsumer::FlushRoi) this\n"
+          "often while the projections run, and once more before the clock stops (main.cc's\n"
+          "--roi_publish_interval).\n"
           "--rebuild: the plan, assignments and fund approvals are measured with the rest (as\n"
           "when projections re-consume every topic); default: applied before, untimed.\n");
       return 0;
@@ -496,6 +504,8 @@ int main(int argc, char** argv) {
       f.partitions = std::stoi(v);
     } else if (const char* v = value("max_batch")) {
       f.max_batch = std::stoul(v);
+    } else if (const char* v = value("roi_publish_ms")) {
+      f.roi_publish_ms = std::stoi(v);
     } else if (a == "--rebuild") {
       f.rebuild = true;
     } else {
@@ -503,8 +513,11 @@ int main(int argc, char** argv) {
       fprintf(stderr, "bench_projections: ignoring %s (see --help)\n", argv[i]);
     }
   }
-  if (f.events < 1000 || f.partners < 1 || f.customers < 1 || f.partitions < 1 || f.max_batch < 1) {
-    fprintf(stderr, "--events >= 1000; --partners, --customers, --partitions, --max_batch >= 1\n");
+  if (f.events < 1000 || f.partners < 1 || f.customers < 1 || f.partitions < 1 || f.max_batch < 1 ||
+      f.roi_publish_ms < 1) {
+    fprintf(stderr,
+            "--events >= 1000; --partners, --customers, --partitions, --max_batch, "
+            "--roi_publish_ms >= 1\n");
     return 2;
   }
   auto cluster = testing::KafkaCluster::Create(1, f.partitions);
@@ -533,6 +546,9 @@ int main(int argc, char** argv) {
   struct Run {
     double seconds = 0, to_first_batch = 0;
     kafka::ConsumerRunner::Stats stats;
+    int flushes = 0;                 // FlushRoi calls (periodic + the final one)
+    double flush_seconds = 0;        // their wall time, inside `seconds`
+    projections::RoiFlushStats roi;  // summed
   };
   int runs = 0;
   auto project = [&](int64_t n) -> std::optional<Run> {
@@ -549,12 +565,12 @@ int main(int argc, char** argv) {
       fprintf(stderr, "%s\n", consumer.status().ToString().c_str());
       return std::nullopt;
     }
+    Run run;
     const absl::Time t0 = absl::Now();
     if (auto s = (*consumer)->Start(); !s.ok()) {
       fprintf(stderr, "%s\n", s.ToString().c_str());
       return std::nullopt;
     }
-    Run run;
     auto done = [&] {
       auto st = (*consumer)->stats();
       if (st.batches > 0 && run.to_first_batch == 0) {
@@ -562,11 +578,41 @@ int main(int argc, char** argv) {
       }
       return static_cast<int64_t>(st.applied + st.duplicates + st.errors) >= n;
     };
+    // The ROI publisher, as main.cc's background task: FlushRoi every
+    // interval while the consumer runs (here on the polling thread: the
+    // consumer's own threads keep going meanwhile).
+    bool flush_failed = false;
+    auto flush = [&] {
+      const absl::Time f0 = absl::Now();
+      auto r = (*consumer)->FlushRoi();
+      run.flush_seconds += absl::ToDoubleSeconds(absl::Now() - f0);
+      ++run.flushes;
+      if (!r.ok()) {
+        fprintf(stderr, "FlushRoi: %s\n", r.status().ToString().c_str());
+        flush_failed = true;
+        return;
+      }
+      run.roi.commands += r->commands;
+      run.roi.published.marks += r->published.marks;
+      run.roi.published.events += r->published.events;
+      run.roi.published.periods += r->published.periods;
+    };
+    const absl::Duration interval = absl::Milliseconds(f.roi_publish_ms);
+    absl::Time next_flush = t0 + interval;
     const absl::Time deadline = t0 + absl::Minutes(60);
-    while (!done() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+    while (!done() && absl::Now() < deadline && !flush_failed) {
+      if (absl::Now() >= next_flush) {
+        flush();
+        next_flush = absl::Now() + interval;  // as the runtime's task: the interval between
+      } else {
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+    }
+    flush();  // the last changes, inside the measured time
     run.seconds = absl::ToDoubleSeconds(absl::Now() - t0);
     (*consumer)->Stop();
     run.stats = (*consumer)->stats();
+    if (flush_failed) return std::nullopt;
     if (static_cast<int64_t>(run.stats.applied + run.stats.duplicates + run.stats.errors) < n) {
       fprintf(stderr, "projections applied %llu of %lld in 60 min\n",
               static_cast<unsigned long long>(run.stats.applied), static_cast<long long>(n));
@@ -601,10 +647,12 @@ int main(int argc, char** argv) {
   printf(
       "# projections benchmark: %lld source events + %lld setup (plan, assignments, funded "
       "campaigns; %s), %zu bytes/event on average, 5 topics x %d partitions, in-process dev Kafka "
-      "cluster, %d partners, %d customers, batches of <= %zu records\n# mix: %s\n",
+      "cluster, %d partners, %d customers, batches of <= %zu records, partner ROI published "
+      "every %d ms\n# mix: %s\n",
       static_cast<long long>(f.events), static_cast<long long>(setup),
       f.rebuild ? "produced with the rest: a rebuild" : "applied before the measurement",
-      out.bytes() / total, f.partitions, f.partners, f.customers, f.max_batch, mix.c_str());
+      out.bytes() / total, f.partitions, f.partners, f.customers, f.max_batch, f.roi_publish_ms,
+      mix.c_str());
   fflush(stdout);
 
   const double bare = BareConsumer(bootstraps, f.partitions, total);
@@ -640,6 +688,11 @@ int main(int argc, char** argv) {
          static_cast<double>(measured) / std::max<uint64_t>(1, stats.batches),
          static_cast<unsigned long long>(stats.applied),
          static_cast<unsigned long long>(stats.errors), derived_text.c_str());
+  printf(
+      "  partner ROI: %d flushes (%.1f s of the run), %zu commands, %zu (partner, month) marks "
+      "recomputed, %zu published in %zu PartnerRoiChanged\n",
+      run->flushes, run->flush_seconds, run->roi.commands, run->roi.published.marks,
+      run->roi.published.periods, run->roi.published.events);
   printf("floor: >= 0.5x bare consumer: %s\n", rate >= 0.5 * bare ? "PASS" : "FAIL");
   return 0;
 }

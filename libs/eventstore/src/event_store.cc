@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -194,7 +195,8 @@ class TxImpl final : public Tx {
   const CommandMeta& meta_;
   uint64_t next_position_;
   uint64_t events_ = 0;
-  absl::flat_hash_map<std::string, std::optional<std::string>> local_;  // read-your-writes
+  // Read-your-writes; ordered, so a prefix scan visits only its matches.
+  absl::btree_map<std::string, std::optional<std::string>> local_;
 };
 
 std::string OverlayKey(int cf, absl::string_view key) {
@@ -362,13 +364,14 @@ class StoreImpl final : public EventStore {
     if (it != overlay_.end()) return it->second.value;
     return backend_->Get(cf, key);
   }
-  // Overlay entries of `cf` under `prefix` (writer thread only).
+  // Overlay entries of `cf` under `prefix` (writer thread only). The overlay
+  // is ordered: O(log n + matches), not the whole overlay per scan.
   void OverlayPrefix(int cf, absl::string_view prefix,
                      std::map<std::string, std::optional<std::string>>& into) const {
-    for (const auto& [k, e] : overlay_) {
-      if (static_cast<int>(static_cast<unsigned char>(k[0])) != cf) continue;
-      absl::string_view key(k.data() + 1, k.size() - 1);
-      if (absl::StartsWith(key, prefix)) into[std::string(key)] = e.value;
+    const std::string start = OverlayKey(cf, prefix);
+    for (auto it = overlay_.lower_bound(start);
+         it != overlay_.end() && absl::StartsWith(it->first, start); ++it) {
+      into[it->first.substr(1)] = it->second.value;
     }
   }
   Backend& backend() { return *backend_; }
@@ -595,7 +598,7 @@ class StoreImpl final : public EventStore {
   Metrics metrics_;
 
   // Writer-thread state.
-  absl::flat_hash_map<std::string, OverlayEntry> overlay_;
+  absl::btree_map<std::string, OverlayEntry> overlay_;  // ordered: prefix scans
   uint64_t next_position_ = 1;
   uint64_t batch_seq_ = 0;
 
@@ -654,10 +657,10 @@ absl::Status TxImpl::Scan(absl::string_view cf, absl::string_view prefix,
                                                       return true;
                                                     }));
   store_.OverlayPrefix(idx, prefix, merged);
-  for (const auto& [k, v] : local_) {
-    if (static_cast<int>(static_cast<unsigned char>(k[0])) != idx) continue;
-    absl::string_view key(k.data() + 1, k.size() - 1);
-    if (absl::StartsWith(key, prefix)) merged[std::string(key)] = v;
+  const std::string start = OverlayKey(idx, prefix);
+  for (auto it = local_.lower_bound(start);
+       it != local_.end() && absl::StartsWith(it->first, start); ++it) {
+    merged[it->first.substr(1)] = it->second;
   }
   for (const auto& [k, v] : merged) {
     if (v) fn(k, *v);

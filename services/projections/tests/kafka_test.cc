@@ -2,14 +2,17 @@
 // cluster: the hand-computed scenario produced on the five service topics,
 // consumed into a RocksDB store (offsets with the state), the credit lines
 // relayed to channelops.analytics.commission_credits.v1 and the partner ROI
-// changes to channelops.analytics.partner_roi.v1 by one relay; then a restart
-// with every record delivered again: totals, lines and published events
-// unchanged.
+// changes (published by ProjectionsConsumer::FlushRoi, periodically while the
+// runner consumes and once after it stopped, as main.cc does) to
+// channelops.analytics.partner_roi.v1 by one relay; then a restart with every
+// record delivered again: totals, lines and published events unchanged.
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -107,6 +110,43 @@ class ProjectionsKafkaTest : public ::testing::Test {
     return r.ok() ? std::move(*r) : nullptr;
   }
 
+  // Calls runner.FlushRoi() every 50 ms until destroyed, as main.cc's
+  // background task does every --roi_publish_interval.
+  class PeriodicFlush {
+   public:
+    explicit PeriodicFlush(ProjectionsConsumer& runner)
+        : thread_([this, &runner] {
+            while (!stop_.load()) {
+              auto flushed = runner.FlushRoi();
+              EXPECT_TRUE(flushed.ok()) << flushed.status();
+              if (flushed.ok()) events_ += flushed->published.events;
+              absl::SleepFor(absl::Milliseconds(50));
+            }
+          }) {}
+    ~PeriodicFlush() {
+      stop_.store(true);
+      thread_.join();
+    }
+    uint64_t events() const { return events_.load(); }
+
+   private:
+    std::atomic<bool> stop_{false};
+    std::atomic<uint64_t> events_{0};
+    std::thread thread_;
+  };
+
+  size_t DirtyMarks() {
+    size_t n = 0;
+    EXPECT_TRUE(store_
+                    ->Scan(kRoiDirtyCf, "", "", SIZE_MAX,
+                           [&](absl::string_view, absl::string_view) {
+                             ++n;
+                             return true;
+                           })
+                    .ok());
+    return n;
+  }
+
   int64_t EventsApplied(const AnalyticsService& service) {
     auto st = service.Status();
     if (!st.ok()) return -1;
@@ -155,6 +195,7 @@ TEST_F(ProjectionsKafkaTest, ExactlyOnceThroughTheConsumerRunnerAcrossRestartAnd
     ASSERT_TRUE(relay.ok()) << relay.status();
     (*relay)->Start();
     ASSERT_TRUE(runner->Start().ok());
+    auto periodic = std::make_unique<PeriodicFlush>(*runner);
     ASSERT_TRUE(WaitFor([&] { return EventsApplied(service) == total; }, absl::Seconds(120)))
         << "applied " << EventsApplied(service) << " of " << total;
     ExpectStatements(service);
@@ -181,6 +222,15 @@ TEST_F(ProjectionsKafkaTest, ExactlyOnceThroughTheConsumerRunnerAcrossRestartAnd
     runner->Stop();
     EXPECT_EQ(runner->stats().errors, 0u);
     EXPECT_EQ(runner->stats().applied, static_cast<uint64_t>(total));
+    // The periodic flushes, concurrent with the batches, publish every mark
+    // the batches left; one more after Stop (main.cc's shutdown) finds none.
+    EXPECT_TRUE(
+        WaitFor([&] { return periodic->events() > 0 && DirtyMarks() == 0; }, absl::Seconds(30)));
+    periodic.reset();
+    auto last_flush = runner->FlushRoi();
+    ASSERT_TRUE(last_flush.ok()) << last_flush.status();
+    EXPECT_EQ(last_flush->published.marks, 0u);
+    EXPECT_EQ(DirtyMarks(), 0u);
 
     // Every event the projection recorded reached its derived topic: the
     // credit lines (no period closed: no statements) and the ROI changes.
@@ -273,6 +323,10 @@ TEST_F(ProjectionsKafkaTest, ExactlyOnceThroughTheConsumerRunnerAcrossRestartAnd
                         absl::Seconds(120)))
         << "duplicates " << runner->stats().duplicates << " of " << total;
     runner->Stop();
+    // Duplicates mark nothing: no ROI to publish.
+    auto flushed = runner->FlushRoi();
+    ASSERT_TRUE(flushed.ok()) << flushed.status();
+    EXPECT_EQ(flushed->commands, 0u);
     EXPECT_EQ(runner->stats().applied, 0u);
     EXPECT_EQ(EventsApplied(service), total);
     ExpectStatements(service);

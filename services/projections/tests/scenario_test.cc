@@ -1,8 +1,14 @@
 // The projection handler driven directly with envelopes (no Kafka): the
 // hand-computed scenario of scenario.h, checked to the micro, through the
-// query functions and the AnalyticsService over in-process gRPC.
+// query functions and the AnalyticsService over in-process gRPC; partner ROI
+// publication through FlushRoi (the periodic publisher's function), also
+// across a crash between a batch and the flush.
 
 #include "projections/tests/scenario.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <memory>
@@ -18,13 +24,16 @@
 #include "channelops/analytics/v1/events.pb.h"
 #include "channelops/authz/v1/policy.pb.h"
 #include "channelops/core/grpc_status.h"
+#include "channelops/core/status_macros.h"
 #include "channelops/eventstore/event_store.h"
 #include "channelops/testing/local_server.h"
+#include "channelops/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "projections/analytics_service.h"
 #include "projections/projector.h"
+#include "projections/roi_query.h"
 
 ABSL_DECLARE_FLAG(std::string, identity_header);
 
@@ -35,6 +44,7 @@ namespace av1 = ::channelops::analytics::v1;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 class ScenarioTest : public ::testing::Test {
@@ -44,14 +54,40 @@ class ScenarioTest : public ::testing::Test {
     absl::SetFlag(&FLAGS_identity_header, "x-channelops-principal");
   }
 
-  void Open() {
+  // In memory; with a `path`, durable (RocksDB).
+  void Open(const std::string& path = "") {
+    service_.reset();
+    if (store_) store_->Close();
+    store_.reset();
     eventstore::Options o;
+    o.path = path;
     o.source = "channelops/projections";
     o.read_model_cfs = ReadModelCfs();
-    auto store = eventstore::EventStore::OpenInMemory(o);
+    auto store =
+        path.empty() ? eventstore::EventStore::OpenInMemory(o) : eventstore::EventStore::Open(o);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     service_ = std::make_unique<AnalyticsService>(*store_, nullptr, AnalyticsOptions{});
+  }
+
+  // Publishes the ROI changes marked so far, as the periodic publisher does.
+  RoiFlushStats FlushRoi(const RoiFlushOptions& options = {}) {
+    auto flushed = projections::FlushRoi(*store_, projector_, options);
+    EXPECT_TRUE(flushed.ok()) << flushed.status();
+    return flushed.ok() ? *flushed : RoiFlushStats{};
+  }
+
+  // The dirty marks (committed): "<partner>|<month>".
+  std::set<std::string> DirtyMarks() {
+    std::set<std::string> out;
+    EXPECT_TRUE(store_
+                    ->Scan(kRoiDirtyCf, "", "", SIZE_MAX,
+                           [&](absl::string_view k, absl::string_view) {
+                             out.emplace(k);
+                             return true;
+                           })
+                    .ok());
+    return out;
   }
 
   // Applies `events` in store commands of `batch` events each, ended as
@@ -93,9 +129,10 @@ class ScenarioTest : public ::testing::Test {
     return out;
   }
 
-  // Every month of every scenario partner (or `must_publish`) was published,
-  // each event carries only changed figures, and the last figures published
-  // per (partner, month) are the ones GetPartnerRoi serves now.
+  // After a flush: nothing is left to publish, every month of every scenario
+  // partner (or `must_publish`) was published, each event carries only
+  // changed figures, and the last figures published per (partner, month) are
+  // the ones GetPartnerRoi serves now.
   void ExpectPublishedRoiIsServed(
       std::vector<std::pair<std::string, std::string>> must_publish = {}) {
     if (must_publish.empty()) {
@@ -105,6 +142,7 @@ class ScenarioTest : public ::testing::Test {
         }
       }
     }
+    EXPECT_THAT(DirtyMarks(), ::testing::IsEmpty());
     std::map<std::pair<std::string, std::string>, av1::PartnerRoi> latest;
     for (const auto& e : PublishedRoi()) {
       EXPECT_FALSE(e.periods().empty());
@@ -391,7 +429,25 @@ TEST_F(ScenarioTest, PartnerRoiAndPipeline) {
   EXPECT_EQ(ct->roi_bps(), 3333);
   EXPECT_EQ(ct->roi(), "0.3333");
 
+  FlushRoi();
   ExpectPublishedRoiIsServed();
+
+  // Several months at once (the publisher's call) give each month's figures,
+  // a month asked twice included.
+  CommittedView view(*store_);
+  for (const std::string partner : {"partner-ct", "partner-ma", "partner-ny"}) {
+    const std::vector<std::string> periods = {"2026-01", "2026-02", "2026-03", "2026-02",
+                                              "2026-07"};
+    auto rois = ComputePartnerRois(view, partner, periods, "USD", 3000);
+    ASSERT_TRUE(rois.ok()) << rois.status();
+    ASSERT_THAT(*rois, SizeIs(periods.size()));
+    for (size_t i = 0; i < periods.size(); ++i) {
+      auto one = ComputePartnerRoi(view, partner, periods[i], "USD", 3000);
+      ASSERT_TRUE(one.ok() && (*rois)[i].ok()) << partner << " " << periods[i];
+      EXPECT_EQ((*rois)[i]->ShortDebugString(), one->ShortDebugString())
+          << partner << " " << periods[i];
+    }
+  }
 
   auto pipeline = service_->Pipeline("partner-ny", "");
   ASSERT_TRUE(pipeline.ok());
@@ -418,7 +474,13 @@ TEST_F(ScenarioTest, AnyArrivalOrderEndsWithTheSameTotals) {
     std::mt19937 rng(seed);
     std::shuffle(events.begin(), events.end(), rng);
     Open();
-    Apply(events);
+    // ROI published every few events (1..7, by seed) while the facts arrive.
+    const size_t flush_every = 1 + seed % 7;
+    for (size_t i = 0; i < events.size(); i += flush_every) {
+      Apply(std::vector<kafka::ConsumedEvent>(
+          events.begin() + i, events.begin() + std::min(events.size(), i + flush_every)));
+      FlushRoi();
+    }
     ExpectStatements(scenario::ExpectedWithoutClose());
     auto ct = service_->Roi("partner-ct", "2026-02", "");
     ASSERT_TRUE(ct.ok());
@@ -431,14 +493,23 @@ TEST_F(ScenarioTest, AnyArrivalOrderEndsWithTheSameTotals) {
   Open();
   Apply(events);
   ExpectStatements(scenario::ExpectedWithoutClose());
+  FlushRoi();
   ExpectPublishedRoiIsServed();
 }
 
-TEST_F(ScenarioTest, PartnerRoiChangesAreCoalescedPerBatchAndOnlyWhenFiguresChange) {
+TEST_F(ScenarioTest, PartnerRoiChangesAreCoalescedPerFlushAndOnlyWhenFiguresChange) {
   const auto events = scenario::Build(/*close_january=*/false);
-  // The whole scenario in one batch: one event per partner, every month in it.
+  // Batches only mark: nothing is published until the flush.
   Open();
-  Apply(events, events.size());
+  Apply(events, 7);
+  EXPECT_THAT(PublishedRoi(), SizeIs(0));
+  EXPECT_THAT(DirtyMarks(), SizeIs(9));  // 3 partners x January..March
+  // The whole scenario in one flush, whatever the batches: one event per
+  // partner, every month in it, one command.
+  auto flushed = FlushRoi();
+  EXPECT_EQ(flushed.commands, 1u);
+  EXPECT_EQ(flushed.published.marks, 9u);
+  EXPECT_EQ(flushed.published.events, 3u);
   auto published = PublishedRoi();
   std::vector<std::string> partners;
   for (const auto& e : published) {
@@ -447,8 +518,24 @@ TEST_F(ScenarioTest, PartnerRoiChangesAreCoalescedPerBatchAndOnlyWhenFiguresChan
   }
   EXPECT_THAT(partners, ElementsAre("partner-ct", "partner-ma", "partner-ny"));
   ExpectPublishedRoiIsServed();
+  // A flush with nothing marked runs no command.
+  EXPECT_EQ(FlushRoi().commands, 0u);
+  EXPECT_EQ(PublishedRoi().size(), published.size());
 
-  // In batches of 7 (as the Kafka test's consumer): at most one per partner per batch.
+  // The whole scenario in one batch: the same.
+  Open();
+  Apply(events, events.size());
+  FlushRoi();
+  partners.clear();
+  for (const auto& e : PublishedRoi()) {
+    partners.push_back(e.partner_id());
+    EXPECT_THAT(e.periods(), SizeIs(3)) << e.partner_id();
+  }
+  EXPECT_THAT(partners, ElementsAre("partner-ct", "partner-ma", "partner-ny"));
+  ExpectPublishedRoiIsServed();
+
+  // In batches of 7 (as the Kafka test's consumer), a flush after each: at
+  // most one event per partner per flush.
   Open();
   const size_t batch = 7;
   size_t before = 0;
@@ -456,11 +543,12 @@ TEST_F(ScenarioTest, PartnerRoiChangesAreCoalescedPerBatchAndOnlyWhenFiguresChan
     Apply(std::vector<kafka::ConsumedEvent>(events.begin() + i,
                                             events.begin() + std::min(events.size(), i + batch)),
           batch);
+    FlushRoi();
     auto now = PublishedRoi();
-    std::set<std::string> in_batch;
+    std::set<std::string> in_flush;
     for (size_t j = before; j < now.size(); ++j) {
-      EXPECT_TRUE(in_batch.insert(now[j].partner_id()).second)
-          << "two events for " << now[j].partner_id() << " in the batch at " << i;
+      EXPECT_TRUE(in_flush.insert(now[j].partner_id()).second)
+          << "two events for " << now[j].partner_id() << " in the flush after " << i;
     }
     before = now.size();
   }
@@ -499,21 +587,152 @@ TEST_F(ScenarioTest, PartnerRoiChangesAreCoalescedPerBatchAndOnlyWhenFiguresChan
     } else {
       Apply({e});
     }
+    FlushRoi();
   }
   EXPECT_EQ(PublishedRoi().size(), published_before);
 
-  // A USD sale of partner-ma in March: one event, March only.
+  // A pair marked whose figures did not change (an input changed back, or
+  // changed nothing the figures show): computed, dropped, the mark deleted.
+  {
+    auto r = store_->ExecuteSync({}, [](eventstore::Tx& tx) -> absl::StatusOr<std::string> {
+      tx.Put(kRoiDirtyCf, RoiDirtyKey("partner-ma", "2026-03"), "0");
+      return std::string();
+    });
+    ASSERT_TRUE(r.ok()) << r.status();
+    auto flushed = FlushRoi();
+    EXPECT_EQ(flushed.published.marks, 1u);
+    EXPECT_EQ(flushed.published.events, 0u);
+    EXPECT_EQ(PublishedRoi().size(), published_before);
+    EXPECT_THAT(DirtyMarks(), ::testing::IsEmpty());
+  }
+
+  // A USD sale of partner-ma in March: served at once (GetPartnerRoi computes
+  // on read), published by the next flush: one event, March only.
+  auto march_before = service_->Roi("partner-ma", "2026-03", "");
+  ASSERT_TRUE(march_before.ok());
   scenario::Feed g;
   auto usd = scenario::Sales()[16];
   usd.id = "S17-2";
   scenario::Sale(g, usd);
   Apply(g.events());
+  auto march_after = service_->Roi("partner-ma", "2026-03", "");
+  ASSERT_TRUE(march_after.ok());
+  EXPECT_GT(march_after->sell_through_revenue().amount_micros(),
+            march_before->sell_through_revenue().amount_micros());
+  EXPECT_EQ(PublishedRoi().size(), published_before);
+  EXPECT_THAT(DirtyMarks(), ElementsAre("partner-ma|2026-03"));
+  FlushRoi();
   published = PublishedRoi();
   ASSERT_EQ(published.size(), published_before + 1);
   EXPECT_EQ(published.back().partner_id(), "partner-ma");
   ASSERT_THAT(published.back().periods(), SizeIs(1));
   EXPECT_EQ(published.back().periods(0).period_id(), "2026-03");
+  EXPECT_EQ(published.back().periods(0).ShortDebugString(), march_after->ShortDebugString());
   ExpectPublishedRoiIsServed();
+}
+
+// A flush command reads a bounded number of marks: the rest wait for the
+// next command (or flush), and a partner's months may then arrive in two
+// events; nothing is lost or published twice.
+TEST_F(ScenarioTest, PartnerRoiFlushIsBoundedPerCommand) {
+  Open();
+  Apply(scenario::Build(/*close_january=*/false), 7);
+  ASSERT_THAT(DirtyMarks(), SizeIs(9));
+  // One command of at most 2 marks: 2 consumed, 7 left.
+  auto one = FlushRoi({.max_marks_per_command = 2, .max_commands = 1});
+  EXPECT_EQ(one.commands, 1u);
+  EXPECT_EQ(one.published.marks, 2u);
+  EXPECT_THAT(DirtyMarks(), SizeIs(7));
+  for (const auto& e : PublishedRoi()) EXPECT_LE(e.periods_size(), 2) << e.partner_id();
+  // The rest, 2 per command: 4 commands (the last finds fewer than 2).
+  auto rest = FlushRoi({.max_marks_per_command = 2, .max_commands = 100});
+  EXPECT_EQ(rest.commands, 4u);
+  EXPECT_EQ(rest.published.marks, 7u);
+  EXPECT_EQ(one.published.periods + rest.published.periods, 9u);
+  ExpectPublishedRoiIsServed();
+}
+
+// A flush command that fails (a crash before its batch is durable: nothing of
+// it is written) publishes nothing and keeps every mark; the next flush
+// publishes them.
+TEST_F(ScenarioTest, AFailedFlushCommandKeepsTheMarks) {
+  Open();
+  Apply(scenario::Build(/*close_january=*/false), 7);
+  const auto marks = DirtyMarks();
+  ASSERT_THAT(marks, SizeIs(9));
+  std::vector<std::string> candidates(marks.begin(), marks.end());
+  auto r = store_->ExecuteSync({}, [&](eventstore::Tx& tx) -> absl::StatusOr<std::string> {
+    auto published = projector_.PublishRoi(tx, candidates);
+    EXPECT_TRUE(published.ok()) << published.status();
+    EXPECT_EQ(published->events, 3u);
+    return absl::UnavailableError("storage failed after the ROI was computed");
+  });
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(PublishedRoi(), SizeIs(0));
+  EXPECT_EQ(DirtyMarks(), marks);
+  FlushRoi();
+  EXPECT_THAT(PublishedRoi(), SizeIs(3));
+  ExpectPublishedRoiIsServed();
+}
+
+// A crash (SIGKILL) after batches are durable and before the ROI flush: the
+// marks survive the restart, and the first flush after it publishes every
+// change: none is lost.
+TEST_F(ScenarioTest, ACrashBetweenBatchAndFlushLosesNoRoiChange) {
+  ::channelops::testing::TempDir dir;
+  const std::string path = dir.Path("projections");
+  const auto events = scenario::Build(/*close_january=*/false);
+  // First run: the first half published, the rest applied but not flushed.
+  const size_t half = events.size() / 2;
+  const pid_t child = fork();
+  ASSERT_NE(child, -1);
+  if (child == 0) {
+    // No gtest assertions here: exit codes tell the parent what failed.
+    eventstore::Options o;
+    o.path = path;
+    o.source = "channelops/projections";
+    o.read_model_cfs = ReadModelCfs();
+    auto store = eventstore::EventStore::Open(o);
+    if (!store.ok()) _exit(10);
+    Projector projector;
+    auto apply = [&](size_t from, size_t to) {
+      for (size_t i = from; i < to; i += 7) {
+        auto r = (*store)->ExecuteSync({}, [&](eventstore::Tx& tx) -> absl::StatusOr<std::string> {
+          for (size_t j = i; j < std::min(to, i + 7); ++j) {
+            CHANNELOPS_RETURN_IF_ERROR(projector.Apply(tx, events[j]));
+          }
+          CHANNELOPS_RETURN_IF_ERROR(projector.FinishBatch(tx));
+          return std::string();
+        });
+        if (!r.ok()) _exit(11);  // durable once answered (sync)
+      }
+    };
+    apply(0, half);
+    if (!projections::FlushRoi(**store, projector).ok()) _exit(12);
+    apply(half, events.size());
+    raise(SIGKILL);
+    _exit(13);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL)
+      << "child exited with " << (WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
+
+  // Restart: a new projector over the reopened store.
+  projector_ = Projector();
+  Open(path);
+  const size_t published_before_crash = PublishedRoi().size();
+  EXPECT_GT(published_before_crash, 0u);
+  EXPECT_THAT(DirtyMarks(), Not(::testing::IsEmpty()));
+  // The marked changes are served already, not yet published.
+  FlushRoi();
+  EXPECT_GT(PublishedRoi().size(), published_before_crash);
+  ExpectStatements(scenario::ExpectedWithoutClose());
+  ExpectPublishedRoiIsServed();
+  // The same figures as without the crash.
+  auto ct = service_->Roi("partner-ct", "2026-02", "");
+  ASSERT_TRUE(ct.ok());
+  EXPECT_EQ(ct->roi_bps(), 3333);
 }
 
 // Links that arrive late reach months nothing else touched: a lead counted,
@@ -553,6 +772,7 @@ TEST_F(ScenarioTest, PartnerRoiFollowsLateLinksIntoUntouchedMonths) {
     f.Add(kDealRegistrationTopic, scenario::kDealSource, "deal-deal-12", e, At(12, 1));
   }
   Apply(f.events());
+  FlushRoi();
   ExpectPublishedRoiIsServed({{"partner-ny", "2026-04"},
                               {"partner-ny", "2026-05"},
                               {"partner-ny", "2026-06"},

@@ -96,7 +96,8 @@ class Tx {
 
   // Visits, in key order, every live key starting with `prefix` as the command
   // sees it (committed, staged by earlier commands, and its own writes). Costs
-  // the committed matches plus the writes not yet durable; meant for small,
+  // the committed and staged matches (staged writes are kept ordered: a log
+  // search each, not a walk over every write not yet durable); meant for small,
   // per-entity key ranges (e.g. one key per list element instead of a growing
   // list under one key). UNAVAILABLE on a storage failure.
   virtual absl::Status Scan(absl::string_view cf, absl::string_view prefix,
