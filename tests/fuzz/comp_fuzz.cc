@@ -57,37 +57,12 @@ enum Kind : uint8_t { kPublish, kAssign, kClosePeriod, kCredit, kTick, kKinds };
 constexpr char kActor[] = "fuzz";
 const absl::Time kStart = absl::FromUnixSeconds(1767225600);  // 2026-01-01T00:00:00Z
 
-class Harness {
+class Harness : public fuzz::HarnessBase<Harness> {
  public:
-  explicit Harness(bool strict) : strict_(strict) {}
-
-  void Run(const uint8_t* data, size_t size) {
-    fuzz::StepReader reader(data, size);
-    Step step;
-    while (reader.Next(&step)) {
-      now_ += absl::Seconds(1);
-      RunStep(step);
-      CheckInvariants();
-    }
-  }
+  explicit Harness(bool strict) : HarnessBase(strict, kStart) {}
 
  private:
-  void Refused(const Step& step, const absl::Status& st) {
-    CHANNELOPS_CHECK(!strict_) << "seed step of kind " << int(step.kind) << " failed: " << st;
-  }
-
-  template <class M>
-  bool Load(const Step& step, M* m, absl::Status (*validate)(const M&)) {
-    if (!Parse(step, m)) {
-      Refused(step, absl::InvalidArgumentError("unparseable"));
-      return false;
-    }
-    absl::Status st = validate(*m);
-    CheckCode(st, {StatusCode::kInvalidArgument}, "validation");
-    if (!st.ok()) Refused(step, st);
-    return st.ok();
-  }
-
+  friend class fuzz::HarnessBase<Harness>;
   void RunStep(const Step& step) {
     switch (step.kind % kKinds) {
       case kPublish:
@@ -340,8 +315,6 @@ class Harness {
 
   domain::Context Ctx() const { return domain::Context{now_, kActor}; }
 
-  const bool strict_;
-  absl::Time now_ = kStart;
   std::map<std::string, v1::Plan> plans_;                               // rm_plans
   std::map<std::pair<std::string, uint64_t>, v1::Plan> plan_versions_;  // rm_plan_versions
   std::map<std::string, v1::Assignment> assignments_;                   // rm_assignments

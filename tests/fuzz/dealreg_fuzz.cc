@@ -70,38 +70,12 @@ const std::initializer_list<StatusCode> kDecideCodes = {
     StatusCode::kInvalidArgument, StatusCode::kNotFound, StatusCode::kAborted,
     StatusCode::kFailedPrecondition, StatusCode::kPermissionDenied};
 
-class Harness {
+class Harness : public fuzz::HarnessBase<Harness> {
  public:
-  explicit Harness(bool strict) : strict_(strict) {}
-
-  void Run(const uint8_t* data, size_t size) {
-    fuzz::StepReader reader(data, size);
-    Step step;
-    while (reader.Next(&step)) {
-      now_ += absl::Seconds(1);  // the store clock moves between commands
-      RunStep(step);
-      CheckInvariants();
-    }
-  }
+  explicit Harness(bool strict) : HarnessBase(strict, kStart) {}
 
  private:
-  // A step that a seed (strict mode) must never fail.
-  void Refused(const Step& step, const absl::Status& st) {
-    CHANNELOPS_CHECK(!strict_) << "seed step of kind " << int(step.kind) << " failed: " << st;
-  }
-
-  template <class M>
-  bool Load(const Step& step, M* m, absl::Status (*validate)(const M&)) {
-    if (!Parse(step, m)) {
-      Refused(step, absl::InvalidArgumentError("unparseable"));
-      return false;
-    }
-    absl::Status st = validate(*m);
-    CheckCode(st, {StatusCode::kInvalidArgument}, "validation");
-    if (!st.ok()) Refused(step, st);
-    return st.ok();
-  }
-
+  friend class fuzz::HarnessBase<Harness>;
   // Decide's outcome: the events, or nullopt (after checking the code).
   std::optional<std::vector<domain::Event>> Decided(const Step& step,
                                                     absl::StatusOr<std::vector<domain::Event>> r) {
@@ -467,8 +441,6 @@ class Harness {
 
   domain::Context Ctx(const char* actor = kActor) const { return domain::Context{now_, actor}; }
 
-  const bool strict_;
-  absl::Time now_ = kStart;
   int next_deal_ = 0;
   std::map<std::string, v1::ProgramRules> rules_;         // rm_rules
   std::map<std::string, v1::Deal> deals_;                 // rm_deals

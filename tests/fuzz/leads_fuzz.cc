@@ -71,33 +71,13 @@ bool Holds(const v1::Lead& l) {
   return l.status() == v1::LEAD_STATUS_ASSIGNED || l.status() == v1::LEAD_STATUS_ACCEPTED;
 }
 
-class Harness {
+class Harness : public fuzz::HarnessBase<Harness> {
  public:
   explicit Harness(bool strict)
-      : strict_(strict), index_(std::make_unique<domain::RoutingIndex>()) {}
-
-  void Run(const uint8_t* data, size_t size) {
-    fuzz::StepReader reader(data, size);
-    Step step;
-    while (reader.Next(&step)) {
-      now_ += absl::Seconds(1);
-      RunStep(step);
-      CheckInvariants();
-    }
-  }
+      : HarnessBase(strict, kStart), index_(std::make_unique<domain::RoutingIndex>()) {}
 
  private:
-  void Refused(const Step& step, const absl::Status& st) {
-    CHANNELOPS_CHECK(!strict_) << "seed step of kind " << int(step.kind) << " failed: " << st;
-  }
-
-  template <class M>
-  bool ParseOk(const Step& step, M* m) {
-    if (Parse(step, m)) return true;
-    Refused(step, absl::InvalidArgumentError("unparseable"));
-    return false;
-  }
-
+  friend class fuzz::HarnessBase<Harness>;
   bool Valid(const Step& step, const absl::Status& st) {
     CheckCode(st, {StatusCode::kInvalidArgument}, "validation");
     if (!st.ok()) Refused(step, st);
@@ -395,8 +375,6 @@ class Harness {
 
   domain::Context Ctx(const char* actor = kActor) const { return domain::Context{now_, actor}; }
 
-  const bool strict_;
-  absl::Time now_ = kStart;
   int next_lead_ = 0;
   std::unique_ptr<domain::RoutingIndex> index_;  // the writer's cache
   std::map<std::string, v1::Lead> leads_;        // rm_leads

@@ -78,37 +78,12 @@ struct Aggregates {
 
 int64_t Micros(const common::v1::Money& m) { return m.amount_micros(); }
 
-class Harness {
+class Harness : public fuzz::HarnessBase<Harness> {
  public:
-  explicit Harness(bool strict) : strict_(strict) {}
-
-  void Run(const uint8_t* data, size_t size) {
-    fuzz::StepReader reader(data, size);
-    Step step;
-    while (reader.Next(&step)) {
-      now_ += absl::Seconds(1);
-      RunStep(step);
-      CheckInvariants();
-    }
-  }
+  explicit Harness(bool strict) : HarnessBase(strict, kStart) {}
 
  private:
-  void Refused(const Step& step, const absl::Status& st) {
-    CHANNELOPS_CHECK(!strict_) << "seed step of kind " << int(step.kind) << " failed: " << st;
-  }
-
-  template <class M>
-  bool Load(const Step& step, M* m, absl::Status (*validate)(const M&)) {
-    if (!Parse(step, m)) {
-      Refused(step, absl::InvalidArgumentError("unparseable"));
-      return false;
-    }
-    absl::Status st = validate(*m);
-    CheckCode(st, {StatusCode::kInvalidArgument}, "validation");
-    if (!st.ok()) Refused(step, st);
-    return st.ok();
-  }
-
+  friend class fuzz::HarnessBase<Harness>;
   // Decides with `decide` and commits; false (after checking the code) on error.
   template <class DecideFn>
   bool DecideAndCommit(const Step& step, const Aggregates& before, DecideFn decide) {
@@ -436,8 +411,6 @@ class Harness {
 
   domain::Context Ctx(const char* actor = kActor) const { return domain::Context{now_, actor}; }
 
-  const bool strict_;
-  absl::Time now_ = kStart;
   int next_request_ = 0;
   int next_claim_ = 0;
   uint64_t global_position_ = 0;

@@ -65,37 +65,12 @@ const std::initializer_list<StatusCode> kDecideCodes = {
 using LedgerKey = std::pair<int64_t, uint64_t>;  // (micros, global position): the key suffix
 using Ledger = std::map<LedgerKey, v1::LedgerEntry>;
 
-class Harness {
+class Harness : public fuzz::HarnessBase<Harness> {
  public:
-  explicit Harness(bool strict) : strict_(strict) {}
-
-  void Run(const uint8_t* data, size_t size) {
-    fuzz::StepReader reader(data, size);
-    Step step;
-    while (reader.Next(&step)) {
-      now_ += absl::Seconds(1);
-      RunStep(step);
-      CheckInvariants();
-    }
-  }
+  explicit Harness(bool strict) : HarnessBase(strict, kStart) {}
 
  private:
-  void Refused(const Step& step, const absl::Status& st) {
-    CHANNELOPS_CHECK(!strict_) << "seed step of kind " << int(step.kind) << " failed: " << st;
-  }
-
-  template <class M>
-  bool Load(const Step& step, M* m, absl::Status (*validate)(const M&)) {
-    if (!Parse(step, m)) {
-      Refused(step, absl::InvalidArgumentError("unparseable"));
-      return false;
-    }
-    absl::Status st = validate(*m);
-    CheckCode(st, {StatusCode::kInvalidArgument}, "validation");
-    if (!st.ok()) Refused(step, st);
-    return st.ok();
-  }
-
+  friend class fuzz::HarnessBase<Harness>;
   bool DecidedOk(const Step& step, const absl::Status& st) {
     CheckCode(st, kDecideCodes, "Decide");
     if (!st.ok()) Refused(step, st);
@@ -429,8 +404,6 @@ class Harness {
 
   domain::Context Ctx(const char* actor = kActor) const { return domain::Context{now_, actor}; }
 
-  const bool strict_;
-  absl::Time now_ = kStart;
   int next_change_ = 0;
   uint64_t global_position_ = 0;
   std::map<std::string, v1::Product> products_;                         // rm_products

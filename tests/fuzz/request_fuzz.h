@@ -112,6 +112,52 @@ inline void CheckCode(const absl::Status& st, std::initializer_list<absl::Status
   CHANNELOPS_CHECK(false) << what << " returned an undocumented status: " << st;
 }
 
+// The shape every request harness shares: a store clock that moves one second
+// between steps, strict mode for seeds (a seed step that fails aborts), and the
+// parse -> validate gate of each step. Derived provides RunStep(const Step&)
+// and CheckInvariants() (befriend HarnessBase<Derived> if they are private).
+template <class Derived>
+class HarnessBase {
+ public:
+  HarnessBase(bool strict, absl::Time start) : strict_(strict), now_(start) {}
+
+  void Run(const uint8_t* data, size_t size) {
+    StepReader reader(data, size);
+    Step step;
+    while (reader.Next(&step)) {
+      now_ += absl::Seconds(1);  // the store clock moves between commands
+      static_cast<Derived*>(this)->RunStep(step);
+      static_cast<Derived*>(this)->CheckInvariants();
+    }
+  }
+
+ protected:
+  // A step that a seed (strict mode) must never fail.
+  void Refused(const Step& step, const absl::Status& st) {
+    CHANNELOPS_CHECK(!strict_) << "seed step of kind " << int(step.kind) << " failed: " << st;
+  }
+
+  template <class M>
+  bool ParseOk(const Step& step, M* m) {
+    if (Parse(step, m)) return true;
+    Refused(step, absl::InvalidArgumentError("unparseable"));
+    return false;
+  }
+
+  // Parses the step into `m` and runs the handler's validation on it.
+  template <class M>
+  bool Load(const Step& step, M* m, absl::Status (*validate)(const M&)) {
+    if (!ParseOk(step, m)) return false;
+    absl::Status st = validate(*m);
+    CheckCode(st, {absl::StatusCode::kInvalidArgument}, "validation");
+    if (!st.ok()) Refused(step, st);
+    return st.ok();
+  }
+
+  const bool strict_;
+  absl::Time now_;
+};
+
 // Decoded proto3 strings with invalid UTF-8 make protobuf log an error per
 // parse: keep the fuzzer's output readable.
 inline void SilenceProtobufLogs() {
