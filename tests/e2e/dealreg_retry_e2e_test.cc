@@ -38,6 +38,7 @@
 #include "channelops/dealreg/v1/dealreg.grpc.pb.h"
 #include "channelops/dealreg/v1/events.pb.h"
 #include "channelops/testing/child_process.h"
+#include "channelops/testing/http.h"
 #include "channelops/testing/kafka_cluster.h"
 #include "channelops/testing/temp_dir.h"
 #include "grpcpp/grpcpp.h"
@@ -54,26 +55,7 @@ constexpr int kThreads = 8;
 constexpr char kPartner[] = "partner-retry";
 constexpr char kTopic[] = "channelops.deal_registration.events.v1";
 
-std::string HttpGet(const std::string& hostport, const std::string& path) {
-  auto colon = hostport.rfind(':');
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
-  inet_pton(AF_INET, hostport.substr(0, colon).c_str(), &a.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    close(fd);
-    return "";
-  }
-  std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: x\r\n\r\n");
-  (void)!write(fd, req.data(), req.size());
-  std::string out;
-  char buf[8192];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
-  close(fd);
-  return out;
-}
+using testing::HttpGet;
 
 // The value of the first sample line starting with `series` (name{labels}); -1 if none.
 double Metric(const std::string& exposition, const std::string& series) {

@@ -36,6 +36,7 @@
 #include "absl/time/clock.h"
 #include "channelops/dealreg/v1/dealreg.grpc.pb.h"
 #include "channelops/testing/child_process.h"
+#include "channelops/testing/http.h"
 #include "channelops/testing/temp_dir.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -79,26 +80,7 @@ class TmpfsMount {
   bool mounted_ = false;
 };
 
-std::string HttpGet(const std::string& hostport, const std::string& path) {
-  auto colon = hostport.rfind(':');
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
-  inet_pton(AF_INET, hostport.substr(0, colon).c_str(), &a.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    close(fd);
-    return "";
-  }
-  std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: x\r\n\r\n");
-  (void)!write(fd, req.data(), req.size());
-  std::string out;
-  char buf[8192];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
-  close(fd);
-  return out;
-}
+using testing::HttpGet;
 
 // The value of one sample line `name{labels} value` in a /metrics body, or -1.
 double Sample(const std::string& metrics, const std::string& series) {
