@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "channelops/eventstore/event_store.h"
 
 namespace channelops::eventstore {
 
@@ -21,16 +22,40 @@ struct WriteOp {
   std::optional<std::string> value;  // nullopt: delete
 };
 
+// A consistent read view pinned by Backend::PinView (a RocksDB snapshot).
+// Reads given nullptr see the latest writes, synced or not.
+using View = std::shared_ptr<const void>;
+
 class Backend {
  public:
   virtual ~Backend() = default;
   // Column family names in index order; index i is the `cf` of WriteOp.
-  virtual absl::StatusOr<std::optional<std::string>> Get(int cf, absl::string_view key) const = 0;
-  // Atomic. With sync, durable on return. Errors: UNAVAILABLE or RESOURCE_EXHAUSTED (disk full).
+  virtual absl::StatusOr<std::optional<std::string>> Get(int cf, absl::string_view key,
+                                                         const void* view) const = 0;
+  // Atomic and visible on return. With sync, durable on return; without, durable
+  // after the next successful SyncWal. Errors: UNAVAILABLE or RESOURCE_EXHAUSTED
+  // (disk full); a failed write changed nothing.
   virtual absl::Status Write(const std::vector<WriteOp>& ops, bool sync) = 0;
+  // Makes every Write that returned before this call durable. May run
+  // concurrently with Write (the next batch goes in while this one syncs).
+  virtual absl::Status SyncWal() = 0;
+  // Writes every memtable to fsynced table files: durable without the WAL (the
+  // fallback when a WAL sync failed).
+  virtual absl::Status FlushMemtables() = 0;
+  // fsyncs the WAL files and their directory through descriptors of its own:
+  // after a failed append RocksDB refuses (Debian's build: asserts) to sync
+  // the WAL, but what was appended before is in the files.
+  virtual absl::Status SyncWalFilesDirectly() = 0;
+  // After a failed write: resumes the store (RocksDB flushes every memtable to
+  // table files and starts a new WAL). OK: nothing had failed, or resumed.
+  virtual absl::Status Recover() = 0;
+  // Everything written so far, frozen (nullptr where the engine has no
+  // snapshots: the in-memory twin).
+  virtual View PinView() = 0;
   virtual absl::Status Scan(
       int cf, absl::string_view prefix, absl::string_view start, size_t limit,
-      const std::function<bool(absl::string_view, absl::string_view)>& fn) const = 0;
+      const std::function<bool(absl::string_view, absl::string_view)>& fn,
+      const void* view) const = 0;
   // Last key of a column family (for recovering the log head), or nullopt.
   virtual absl::StatusOr<std::optional<std::string>> LastKey(int cf) const = 0;
   virtual void Close() = 0;
@@ -39,5 +64,11 @@ class Backend {
 absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const std::string& path,
                                                             const std::vector<std::string>& cfs);
 std::unique_ptr<Backend> OpenMemoryBackend(const std::vector<std::string>& cfs);
+
+// Column family names of a store with these options, in Backend index order.
+absl::StatusOr<std::vector<std::string>> ColumnFamilies(const Options& options);
+// The store over a given backend: tests wrap a backend to hold or fail its syncs.
+absl::StatusOr<std::unique_ptr<EventStore>> OpenOnBackend(const Options& options,
+                                                          std::unique_ptr<Backend> backend);
 
 }  // namespace channelops::eventstore

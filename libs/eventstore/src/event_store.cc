@@ -1,5 +1,7 @@
 #include "channelops/eventstore/event_store.h"
 
+#include <pthread.h>
+
 #include <deque>
 #include <map>
 #include <thread>
@@ -59,6 +61,15 @@ absl::StatusOr<CommandResult> EventStore::ExecuteSync(CommandMeta meta, Command 
 
 namespace {
 
+// Commands decided between two looks at the committer: small, so a burst is
+// written in pieces while the rest of it is decided.
+constexpr size_t kDecideChunk = 16;
+// How often the committer tries to resume a failed store while acknowledged-
+// to-be batches wait for it.
+constexpr absl::Duration kRecoverInterval = absl::Seconds(1);
+// Stream heads remembered by the writer (about 100 bytes each).
+constexpr size_t kHeadCacheEntries = 1 << 16;
+
 enum Cf : int { kLog = 0, kStreams, kHeads, kIdem, kMeta, kSnap, kFirstReadModel };
 
 void ToTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
@@ -80,7 +91,8 @@ std::string EncodeIdem(absl::Time at, absl::string_view response) {
 struct Metrics {
   prometheus::Histogram* commit_latency = nullptr;  // enqueue -> durable answer
   prometheus::Histogram* batch_commands = nullptr;
-  prometheus::Histogram* fsync_seconds = nullptr;
+  prometheus::Histogram* write_seconds = nullptr;  // WAL write + memtable insert
+  prometheus::Histogram* sync_seconds = nullptr;   // WAL fsync
   prometheus::Counter* commands_ok = nullptr;
   prometheus::Counter* commands_rejected = nullptr;
   prometheus::Counter* commands_replayed = nullptr;
@@ -100,11 +112,16 @@ Metrics MakeMetrics(prometheus::Registry* r) {
                           .Help("Time from command submission to durable answer")
                           .Register(*r)
                           .Add({}, lat);
-  m.fsync_seconds = &prometheus::BuildHistogram()
+  m.write_seconds = &prometheus::BuildHistogram()
                          .Name("channelops_eventstore_batch_write_seconds")
-                         .Help("Time to write and fsync one group-commit batch")
+                         .Help("Time to write one group-commit batch to the WAL and memtables")
                          .Register(*r)
                          .Add({}, lat);
+  m.sync_seconds = &prometheus::BuildHistogram()
+                        .Name("channelops_eventstore_wal_sync_seconds")
+                        .Help("Time of one WAL fsync (covers every batch written before it)")
+                        .Register(*r)
+                        .Add({}, lat);
   m.batch_commands = &prometheus::BuildHistogram()
                           .Name("channelops_eventstore_batch_size_commands")
                           .Help("Commands per group-commit batch")
@@ -154,7 +171,20 @@ struct Batch {
   std::vector<std::string> overlay_keys;
   uint64_t last_position = 0;
   uint64_t events = 0;
-  absl::Time started = absl::InfiniteFuture();  // when its first command was decided
+};
+
+// A batch in the store, waiting for the fsync that makes it durable.
+struct Written {
+  std::vector<Answer> answers;
+  uint64_t last_position = 0;
+  uint64_t events = 0;
+  bool wrote = false;
+  View view;  // the store right after its write: readers' view once synced
+};
+
+struct Answering {
+  std::vector<Answer> answers;
+  bool durable = false;
 };
 
 struct Pending {
@@ -224,23 +254,55 @@ class StoreImpl final : public EventStore {
       absl::MutexLock l(&pos_mu_);
       last_committed_ = pos;
     }
+    {
+      absl::MutexLock l(&mu_);
+      last_written_ = pos;
+    }
+    {
+      absl::MutexLock l(&view_mu_);
+      durable_view_ = backend_->PinView();  // everything recovered is durable
+    }
     if (metrics_.last_position) metrics_.last_position->Set(static_cast<double>(pos));
-    writer_ = std::thread([this] { WriterLoop(); });
-    committer_ = std::thread([this] { CommitterLoop(); });
+    // Named for top -H and profiles.
+    writer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "es-decide");
+      WriterLoop();
+    });
+    committer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "es-commit");
+      CommitterLoop();
+    });
+    answerer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "es-answer");
+      AnswererLoop();
+    });
     return absl::OkStatus();
   }
 
   ~StoreImpl() override { Close(); }
 
+  // Submissions go to an inbox with a lock of its own: a burst of callers
+  // (a group's answers resubmitting) does not contend with the pipeline's
+  // lock, and only the first of a burst wakes the writer.
   void Execute(CommandMeta meta, Command command, Done done) override {
+    bool queued = false;
+    bool wake = false;
     {
-      absl::MutexLock l(&mu_);
-      if (!closing_) {
-        queue_.push_back(Pending{std::move(meta), std::move(command), std::move(done), absl::Now()});
-        return;
+      absl::MutexLock l(&inbox_mu_);
+      if (!inbox_closed_) {
+        wake = inbox_.empty();
+        inbox_.push_back(Pending{std::move(meta), std::move(command), std::move(done), absl::Now()});
+        queued = true;
       }
     }
-    done(absl::CancelledError("event store is closed"));
+    if (!queued) {
+      done(absl::CancelledError("event store is closed"));
+      return;
+    }
+    if (wake) {
+      absl::MutexLock l(&mu_);
+      inbox_ready_ = true;
+    }
   }
 
   absl::StatusOr<std::vector<EventEnvelope>> ReadStream(absl::string_view stream_id,
@@ -249,14 +311,16 @@ class StoreImpl final : public EventStore {
     std::vector<EventEnvelope> out;
     std::string prefix = absl::StrCat(stream_id, absl::string_view("\0", 1));
     std::vector<uint64_t> positions;
+    const View view = DurableView();
     CHANNELOPS_RETURN_IF_ERROR(backend_->Scan(
         kStreams, prefix, StreamKey(stream_id, std::max<uint64_t>(from_version, 1)), max_count,
         [&](absl::string_view, absl::string_view v) {
           positions.push_back(DecodeU64(v));
           return true;
-        }));
+        },
+        view.get()));
     for (uint64_t p : positions) {
-      CHANNELOPS_ASSIGN_OR_RETURN(auto raw, backend_->Get(kLog, EncodeU64(p)));
+      CHANNELOPS_ASSIGN_OR_RETURN(auto raw, backend_->Get(kLog, EncodeU64(p), view.get()));
       if (!raw) return absl::DataLossError(absl::StrCat("log entry ", p, " missing"));
       EventEnvelope e;
       if (!e.ParseFromString(*raw)) return absl::DataLossError("corrupt envelope");
@@ -284,20 +348,24 @@ class StoreImpl final : public EventStore {
       uint64_t from_position, size_t max_count,
       const std::function<void(uint64_t, absl::string_view)>& fn) const override {
     uint64_t last = LastPosition();
-    return backend_->Scan(kLog, "", EncodeU64(from_position), max_count,
-                          [&](absl::string_view k, absl::string_view v) {
-                            uint64_t p = DecodeU64(k);
-                            if (p > last) return false;  // not yet acknowledged
-                            fn(p, v);
-                            return true;
-                          });
+    const View view = DurableView();
+    return backend_->Scan(
+        kLog, "", EncodeU64(from_position), max_count,
+        [&](absl::string_view k, absl::string_view v) {
+          uint64_t p = DecodeU64(k);
+          if (p > last) return false;  // not yet durable
+          fn(p, v);
+          return true;
+        },
+        view.get());
   }
 
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view cf,
                                                  absl::string_view key) const override {
     auto it = cf_index_.find(cf);
     if (it == cf_index_.end()) return absl::InvalidArgumentError(absl::StrCat("unknown column family ", cf));
-    return backend_->Get(it->second, key);
+    const View view = ViewFor(it->second);
+    return backend_->Get(it->second, key, view.get());
   }
 
   absl::Status Scan(
@@ -305,7 +373,8 @@ class StoreImpl final : public EventStore {
       const std::function<bool(absl::string_view, absl::string_view)>& fn) const override {
     auto it = cf_index_.find(cf);
     if (it == cf_index_.end()) return absl::InvalidArgumentError(absl::StrCat("unknown column family ", cf));
-    return backend_->Scan(it->second, prefix, start, limit, fn);
+    const View view = ViewFor(it->second);
+    return backend_->Scan(it->second, prefix, start, limit, fn, view.get());
   }
 
   uint64_t LastPosition() const override {
@@ -332,7 +401,8 @@ class StoreImpl final : public EventStore {
                                                   dels.push_back(WriteOp{kIdem, std::string(k), std::nullopt});
                                                 }
                                                 return true;
-                                              }));
+                                              },
+                                              nullptr));
     // Deleting through the writer would serialise with commands; a direct delete
     // is safe because an expired key is no longer consulted for correctness.
     if (!dels.empty()) CHANNELOPS_RETURN_IF_ERROR(backend_->Write(dels, false));
@@ -340,6 +410,10 @@ class StoreImpl final : public EventStore {
   }
 
   void Close() override {
+    {
+      absl::MutexLock l(&inbox_mu_);
+      inbox_closed_ = true;  // before closing_: the writer's last look at the inbox is final
+    }
     {
       absl::MutexLock l(&mu_);
       if (closed_) return;
@@ -351,6 +425,15 @@ class StoreImpl final : public EventStore {
       committer_stop_ = true;
     }
     if (committer_.joinable()) committer_.join();
+    {
+      absl::MutexLock l(&mu_);
+      answerer_stop_ = true;  // after every answer handed over
+    }
+    if (answerer_.joinable()) answerer_.join();
+    {
+      absl::MutexLock l(&view_mu_);
+      durable_view_.reset();
+    }
     backend_->Close();
     absl::MutexLock l(&mu_);
     closed_ = true;
@@ -362,7 +445,21 @@ class StoreImpl final : public EventStore {
   absl::StatusOr<std::optional<std::string>> ReadThrough(int cf, absl::string_view key) {
     auto it = overlay_.find(OverlayKey(cf, key));
     if (it != overlay_.end()) return it->second.value;
-    return backend_->Get(cf, key);
+    if (cf == kHeads) {
+      auto h = heads_.find(key);
+      if (h != heads_.end()) return h->second;
+    }
+    // Latest: written batches, synced or not.
+    CHANNELOPS_ASSIGN_OR_RETURN(std::optional<std::string> v, backend_->Get(cf, key, nullptr));
+    if (cf == kHeads && v) RememberHead(key, *v);
+    return v;
+  }
+  // Stream heads are written only by this thread, so a cache of them is exact
+  // (cleared with the overlay when a batch fails). Saves a memtable lookup per
+  // append, the largest single cost of deciding one.
+  void RememberHead(absl::string_view stream, const std::string& version) {
+    if (heads_.size() >= kHeadCacheEntries) heads_.clear();
+    heads_[stream] = version;
   }
   // Overlay entries of `cf` under `prefix` (writer thread only). The overlay
   // is ordered: O(log n + matches), not the whole overlay per scan.
@@ -394,56 +491,51 @@ class StoreImpl final : public EventStore {
       bool exit = false;
       {
         absl::MutexLock l(&mu_);
-        // Adaptive group commit: when the committer is free but the batch is
-        // much smaller than recent ones, linger briefly (at most half an fsync)
-        // for the callers that are about to resubmit, instead of paying a whole
-        // fsync for a fragment (PostgreSQL's commit_delay, made adaptive).
-        auto batch_ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return !current.answers.empty() &&
-                 (current.answers.size() >= linger_target_ || closing_ ||
-                  absl::Now() >= current.started + linger_);
-        };
-        auto news = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return !queue_.empty() || (closing_ && committer_idle_) || failed_ || !completed_.empty();
-        };
-        // Conditions are re-evaluated only when the mutex is released, never
-        // because time passed: the time-dependent batch_ready() is waited for
-        // with a timeout only; the untimed wait ends when the committer frees up.
-        auto lingered = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return news() || batch_ready(); };
+        // Wakes for new commands, a finished write (the committer is free for
+        // the batch decided meanwhile), a failure, or shutdown. Batching is
+        // not decided here: the committer groups written batches into one fsync.
         auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return news() || (committer_idle_ && !current.answers.empty());
+          return inbox_ready_ || !queue_.empty() || (closing_ && committer_idle_) || failed_ ||
+                 !completed_.empty() || (committer_idle_ && !current.answers.empty());
         };
-        if (committer_idle_ && !current.answers.empty() && !batch_ready()) {
-          mu_.AwaitWithTimeout(absl::Condition(&lingered), current.started + linger_ - absl::Now());
-        } else {
-          mu_.Await(absl::Condition(&ready));
+        mu_.Await(absl::Condition(&ready));
+        {
+          inbox_ready_ = false;
+          absl::MutexLock il(&inbox_mu_);  // lock order: mu_, then inbox_mu_
+          for (Pending& p : inbox_) queue_.push_back(std::move(p));
+          inbox_.clear();
         }
         CleanupCompletedLocked();
         if (failed_) {
           // The batch in flight failed: everything decided on top of it is void.
           failed_ = false;
           overlay_.clear();
+          heads_.clear();
           completed_.clear();
-          next_position_ = LastPosition() + 1;
+          next_position_ = last_written_ + 1;
           FailAnswers(current, failure_status_);
           voided = std::move(current);
           current = Batch{};
           current.seq = ++batch_seq_;
         }
-        if (current.answers.size() < options_.max_batch_commands) {
-          size_t room = options_.max_batch_commands - current.answers.size();
-          while (!queue_.empty() && work.size() < room) {
-            work.push_back(std::move(queue_.front()));
-            queue_.pop_front();
-          }
-        }
-        if (work.empty() && committer_idle_ && batch_ready()) {
+        // What is decided goes to the committer as soon as it is free, and
+        // commands are decided a few at a time in between: a burst is written
+        // in pieces while the rest of it is still being decided.
+        if (committer_idle_ && !current.answers.empty()) {
           hand_off = true;
           committer_idle_ = false;
           in_flight_ = std::move(current);
           current = Batch{};
           current.seq = ++batch_seq_;
         }
+        if (current.answers.size() < options_.max_batch_commands) {
+          size_t room = std::min(options_.max_batch_commands - current.answers.size(), kDecideChunk);
+          while (!queue_.empty() && work.size() < room) {
+            work.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+          }
+        }
+        writer_busy_ = !work.empty() || !current.answers.empty();
         exit = closing_ && queue_.empty() && work.empty() && current.answers.empty() &&
                committer_idle_ && !hand_off;
       }
@@ -473,7 +565,6 @@ class StoreImpl final : public EventStore {
   }
 
   void RunCommand(Pending& p, Batch& batch) {
-    if (batch.answers.empty()) batch.started = absl::Now();
     absl::Time now = clock_->Now();
     if (!p.meta.idempotency_key.empty()) {
       auto prior = ReadThrough(kIdem, p.meta.idempotency_key);
@@ -512,6 +603,7 @@ class StoreImpl final : public EventStore {
     }
     for (size_t i = 0; i < tx.ops.size(); ++i) {
       WriteOp& op = tx.ops[i];
+      if (op.cf == kHeads && op.value) RememberHead(op.key, *op.value);
       if (tx.overlay_op[i]) {
         std::string ok = OverlayKey(op.cf, op.key);
         overlay_[ok] = OverlayEntry{op.value, batch.seq};
@@ -522,72 +614,222 @@ class StoreImpl final : public EventStore {
     batch.answers.push_back(Answer{std::move(p.done), std::move(r), p.submitted});
   }
 
+  // The committer writes each batch as soon as it is handed over (WAL write +
+  // memtable insert, no fsync: visible to the writer's next decisions, not to
+  // readers), and syncs once the burst is in: when nothing more is being
+  // decided or written, or when the oldest unsynced batch has waited one
+  // (smoothed) fsync. One fsync then covers every batch of the burst, and the
+  // memtable inserts of a burst overlap with deciding the rest of it.
+  //
+  // Writes and the fsync stay on this one thread: RocksDB must not sync a WAL
+  // whose last append failed (Debian's build asserts, and aborts, in
+  // WritableFileWriter when a sync follows a failed append), and only the
+  // thread that wrote knows for sure that no append is failing meanwhile.
   void CommitterLoop() {
+    std::vector<Written> unsynced;
+    absl::Time unsynced_since = absl::InfiniteFuture();
+    // A write failed after `unsynced` was written: their WAL cannot be synced.
+    // They wait, unanswered, until the store resumes (RocksDB's recovery
+    // flushes the memtables, so they are durable then) and are acknowledged
+    // then; a crash meanwhile loses them unacknowledged. Never answered with
+    // an error: they would become visible after the resume.
+    bool wal_failed = false;
     while (true) {
-      Batch b;
+      std::optional<Batch> b;
+      bool sync_now = false;
+      bool try_recover = false;
+      {
+        absl::MutexLock l(&mu_);
+        auto drained = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return !writer_busy_ && !inbox_ready_ && queue_.empty();
+        };
+        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return in_flight_.has_value() || committer_stop_ || (!unsynced.empty() && drained());
+        };
+        if (unsynced.empty()) {
+          mu_.Await(absl::Condition(&ready));
+        } else if (wal_failed) {
+          auto woken = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+            return in_flight_.has_value() || committer_stop_;
+          };
+          try_recover = !mu_.AwaitWithTimeout(absl::Condition(&woken), kRecoverInterval);
+        } else {
+          mu_.AwaitWithTimeout(absl::Condition(&ready), unsynced_since + sync_linger_ - absl::Now());
+        }
+        if (in_flight_.has_value()) {
+          b = std::move(*in_flight_);
+          in_flight_.reset();
+          try_recover = false;
+        } else if (wal_failed) {
+          if (committer_stop_) break;  // unacknowledged; durable or not after the close
+        } else if (!unsynced.empty()) {
+          sync_now = true;  // drained, lingered long enough, or stopping
+        } else if (committer_stop_) {
+          break;
+        }
+      }
+      // Resumed, and the memtables (holding what waited) in table files:
+      // RocksDB's recovery flushes them; flushed again here so the
+      // acknowledgement does not rest on that detail.
+      if (try_recover && backend_->Recover().ok() && backend_->FlushMemtables().ok()) {
+        wal_failed = false;
+        sync_now = true;
+      }
+      if (sync_now) {
+        SyncGroup(unsynced);
+        unsynced.clear();
+        unsynced_since = absl::InfiniteFuture();
+        continue;
+      }
+      if (!b) continue;
+      absl::Status s = absl::OkStatus();
+      View view;
+      if (!b->ops.empty()) {
+        absl::Time t0 = absl::Now();
+        s = backend_->Write(b->ops, /*sync=*/false);
+        if (metrics_.write_seconds) metrics_.write_seconds->Observe(absl::ToDoubleSeconds(absl::Now() - t0));
+        if (s.ok()) view = backend_->PinView();
+      }
+      if (metrics_.batch_commands) metrics_.batch_commands->Observe(static_cast<double>(b->answers.size()));
+      if (!s.ok()) {
+        // Nothing of this batch reached the store: answered with the error.
+        if (metrics_.storage_errors) metrics_.storage_errors->Increment(static_cast<double>(b->answers.size()));
+        FailAnswers(*b, s);
+        std::vector<Written> failed;
+        failed.push_back(Written{std::move(b->answers), 0, 0, false, nullptr});
+        HandToAnswerer(failed, /*durable=*/false);
+        // The batches written before it are in the WAL file (their appends
+        // succeeded) but RocksDB will not sync a WAL after a failed append:
+        // the files are fsynced directly. Recovery replays them and stops at
+        // the failed append's torn record, so they are acknowledged now.
+        if (!unsynced.empty()) {
+          if (backend_->SyncWalFilesDirectly().ok()) {
+            SyncGroup(unsynced, /*synced=*/true);
+            unsynced.clear();
+            unsynced_since = absl::InfiniteFuture();
+          } else {
+            wal_failed = true;
+          }
+        }
+      } else {
+        // A write succeeded after a failure: the store resumed (the backend
+        // resumes before writing) into a new WAL, which can be synced; what
+        // waited is durable once the memtables are in table files.
+        if (wal_failed && backend_->FlushMemtables().ok()) wal_failed = false;
+        if (unsynced.empty()) unsynced_since = absl::Now();
+        unsynced.push_back(Written{std::move(b->answers), b->last_position, b->events,
+                                   !b->ops.empty(), std::move(view)});
+      }
+      absl::MutexLock l(&mu_);
+      if (s.ok()) {
+        // In the store now: the overlay entries may go (later decisions read
+        // the store). Every answer, even of a batch without writes (a replay,
+        // a rejection decided on staged state), waits for the sync of
+        // everything written before it.
+        completed_.emplace_back(b->seq, std::move(b->overlay_keys));
+        if (b->last_position > 0) last_written_ = b->last_position;
+      } else {
+        failed_ = true;
+        failure_status_ = s;
+      }
+      committer_idle_ = true;
+    }
+  }
+
+  // One fsync for every batch written since the last; then the batches are
+  // durable: readers see them (the durable view), the relay may publish them,
+  // and their callers are answered (on the answerer thread).
+  void SyncGroup(std::vector<Written>& group, bool synced = false) {
+    bool wrote = false;
+    for (const Written& w : group) wrote = wrote || w.wrote;
+    if (wrote && options_.sync && !synced) {
+      absl::Time t0 = absl::Now();
+      absl::Status s = backend_->SyncWal();
+      absl::Duration took = absl::Now() - t0;
+      if (metrics_.sync_seconds) metrics_.sync_seconds->Observe(absl::ToDoubleSeconds(took));
+      {
+        absl::MutexLock l(&mu_);
+        sync_ewma_ = sync_ewma_ * 0.8 + took * 0.2;
+        sync_linger_ = std::min(sync_ewma_, absl::Milliseconds(2));
+      }
+      if (!s.ok()) {
+        // After a failed fsync the WAL's pages may be gone from the page
+        // cache without reaching the disk (Linux drops them), so retrying the
+        // fsync proves nothing. The batches are in the memtables: writing
+        // those to new, fsynced table files makes them durable without the
+        // WAL. If that fails too, the process stops before answering anyone
+        // and recovery replays the WAL (PostgreSQL's data_sync_retry=off).
+        absl::Status f = backend_->FlushMemtables();
+        CHANNELOPS_CHECK(f.ok()) << "event store: WAL sync failed (" << s.ToString()
+                                 << ") and flushing the memtables failed (" << f.ToString()
+                                 << "); stopping before acknowledging anything";
+      }
+    }
+    uint64_t last = 0;
+    uint64_t events = 0;
+    View view;
+    for (Written& w : group) {
+      if (w.last_position > 0) last = w.last_position;
+      events += w.events;
+      if (w.view) view = std::move(w.view);
+    }
+    if (view) {
+      absl::MutexLock l(&view_mu_);
+      durable_view_ = std::move(view);
+    }
+    if (last > 0) {
+      {
+        absl::MutexLock l(&pos_mu_);
+        last_committed_ = last;
+      }
+      if (metrics_.last_position) metrics_.last_position->Set(static_cast<double>(last));
+    }
+    if (metrics_.events) metrics_.events->Increment(static_cast<double>(events));
+    HandToAnswerer(group, /*durable=*/true);
+  }
+
+  void HandToAnswerer(std::vector<Written>& group, bool durable) {
+    absl::MutexLock l(&mu_);
+    for (Written& w : group) answering_.push_back(Answering{std::move(w.answers), durable});
+  }
+
+  // Runs the callers' callbacks off the committer, which goes on writing and
+  // syncing meanwhile (a callback may resubmit, or finish a gRPC call).
+  void AnswererLoop() {
+    while (true) {
+      std::deque<Answering> work;
       {
         absl::MutexLock l(&mu_);
         auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return in_flight_.has_value() || committer_stop_;
+          return !answering_.empty() || answerer_stop_;
         };
         mu_.Await(absl::Condition(&ready));
-        if (!in_flight_) return;
-        b = std::move(*in_flight_);
-        in_flight_.reset();
+        if (answering_.empty()) return;
+        work.swap(answering_);
       }
-      absl::Status s = absl::OkStatus();
-      absl::Duration write_time = absl::ZeroDuration();
-      if (!b.ops.empty()) {
-        absl::Time t0 = absl::Now();
-        s = backend_->Write(b.ops, options_.sync);
-        write_time = absl::Now() - t0;
-        if (metrics_.fsync_seconds) metrics_.fsync_seconds->Observe(absl::ToDoubleSeconds(absl::Now() - t0));
-      }
-      if (metrics_.batch_commands) metrics_.batch_commands->Observe(static_cast<double>(b.answers.size()));
-      if (s.ok()) {
-        // The batch is durable: its overlay entries may go before anyone hears
-        // back, so a caller that acts on the answer (a retry, a prune) is decided
-        // against the store, never against a stale staged value.
-        absl::MutexLock l(&mu_);
-        completed_.emplace_back(b.seq, std::move(b.overlay_keys));
-      }
-      if (s.ok()) {
-        if (b.last_position > 0) {
-          absl::MutexLock l(&pos_mu_);
-          last_committed_ = b.last_position;
-        }
-        if (metrics_.last_position && b.last_position > 0) metrics_.last_position->Set(static_cast<double>(b.last_position));
-        if (metrics_.events) metrics_.events->Increment(static_cast<double>(b.events));
-      } else {
-        if (metrics_.storage_errors) metrics_.storage_errors->Increment(static_cast<double>(b.answers.size()));
-        FailAnswers(b, s);
-      }
-      // Answer first, then declare the committer idle: callers that resubmit
-      // from their callbacks join the next batch instead of the writer handing
-      // off a fragment of one command (closed-loop clients keep batches full).
-      absl::Time now = absl::Now();
-      for (Answer& a : b.answers) {
-        if (metrics_.commit_latency) metrics_.commit_latency->Observe(absl::ToDoubleSeconds(now - a.submitted));
-        if (s.ok() && a.result.ok() && !a.result->replayed && metrics_.commands_ok) {
-          metrics_.commands_ok->Increment();
-        }
-        a.done(std::move(a.result));
-      }
-      {
-        absl::MutexLock l(&mu_);
-        committer_idle_ = true;
-        // Linger target: three quarters of the last batch; linger bound: half
-        // of the smoothed write+fsync time, never more than 2 ms.
-        linger_target_ = std::max<size_t>(1, b.answers.size() * 3 / 4);
-        write_ewma_ = write_ewma_ * 0.8 + write_time * 0.2;
-        linger_ = std::min(write_ewma_ / 2, absl::Milliseconds(2));
-        if (!s.ok()) {
-          failed_ = true;
-          failure_status_ = s;
-        }
-      }
+      for (Answering& a : work) AnswerAll(a.answers, a.durable);
     }
   }
+
+  void AnswerAll(std::vector<Answer>& answers, bool durable) {
+    absl::Time now = absl::Now();
+    for (Answer& a : answers) {
+      if (metrics_.commit_latency) metrics_.commit_latency->Observe(absl::ToDoubleSeconds(now - a.submitted));
+      if (durable && a.result.ok() && !a.result->replayed && metrics_.commands_ok) {
+        metrics_.commands_ok->Increment();
+      }
+      a.done(std::move(a.result));
+    }
+  }
+
+  // Reads outside commands see only what a sync covered. The meta family
+  // (relay cursor, consumer offsets) is written outside the pipeline too, and
+  // read as it is.
+  View DurableView() const {
+    absl::MutexLock l(&view_mu_);
+    return durable_view_;
+  }
+  View ViewFor(int cf) const { return cf == kMeta ? nullptr : DurableView(); }
 
   friend class TxImpl;
   Options options_;
@@ -599,28 +841,40 @@ class StoreImpl final : public EventStore {
 
   // Writer-thread state.
   absl::btree_map<std::string, OverlayEntry> overlay_;  // ordered: prefix scans
+  absl::flat_hash_map<std::string, std::string> heads_;  // stream -> encoded version
   uint64_t next_position_ = 1;
   uint64_t batch_seq_ = 0;
 
   mutable absl::Mutex mu_;
-  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);   // taken from the inbox, not yet decided
+  bool inbox_ready_ ABSL_GUARDED_BY(mu_) = false;    // the inbox got its first command
+  absl::Mutex inbox_mu_;
+  std::vector<Pending> inbox_ ABSL_GUARDED_BY(inbox_mu_);
+  bool inbox_closed_ ABSL_GUARDED_BY(inbox_mu_) = false;
   std::optional<Batch> in_flight_ ABSL_GUARDED_BY(mu_);
   bool committer_idle_ ABSL_GUARDED_BY(mu_) = true;
-  size_t linger_target_ ABSL_GUARDED_BY(mu_) = 1;
-  absl::Duration linger_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
-  absl::Duration write_ewma_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  bool writer_busy_ ABSL_GUARDED_BY(mu_) = false;  // holds commands not yet handed off
+  absl::Duration sync_ewma_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  absl::Duration sync_linger_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   bool committer_stop_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool failed_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status failure_status_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<uint64_t, std::vector<std::string>>> completed_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_written_ ABSL_GUARDED_BY(mu_) = 0;  // highest position in the store, synced or not
+  std::deque<Answering> answering_ ABSL_GUARDED_BY(mu_);
+  bool answerer_stop_ ABSL_GUARDED_BY(mu_) = false;
+
+  mutable absl::Mutex view_mu_;
+  View durable_view_ ABSL_GUARDED_BY(view_mu_);
 
   mutable absl::Mutex pos_mu_;
   uint64_t last_committed_ ABSL_GUARDED_BY(pos_mu_) = 0;
 
   std::thread writer_;
   std::thread committer_;
+  std::thread answerer_;
 };
 
 int TxImpl::CfIndex(absl::string_view cf) { return store_.CfIndex(cf); }
@@ -651,11 +905,13 @@ absl::Status TxImpl::Scan(absl::string_view cf, absl::string_view prefix,
                           const std::function<void(absl::string_view, absl::string_view)>& fn) {
   int idx = CfIndex(cf);
   std::map<std::string, std::optional<std::string>> merged;
-  CHANNELOPS_RETURN_IF_ERROR(store_.backend().Scan(idx, prefix, "", SIZE_MAX,
-                                                    [&](absl::string_view k, absl::string_view v) {
-                                                      merged[std::string(k)] = std::string(v);
-                                                      return true;
-                                                    }));
+  CHANNELOPS_RETURN_IF_ERROR(store_.backend().Scan(
+      idx, prefix, "", SIZE_MAX,
+      [&](absl::string_view k, absl::string_view v) {
+        merged[std::string(k)] = std::string(v);
+        return true;
+      },
+      nullptr));
   store_.OverlayPrefix(idx, prefix, merged);
   const std::string start = OverlayKey(idx, prefix);
   for (auto it = local_.lower_bound(start);
@@ -716,22 +972,8 @@ absl::StatusOr<uint64_t> TxImpl::Append(absl::string_view stream_id, int64_t exp
   return next_position_ - 1;
 }
 
-std::vector<std::string> AllCfs(const Options& o, absl::Status* status) {
-  std::vector<std::string> cfs = {kLogCf, kStreamsCf, kHeadsCf, kIdempotencyCf, kMetaCf, kSnapshotsCf};
-  for (const auto& rm : o.read_model_cfs) {
-    if (!absl::StartsWith(rm, "rm_") || rm.size() > 64) {
-      *status = absl::InvalidArgumentError(
-          absl::StrCat("read_model_cfs: '", rm, "' must start with rm_ and be at most 64 chars"));
-    }
-    cfs.push_back(rm);
-  }
-  return cfs;
-}
-
 absl::StatusOr<std::unique_ptr<EventStore>> OpenWith(const Options& options, bool memory) {
-  absl::Status st;
-  std::vector<std::string> cfs = AllCfs(options, &st);
-  CHANNELOPS_RETURN_IF_ERROR(st);
+  CHANNELOPS_ASSIGN_OR_RETURN(std::vector<std::string> cfs, ColumnFamilies(options));
   std::unique_ptr<Backend> backend;
   if (memory) {
     backend = OpenMemoryBackend(cfs);
@@ -739,12 +981,30 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenWith(const Options& options, boo
     if (options.path.empty()) return absl::InvalidArgumentError("path: must not be empty");
     CHANNELOPS_ASSIGN_OR_RETURN(backend, OpenRocksDbBackend(options.path, cfs));
   }
+  return OpenOnBackend(options, std::move(backend));
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> ColumnFamilies(const Options& o) {
+  std::vector<std::string> cfs = {kLogCf, kStreamsCf, kHeadsCf, kIdempotencyCf, kMetaCf, kSnapshotsCf};
+  for (const auto& rm : o.read_model_cfs) {
+    if (!absl::StartsWith(rm, "rm_") || rm.size() > 64) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("read_model_cfs: '", rm, "' must start with rm_ and be at most 64 chars"));
+    }
+    cfs.push_back(rm);
+  }
+  return cfs;
+}
+
+absl::StatusOr<std::unique_ptr<EventStore>> OpenOnBackend(const Options& options,
+                                                          std::unique_ptr<Backend> backend) {
+  CHANNELOPS_ASSIGN_OR_RETURN(std::vector<std::string> cfs, ColumnFamilies(options));
   auto store = std::make_unique<StoreImpl>(options, std::move(backend), std::move(cfs));
   CHANNELOPS_RETURN_IF_ERROR(store->Init());
   return std::unique_ptr<EventStore>(std::move(store));
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
   return OpenWith(options, false);
