@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bitset>
 #include <limits>
 #include <numeric>
 
@@ -76,11 +77,64 @@ int64_t Signed(unsigned __int128 magnitude, bool negative) {
                   : static_cast<int64_t>(magnitude);
 }
 
+enum class DecimalError { kNone, kSyntax, kFraction, kOverflow };
+
+// Money::Parse's decimal rules; *micros is set when kNone.
+DecimalError ParseDecimal(std::string_view decimal, int64_t* micros) {
+  std::string_view s = decimal;
+  bool negative = !s.empty() && s.front() == '-';
+  if (negative) s.remove_prefix(1);
+  size_t dot = s.find('.');
+  std::string_view int_part = s.substr(0, dot);
+  std::string_view frac_part = dot == std::string_view::npos ? "" : s.substr(dot + 1);
+  if (int_part.empty() || !AllDigits(int_part) ||
+      (dot != std::string_view::npos && (frac_part.empty() || !AllDigits(frac_part)))) {
+    return DecimalError::kSyntax;
+  }
+  if (frac_part.size() > 6) return DecimalError::kFraction;
+  const unsigned __int128 limit = negative ? kMinMagnitude : static_cast<unsigned __int128>(kMax);
+  unsigned __int128 units = 0;
+  for (char c : int_part) {
+    units = units * 10 + static_cast<unsigned>(c - '0');
+    // Stop early so that a very long digit string cannot wrap the accumulator.
+    if (units > limit) return DecimalError::kOverflow;
+  }
+  unsigned __int128 frac = 0;
+  for (size_t i = 0; i < 6; ++i) {
+    frac = frac * 10 + (i < frac_part.size() ? static_cast<unsigned>(frac_part[i] - '0') : 0);
+  }
+  unsigned __int128 magnitude = units * Money::kMicrosPerUnit + frac;
+  if (magnitude > limit) return DecimalError::kOverflow;
+  *micros = Signed(magnitude, negative);
+  return DecimalError::kNone;
+}
+
+// kIsoCurrencyCodes as one bit per three-letter upper-case code: a lookup
+// instead of a search (POS validates a currency per line).
+class CurrencyTable {
+ public:
+  CurrencyTable() {
+    for (std::string_view c : kIsoCurrencyCodes) bits_.set(Index(c));
+  }
+  bool Has(std::string_view code) const {
+    for (char c : code) {
+      if (c < 'A' || c > 'Z') return false;
+    }
+    return bits_.test(Index(code));
+  }
+
+ private:
+  static size_t Index(std::string_view c) {
+    return static_cast<size_t>(((c[0] - 'A') * 26 + (c[1] - 'A')) * 26 + (c[2] - 'A'));
+  }
+  std::bitset<26 * 26 * 26> bits_;
+};
+
 }  // namespace
 
 bool IsIsoCurrencyCode(std::string_view code) {
-  if (code.size() != 3) return false;
-  return std::binary_search(kIsoCurrencyCodes.begin(), kIsoCurrencyCodes.end(), code);
+  static const CurrencyTable* const kTable = new CurrencyTable();
+  return code.size() == 3 && kTable->Has(code);
 }
 
 absl::StatusOr<Money> Money::Create(std::string_view currency, int64_t micros) {
@@ -90,36 +144,27 @@ absl::StatusOr<Money> Money::Create(std::string_view currency, int64_t micros) {
 
 absl::StatusOr<Money> Money::Parse(std::string_view decimal, std::string_view currency) {
   if (!IsIsoCurrencyCode(currency)) return BadCurrency(currency);
-  std::string_view s = decimal;
-  bool negative = !s.empty() && s.front() == '-';
-  if (negative) s.remove_prefix(1);
-  size_t dot = s.find('.');
-  std::string_view int_part = s.substr(0, dot);
-  std::string_view frac_part = dot == std::string_view::npos ? "" : s.substr(dot + 1);
-  if (int_part.empty() || !AllDigits(int_part) ||
-      (dot != std::string_view::npos && (frac_part.empty() || !AllDigits(frac_part)))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid decimal amount ", Quote(decimal),
-                     ": expected an optional '-', digits, and optionally '.' and 1 to 6 digits"));
+  int64_t micros = 0;
+  switch (ParseDecimal(decimal, &micros)) {
+    case DecimalError::kNone:
+      return Money(std::string(currency), micros);
+    case DecimalError::kSyntax:
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid decimal amount ", Quote(decimal),
+                       ": expected an optional '-', digits, and optionally '.' and 1 to 6 digits"));
+    case DecimalError::kFraction:
+      return absl::InvalidArgumentError(absl::StrCat("invalid decimal amount ", Quote(decimal),
+                                                     ": more than 6 fractional digits"));
+    case DecimalError::kOverflow:
+      break;
   }
-  if (frac_part.size() > 6) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid decimal amount ", Quote(decimal), ": more than 6 fractional digits"));
-  }
-  const unsigned __int128 limit = negative ? kMinMagnitude : static_cast<unsigned __int128>(kMax);
-  unsigned __int128 units = 0;
-  for (char c : int_part) {
-    units = units * 10 + static_cast<unsigned>(c - '0');
-    // Stop early so that a very long digit string cannot wrap the accumulator.
-    if (units > limit) return Overflow("parse");
-  }
-  unsigned __int128 frac = 0;
-  for (size_t i = 0; i < 6; ++i) {
-    frac = frac * 10 + (i < frac_part.size() ? static_cast<unsigned>(frac_part[i] - '0') : 0);
-  }
-  unsigned __int128 magnitude = units * kMicrosPerUnit + frac;
-  if (magnitude > limit) return Overflow("parse");
-  return Money(std::string(currency), Signed(magnitude, negative));
+  return Overflow("parse");
+}
+
+std::optional<int64_t> Money::ParseMicros(std::string_view decimal) {
+  int64_t micros = 0;
+  if (ParseDecimal(decimal, &micros) != DecimalError::kNone) return std::nullopt;
+  return micros;
 }
 
 absl::StatusOr<Money> Money::FromProto(const common::v1::Money& proto,

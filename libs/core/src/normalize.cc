@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -65,99 +68,270 @@ static_assert(std::is_sorted(kIsoCountryCodes.begin(), kIsoCountryCodes.end()));
 static_assert(std::adjacent_find(kIsoCountryCodes.begin(), kIsoCountryCodes.end()) ==
               kIsoCountryCodes.end());
 
+// kIsoCountryCodes as a 26 x 26 bit table: IsIsoCountryCode without a search.
+struct CountryTable {
+  std::array<uint32_t, 26> rows{};  // bit (second letter) of row (first letter)
+  constexpr CountryTable() {
+    for (std::string_view c : kIsoCountryCodes) rows[c[0] - 'A'] |= 1u << (c[1] - 'A');
+  }
+  bool Has(std::string_view code) const {
+    if (code[0] < 'A' || code[0] > 'Z' || code[1] < 'A' || code[1] > 'Z') return false;
+    return (rows[code[0] - 'A'] >> (code[1] - 'A')) & 1u;
+  }
+};
+constexpr CountryTable kCountryTable;
+
+// Every two-label suffix ends in a two-letter country label: a name whose last
+// label is longer needs no search of kTwoLabelPublicSuffixes.
+constexpr bool EndsInTwoLetterLabel(std::string_view s) {
+  return s.size() > 3 && s[s.size() - 3] == '.' && s.find('.') == s.size() - 3;
+}
+static_assert(std::all_of(kTwoLabelPublicSuffixes.begin(), kTwoLabelPublicSuffixes.end(),
+                          EndsInTwoLetterLabel));
+
+// The legal suffixes are 2 to 12 lower-case letters: other words need no search.
+constexpr bool IsLowerWord(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+}
+static_assert(std::all_of(kLegalSuffixes.begin(), kLegalSuffixes.end(), [](std::string_view s) {
+  return s.size() >= 2 && s.size() <= 12 && IsLowerWord(s);
+}));
+
+// For each first letter, the range of kLegalSuffixes (sorted) that start with it.
+constexpr auto kLegalSuffixRanges = [] {
+  std::array<std::pair<uint8_t, uint8_t>, 26> r{};
+  for (size_t i = kLegalSuffixes.size(); i-- > 0;) {
+    auto& range = r[static_cast<size_t>(kLegalSuffixes[i][0] - 'a')];
+    if (range.second == 0) range.second = static_cast<uint8_t>(i + 1);
+    range.first = static_cast<uint8_t>(i);
+  }
+  return r;
+}();
+
+// Contains(kLegalSuffixes, word), comparing only with the suffixes of its first letter.
+bool IsLegalSuffix(std::string_view word) {
+  if (word.size() < 2 || word.size() > 12 || word[0] < 'a' || word[0] > 'z') return false;
+  const auto [from, to] = kLegalSuffixRanges[static_cast<size_t>(word[0] - 'a')];
+  for (size_t i = from; i < to; ++i) {
+    const std::string_view s = kLegalSuffixes[i];
+    if (s.size() != word.size()) continue;
+    size_t k = 1;
+    while (k < s.size() && s[k] == word[k]) ++k;
+    if (k == s.size()) return true;
+  }
+  return false;
+}
+
 template <size_t N>
 bool Contains(const std::array<std::string_view, N>& sorted, std::string_view s) {
   return std::binary_search(sorted.begin(), sorted.end(), s);
 }
 
-bool IsSingleLetter(const std::string& word) {
+bool IsSingleLetter(std::string_view word) {
   return word.size() == 1 && absl::ascii_isalpha(static_cast<unsigned char>(word[0]));
 }
 
+// For each byte: its absl::ascii_tolower if absl::ascii_isalnum, else 0.
+constexpr auto kAlnumLower = [] {
+  std::array<char, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')) t[c] = static_cast<char>(c);
+    if (c >= 'A' && c <= 'Z') t[c] = static_cast<char>(c - 'A' + 'a');
+  }
+  return t;
+}();
+
+// The words of a company name, lower-cased, written joined by single spaces
+// into one buffer and tracked as [begin, end) offsets: dropping a leading or
+// trailing word moves an index, and the result is one substring. Names up to
+// kInlineName bytes need no allocation.
+class CompanyWords {
+ public:
+  static constexpr size_t kInlineName = 100;
+
+  void Split(std::string_view name) {
+    // Each byte of a name makes at most 5 bytes of words (" and ") and starts
+    // at most one word.
+    text_.resize(5 * name.size() + 1);
+    words_.resize(name.size() + 1);
+    size_t n = 0, w = 0;
+    bool in_word = false;
+    auto letter = [&](char c) {
+      if (!in_word) {
+        if (n != 0) text_[n++] = ' ';
+        words_[w++].begin = static_cast<uint32_t>(n);
+        in_word = true;
+      }
+      text_[n++] = c;
+    };
+    auto separator = [&] {
+      if (in_word) words_[w - 1].end = static_cast<uint32_t>(n);
+      in_word = false;
+    };
+    for (size_t i = 0; i < name.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(name[i]);
+      if (const char lower = kAlnumLower[c]; lower != 0) {  // absl::ascii_isalnum
+        letter(lower);
+      } else if (c == '&') {
+        separator();
+        letter('a');
+        letter('n');
+        letter('d');
+        separator();
+      } else if (c == '\'') {
+        // Dropped, the word goes on: "McDonald's" == "McDonalds".
+      } else if (c == 0xE2 && name.substr(i, 3) == "\xE2\x80\x99") {
+        i += 2;  // U+2019 RIGHT SINGLE QUOTATION MARK, the typographic apostrophe.
+      } else if (c >= 0x80) {
+        letter(static_cast<char>(c));  // part of a UTF-8 letter: keep
+      } else {
+        separator();
+      }
+    }
+    separator();
+    first_ = 0;
+    last_ = w;
+  }
+
+  size_t size() const { return last_ - first_; }
+  std::string_view Word(size_t i) const {  // i-th remaining word
+    const Span& s = words_[first_ + i];
+    return std::string_view(text_.data() + s.begin, s.end - s.begin);
+  }
+  std::string_view Back() const { return Word(size() - 1); }
+  void PopFront() { ++first_; }
+  void PopBack(size_t n = 1) { last_ -= n; }
+
+  std::string Joined() const {
+    if (size() == 0) return "";
+    const size_t from = words_[first_].begin, to = words_[last_ - 1].end;
+    return std::string(text_.data() + from, to - from);
+  }
+
+ private:
+  struct Span {
+    uint32_t begin, end;
+  };
+
+  absl::InlinedVector<char, 5 * kInlineName + 1> text_;
+  absl::InlinedVector<Span, kInlineName + 1> words_;
+  size_t first_ = 0, last_ = 0;
+};
+
 // Removes one legal suffix (plain, or spelled as single letters such as "s a" from
 // "S.A.") from the end of `words`, never the last word. Returns whether it did.
-bool DropOneSuffix(std::vector<std::string>& words) {
-  if (words.size() > 1 && Contains(kLegalSuffixes, words.back())) {
-    words.pop_back();
+bool DropOneSuffix(CompanyWords& words) {
+  if (words.size() > 1 && IsLegalSuffix(words.Back())) {
+    words.PopBack();
     return true;
   }
   size_t run = 0;
-  while (run < words.size() && IsSingleLetter(words[words.size() - 1 - run])) ++run;
+  while (run < words.size() && IsSingleLetter(words.Word(words.size() - 1 - run))) ++run;
   // The longest suffix has 12 letters; a dotted one, in practice, at most 5 ("s.a.r.l.").
   for (size_t k = std::min<size_t>(run, 5); k >= 2; --k) {
     if (words.size() <= k) continue;
-    std::string joined;
-    for (size_t i = words.size() - k; i < words.size(); ++i) joined += words[i];
-    if (Contains(kLegalSuffixes, joined)) {
-      words.resize(words.size() - k);
+    char joined[5];
+    for (size_t i = 0; i < k; ++i) joined[i] = words.Word(words.size() - k + i)[0];
+    if (IsLegalSuffix(std::string_view(joined, k))) {
+      words.PopBack(k);
       return true;
     }
   }
   return false;
 }
 
-}  // namespace
-
-std::string NormalizeCompanyName(std::string_view name) {
-  std::string spaced;
-  spaced.reserve(name.size() + 8);
-  for (size_t i = 0; i < name.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(name[i]);
-    if (absl::ascii_isalnum(c)) {
-      spaced.push_back(absl::ascii_tolower(c));
-    } else if (c == '&') {
-      spaced.append(" and ");
-    } else if (c == '\'') {
-      // Dropped: "McDonald's" == "McDonalds".
-    } else if (c == 0xE2 && name.substr(i, 3) == "\xE2\x80\x99") {
-      i += 2;  // U+2019 RIGHT SINGLE QUOTATION MARK, the typographic apostrophe.
-    } else if (c >= 0x80) {
-      spaced.push_back(static_cast<char>(c));  // part of a UTF-8 letter: keep
-    } else {
-      spaced.push_back(' ');
-    }
-  }
-  std::vector<std::string> words = absl::StrSplit(spaced, ' ', absl::SkipEmpty());
-  // Repeated so that normalising twice changes nothing ("The The Acme" -> "acme").
-  while (words.size() > 1 && words.front() == "the") words.erase(words.begin());
-  while (DropOneSuffix(words)) {
-    // "Smith & Co" -> "smith and" -> "smith".
-    if (words.size() > 1 && words.back() == "and") words.pop_back();
-  }
-  return absl::StrJoin(words, " ");
+// absl::StripAsciiWhitespace, inline (absl::ascii_isspace: space, \t \n \v \f \r).
+std::string_view StripWhitespace(std::string_view s) {
+  auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
 }
 
-std::string NormalizeEmailDomain(std::string_view email_or_domain) {
-  std::string_view s = ToStd(absl::StripAsciiWhitespace(ToAbsl(email_or_domain)));
+// The bytes that are [a-z0-9-] once lower-cased.
+constexpr auto kLabelChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+  }
+  return t;
+}();
+
+// The registrable domain of NormalizeEmailDomain, written after `prefix` into a
+// new string; "" (without the prefix) when there is none.
+std::string RegistrableDomain(std::string_view email_or_domain, std::string_view prefix) {
+  std::string_view s = StripWhitespace(email_or_domain);
   if (size_t at = s.rfind('@'); at != std::string_view::npos) s.remove_prefix(at + 1);
   if (!s.empty() && s.back() == '.') s.remove_suffix(1);
-  std::string domain = absl::AsciiStrToLower(ToAbsl(s));
   // "www.com" is a domain of its own; "www.acme.com" is acme.com's web host.
-  if (absl::StartsWith(domain, "www.") && domain.find('.', 4) != std::string::npos) {
-    domain.erase(0, 4);
+  if (s.size() >= 4 && absl::ascii_tolower(static_cast<unsigned char>(s[0])) == 'w' &&
+      absl::ascii_tolower(static_cast<unsigned char>(s[1])) == 'w' &&
+      absl::ascii_tolower(static_cast<unsigned char>(s[2])) == 'w' && s[3] == '.' &&
+      s.find('.', 4) != std::string_view::npos) {
+    s.remove_prefix(4);
   }
-  if (domain.empty() || domain.size() > 253) return "";
-
-  std::vector<absl::string_view> labels = absl::StrSplit(domain, '.');
-  if (labels.size() < 2) return "";
-  for (absl::string_view label : labels) {
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-      return "";
+  if (s.empty() || s.size() > 253) return "";
+  // Labels: each non-empty, at most 63 of [a-z0-9-] (after lower-casing), not
+  // starting or ending with '-'. The starts of the last three are kept.
+  size_t starts[3] = {0, 0, 0};  // starts[0]: the last label's
+  size_t labels = 0;
+  size_t start = 0;
+  for (size_t i = 0; i <= s.size(); ++i) {
+    if (i == s.size() || s[i] == '.') {
+      const size_t len = i - start;
+      if (len == 0 || len > 63 || s[start] == '-' || s[i - 1] == '-') return "";
+      starts[2] = starts[1];
+      starts[1] = starts[0];
+      starts[0] = start;
+      ++labels;
+      start = i + 1;
+      continue;
     }
-    for (char c : label) {
-      if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-')) return "";
-    }
+    if (!kLabelChars[static_cast<unsigned char>(s[i])]) return "";
   }
-  absl::string_view tld = labels.back();
+  if (labels < 2) return "";
+  std::string_view tld = s.substr(starts[0]);
   if (std::all_of(tld.begin(), tld.end(), [](char c) { return absl::ascii_isdigit(c); })) {
     return "";
   }
-
   size_t suffix_labels = 1;
-  std::string last_two = absl::StrCat(labels[labels.size() - 2], ".", labels.back());
-  if (Contains(kTwoLabelPublicSuffixes, last_two)) suffix_labels = 2;
-  if (labels.size() <= suffix_labels) return "";  // the name is a public suffix itself
-  return absl::StrJoin(labels.end() - static_cast<long>(suffix_labels + 1), labels.end(), ".");
+  if (s.size() - starts[0] == 2) {  // see EndsInTwoLetterLabel
+    char last_two[128];             // two labels of at most 63 and a dot
+    std::string_view two = s.substr(starts[1]);
+    for (size_t i = 0; i < two.size(); ++i) {
+      last_two[i] = absl::ascii_tolower(static_cast<unsigned char>(two[i]));
+    }
+    if (Contains(kTwoLabelPublicSuffixes, std::string_view(last_two, two.size()))) {
+      suffix_labels = 2;
+    }
+  }
+  if (labels <= suffix_labels) return "";  // the name is a public suffix itself
+  std::string_view domain = s.substr(starts[suffix_labels]);
+  std::string out(prefix.size() + domain.size(), '\0');
+  prefix.copy(out.data(), prefix.size());
+  for (size_t i = 0; i < domain.size(); ++i) {
+    const char c = domain[i];  // [a-zA-Z0-9-]: see kLabelChars
+    out[prefix.size() + i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string NormalizeCompanyName(std::string_view name) {
+  CompanyWords words;
+  words.Split(name);
+  // Repeated so that normalising twice changes nothing ("The The Acme" -> "acme").
+  while (words.size() > 1 && words.Word(0) == "the") words.PopFront();
+  while (DropOneSuffix(words)) {
+    // "Smith & Co" -> "smith and" -> "smith".
+    if (words.size() > 1 && words.Back() == "and") words.PopBack();
+  }
+  return words.Joined();
+}
+
+std::string NormalizeEmailDomain(std::string_view email_or_domain) {
+  return RegistrableDomain(email_or_domain, "");
 }
 
 std::string NormalizePostalCode(std::string_view postal_code) {
@@ -171,12 +345,15 @@ std::string NormalizePostalCode(std::string_view postal_code) {
 }
 
 std::string NormalizeCountryCode(std::string_view country_code) {
-  return absl::AsciiStrToUpper(absl::StripAsciiWhitespace(ToAbsl(country_code)));
+  // absl::AsciiStrToUpper(absl::StripAsciiWhitespace(country_code)), in one pass.
+  std::string_view s = StripWhitespace(country_code);
+  std::string out(s.size(), '\0');
+  for (size_t i = 0; i < s.size(); ++i)
+    out[i] = absl::ascii_toupper(static_cast<unsigned char>(s[i]));
+  return out;
 }
 
-bool IsIsoCountryCode(std::string_view code) {
-  return code.size() == 2 && Contains(kIsoCountryCodes, code);
-}
+bool IsIsoCountryCode(std::string_view code) { return code.size() == 2 && kCountryTable.Has(code); }
 
 std::string CustomerKey(std::string_view country, std::string_view company_name) {
   std::string name = NormalizeCompanyName(company_name);
@@ -185,9 +362,7 @@ std::string CustomerKey(std::string_view country, std::string_view company_name)
 }
 
 std::string DomainKey(std::string_view email_or_domain) {
-  std::string domain = NormalizeEmailDomain(email_or_domain);
-  if (domain.empty()) return "";
-  return absl::StrCat("d|", domain);
+  return RegistrableDomain(email_or_domain, "d|");
 }
 
 }  // namespace channelops::core

@@ -7,11 +7,11 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "channelops/eventstore/event_store.h"
 
 namespace channelops::eventstore {
@@ -52,10 +52,9 @@ class Backend {
   // Everything written so far, frozen (nullptr where the engine has no
   // snapshots: the in-memory twin).
   virtual View PinView() = 0;
-  virtual absl::Status Scan(
-      int cf, absl::string_view prefix, absl::string_view start, size_t limit,
-      const std::function<bool(absl::string_view, absl::string_view)>& fn,
-      const void* view) const = 0;
+  virtual absl::Status Scan(int cf, absl::string_view prefix, absl::string_view start, size_t limit,
+                            const std::function<bool(absl::string_view, absl::string_view)>& fn,
+                            const void* view) const = 0;
   // Last key of a column family (for recovering the log head), or nullopt.
   virtual absl::StatusOr<std::optional<std::string>> LastKey(int cf) const = 0;
   virtual void Close() = 0;

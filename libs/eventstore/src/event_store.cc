@@ -104,9 +104,8 @@ struct Metrics {
 Metrics MakeMetrics(prometheus::Registry* r) {
   Metrics m;
   if (r == nullptr) return m;
-  auto lat = prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                     0.005,  0.01,    0.025,  0.05,  0.1,
-                                                     0.25,   1};
+  auto lat = prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                     0.01,   0.025,   0.05,   0.1,   0.25,   1};
   m.commit_latency = &prometheus::BuildHistogram()
                           .Name("channelops_eventstore_append_latency_seconds")
                           .Help("Time from command submission to durable answer")
@@ -127,7 +126,7 @@ Metrics MakeMetrics(prometheus::Registry* r) {
                           .Help("Commands per group-commit batch")
                           .Register(*r)
                           .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64,
-                                                                          128, 256, 1024, 4096});
+                                                                           128, 256, 1024, 4096});
   auto& cmds = prometheus::BuildCounter()
                    .Name("channelops_eventstore_commands_total")
                    .Help("Commands by outcome")
@@ -291,7 +290,8 @@ class StoreImpl final : public EventStore {
       absl::MutexLock l(&inbox_mu_);
       if (!inbox_closed_) {
         wake = inbox_.empty();
-        inbox_.push_back(Pending{std::move(meta), std::move(command), std::move(done), absl::Now()});
+        inbox_.push_back(
+            Pending{std::move(meta), std::move(command), std::move(done), absl::Now()});
         queued = true;
       }
     }
@@ -333,13 +333,14 @@ class StoreImpl final : public EventStore {
                                                      size_t max_count) const override {
     std::vector<EventEnvelope> out;
     absl::Status parse = absl::OkStatus();
-    CHANNELOPS_RETURN_IF_ERROR(ReadAllRaw(from_position, max_count, [&](uint64_t, absl::string_view v) {
-      EventEnvelope e;
-      if (!e.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
-        parse = absl::DataLossError("corrupt envelope");
-      }
-      out.push_back(std::move(e));
-    }));
+    CHANNELOPS_RETURN_IF_ERROR(
+        ReadAllRaw(from_position, max_count, [&](uint64_t, absl::string_view v) {
+          EventEnvelope e;
+          if (!e.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+            parse = absl::DataLossError("corrupt envelope");
+          }
+          out.push_back(std::move(e));
+        }));
     CHANNELOPS_RETURN_IF_ERROR(parse);
     return out;
   }
@@ -363,7 +364,8 @@ class StoreImpl final : public EventStore {
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view cf,
                                                  absl::string_view key) const override {
     auto it = cf_index_.find(cf);
-    if (it == cf_index_.end()) return absl::InvalidArgumentError(absl::StrCat("unknown column family ", cf));
+    if (it == cf_index_.end())
+      return absl::InvalidArgumentError(absl::StrCat("unknown column family ", cf));
     const View view = ViewFor(it->second);
     return backend_->Get(it->second, key, view.get());
   }
@@ -372,7 +374,8 @@ class StoreImpl final : public EventStore {
       absl::string_view cf, absl::string_view prefix, absl::string_view start, size_t limit,
       const std::function<bool(absl::string_view, absl::string_view)>& fn) const override {
     auto it = cf_index_.find(cf);
-    if (it == cf_index_.end()) return absl::InvalidArgumentError(absl::StrCat("unknown column family ", cf));
+    if (it == cf_index_.end())
+      return absl::InvalidArgumentError(absl::StrCat("unknown column family ", cf));
     const View view = ViewFor(it->second);
     return backend_->Scan(it->second, prefix, start, limit, fn, view.get());
   }
@@ -384,7 +387,8 @@ class StoreImpl final : public EventStore {
 
   bool WaitForPosition(uint64_t position, absl::Duration timeout) const override {
     absl::MutexLock l(&pos_mu_);
-    auto reached = [&]() ABSL_SHARED_LOCKS_REQUIRED(pos_mu_) { return last_committed_ >= position; };
+    auto reached = [&]()
+                       ABSL_SHARED_LOCKS_REQUIRED(pos_mu_) { return last_committed_ >= position; };
     return pos_mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
   }
 
@@ -394,15 +398,17 @@ class StoreImpl final : public EventStore {
 
   absl::StatusOr<size_t> PruneIdempotency(absl::Time now) override {
     std::vector<WriteOp> dels;
-    uint64_t cutoff = static_cast<uint64_t>(absl::ToUnixMicros(now - options_.idempotency_retention));
-    CHANNELOPS_RETURN_IF_ERROR(backend_->Scan(kIdem, "", "", SIZE_MAX,
-                                              [&](absl::string_view k, absl::string_view v) {
-                                                if (v.size() >= 8 && DecodeU64(v.substr(0, 8)) < cutoff) {
-                                                  dels.push_back(WriteOp{kIdem, std::string(k), std::nullopt});
-                                                }
-                                                return true;
-                                              },
-                                              nullptr));
+    uint64_t cutoff =
+        static_cast<uint64_t>(absl::ToUnixMicros(now - options_.idempotency_retention));
+    CHANNELOPS_RETURN_IF_ERROR(backend_->Scan(
+        kIdem, "", "", SIZE_MAX,
+        [&](absl::string_view k, absl::string_view v) {
+          if (v.size() >= 8 && DecodeU64(v.substr(0, 8)) < cutoff) {
+            dels.push_back(WriteOp{kIdem, std::string(k), std::nullopt});
+          }
+          return true;
+        },
+        nullptr));
     // Deleting through the writer would serialise with commands; a direct delete
     // is safe because an expired key is no longer consulted for correctness.
     if (!dels.empty()) CHANNELOPS_RETURN_IF_ERROR(backend_->Write(dels, false));
@@ -529,7 +535,8 @@ class StoreImpl final : public EventStore {
           current.seq = ++batch_seq_;
         }
         if (current.answers.size() < options_.max_batch_commands) {
-          size_t room = std::min(options_.max_batch_commands - current.answers.size(), kDecideChunk);
+          size_t room =
+              std::min(options_.max_batch_commands - current.answers.size(), kDecideChunk);
           while (!queue_.empty() && work.size() < room) {
             work.push_back(std::move(queue_.front()));
             queue_.pop_front();
@@ -654,7 +661,8 @@ class StoreImpl final : public EventStore {
           };
           try_recover = !mu_.AwaitWithTimeout(absl::Condition(&woken), kRecoverInterval);
         } else {
-          mu_.AwaitWithTimeout(absl::Condition(&ready), unsynced_since + sync_linger_ - absl::Now());
+          mu_.AwaitWithTimeout(absl::Condition(&ready),
+                               unsynced_since + sync_linger_ - absl::Now());
         }
         if (in_flight_.has_value()) {
           b = std::move(*in_flight_);
@@ -687,13 +695,16 @@ class StoreImpl final : public EventStore {
       if (!b->ops.empty()) {
         absl::Time t0 = absl::Now();
         s = backend_->Write(b->ops, /*sync=*/false);
-        if (metrics_.write_seconds) metrics_.write_seconds->Observe(absl::ToDoubleSeconds(absl::Now() - t0));
+        if (metrics_.write_seconds)
+          metrics_.write_seconds->Observe(absl::ToDoubleSeconds(absl::Now() - t0));
         if (s.ok()) view = backend_->PinView();
       }
-      if (metrics_.batch_commands) metrics_.batch_commands->Observe(static_cast<double>(b->answers.size()));
+      if (metrics_.batch_commands)
+        metrics_.batch_commands->Observe(static_cast<double>(b->answers.size()));
       if (!s.ok()) {
         // Nothing of this batch reached the store: answered with the error.
-        if (metrics_.storage_errors) metrics_.storage_errors->Increment(static_cast<double>(b->answers.size()));
+        if (metrics_.storage_errors)
+          metrics_.storage_errors->Increment(static_cast<double>(b->answers.size()));
         FailAnswers(*b, s);
         std::vector<Written> failed;
         failed.push_back(Written{std::move(b->answers), 0, 0, false, nullptr});
@@ -814,7 +825,8 @@ class StoreImpl final : public EventStore {
   void AnswerAll(std::vector<Answer>& answers, bool durable) {
     absl::Time now = absl::Now();
     for (Answer& a : answers) {
-      if (metrics_.commit_latency) metrics_.commit_latency->Observe(absl::ToDoubleSeconds(now - a.submitted));
+      if (metrics_.commit_latency)
+        metrics_.commit_latency->Observe(absl::ToDoubleSeconds(now - a.submitted));
       if (durable && a.result.ok() && !a.result->replayed && metrics_.commands_ok) {
         metrics_.commands_ok->Increment();
       }
@@ -840,14 +852,14 @@ class StoreImpl final : public EventStore {
   Metrics metrics_;
 
   // Writer-thread state.
-  absl::btree_map<std::string, OverlayEntry> overlay_;  // ordered: prefix scans
+  absl::btree_map<std::string, OverlayEntry> overlay_;   // ordered: prefix scans
   absl::flat_hash_map<std::string, std::string> heads_;  // stream -> encoded version
   uint64_t next_position_ = 1;
   uint64_t batch_seq_ = 0;
 
   mutable absl::Mutex mu_;
-  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);   // taken from the inbox, not yet decided
-  bool inbox_ready_ ABSL_GUARDED_BY(mu_) = false;    // the inbox got its first command
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);  // taken from the inbox, not yet decided
+  bool inbox_ready_ ABSL_GUARDED_BY(mu_) = false;   // the inbox got its first command
   absl::Mutex inbox_mu_;
   std::vector<Pending> inbox_ ABSL_GUARDED_BY(inbox_mu_);
   bool inbox_closed_ ABSL_GUARDED_BY(inbox_mu_) = false;
@@ -885,7 +897,8 @@ absl::StatusOr<std::optional<std::string>> TxImpl::GetByIndex(int cf, absl::stri
   return store_.ReadThrough(cf, key);
 }
 
-absl::StatusOr<std::optional<std::string>> TxImpl::Get(absl::string_view cf, absl::string_view key) {
+absl::StatusOr<std::optional<std::string>> TxImpl::Get(absl::string_view cf,
+                                                       absl::string_view key) {
   return GetByIndex(CfIndex(cf), key);
 }
 
@@ -954,8 +967,10 @@ absl::StatusOr<uint64_t> TxImpl::Append(absl::string_view stream_id, int64_t exp
     env.set_global_position(next_position_);
     absl::string_view type_url = ev.payload.type_url();
     auto slash = type_url.rfind('/');
-    env.set_event_type(std::string(slash == absl::string_view::npos ? type_url : type_url.substr(slash + 1)));
-    ToTimestamp(ev.occurred_at == absl::InfinitePast() ? now_ : ev.occurred_at, env.mutable_occurred_at());
+    env.set_event_type(
+        std::string(slash == absl::string_view::npos ? type_url : type_url.substr(slash + 1)));
+    ToTimestamp(ev.occurred_at == absl::InfinitePast() ? now_ : ev.occurred_at,
+                env.mutable_occurred_at());
     ToTimestamp(now_, env.mutable_recorded_at());
     env.set_correlation_id(meta_.correlation_id);
     env.set_causation_id(meta_.request_id);
@@ -987,7 +1002,8 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenWith(const Options& options, boo
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> ColumnFamilies(const Options& o) {
-  std::vector<std::string> cfs = {kLogCf, kStreamsCf, kHeadsCf, kIdempotencyCf, kMetaCf, kSnapshotsCf};
+  std::vector<std::string> cfs = {kLogCf,         kStreamsCf, kHeadsCf,
+                                  kIdempotencyCf, kMetaCf,    kSnapshotsCf};
   for (const auto& rm : o.read_model_cfs) {
     if (!absl::StartsWith(rm, "rm_") || rm.size() > 64) {
       return absl::InvalidArgumentError(

@@ -122,7 +122,8 @@ class StderrLogger final : public rocksdb::Logger {
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
     // Opening a new store probes its directory first and reports the expected
     // NotFound as an error: not worth an operator's attention.
-    if (absl::StartsWith(text, "Error when reading") && absl::StrContains(text, "dir NotFound")) return;
+    if (absl::StartsWith(text, "Error when reading") && absl::StrContains(text, "dir NotFound"))
+      return;
     LogLine(level >= rocksdb::InfoLogLevel::ERROR_LEVEL ? "error" : "warn", "rocksdb", "rocksdb",
             text);
   }
@@ -186,7 +187,8 @@ class RocksDbBackend final : public Backend {
   absl::StatusOr<std::optional<std::string>> Get(int cf, absl::string_view key,
                                                  const void* view) const override {
     std::string v;
-    rocksdb::Status s = db_->Get(ReadAt(view), handles_[cf], rocksdb::Slice(key.data(), key.size()), &v);
+    rocksdb::Status s =
+        db_->Get(ReadAt(view), handles_[cf], rocksdb::Slice(key.data(), key.size()), &v);
     if (s.IsNotFound()) return std::nullopt;
     if (!s.ok()) return FromRocks(s, "get");
     return v;
@@ -246,13 +248,15 @@ class RocksDbBackend final : public Backend {
       int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) {
         if (errno == ENOENT) continue;  // an obsolete WAL deleted meanwhile
-        return absl::UnavailableError(absl::StrCat("open ", entry.path().string(), ": ", strerror(errno)));
+        return absl::UnavailableError(
+            absl::StrCat("open ", entry.path().string(), ": ", strerror(errno)));
       }
       int rc = ::fdatasync(fd);
       int err = errno;
       ::close(fd);
       if (rc != 0) {
-        return absl::UnavailableError(absl::StrCat("fdatasync ", entry.path().string(), ": ", strerror(err)));
+        return absl::UnavailableError(
+            absl::StrCat("fdatasync ", entry.path().string(), ": ", strerror(err)));
       }
     }
     if (ec) return absl::UnavailableError(absl::StrCat("list ", path_, ": ", ec.message()));
@@ -436,8 +440,10 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const std::string& p
   descs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_opts);
   for (const auto& c : cfs) {
     rocksdb::ColumnFamilyOptions o = cf_opts;
-    if (c == kLogCf) o.memtable_insert_with_hint_prefix_extractor = std::make_shared<WholeFamilyPrefix>();
-    if (c == kStreamsCf) o.memtable_insert_with_hint_prefix_extractor = std::make_shared<StreamIdPrefix>();
+    if (c == kLogCf)
+      o.memtable_insert_with_hint_prefix_extractor = std::make_shared<WholeFamilyPrefix>();
+    if (c == kStreamsCf)
+      o.memtable_insert_with_hint_prefix_extractor = std::make_shared<StreamIdPrefix>();
     // A stream head is overwritten by every append: the newest version sorts
     // right before the previous one, so the key itself is the hint.
     if (c == kHeadsCf) {

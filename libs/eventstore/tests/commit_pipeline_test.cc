@@ -98,7 +98,8 @@ class CommitPipelineTest : public ::testing::Test {
     ASSERT_TRUE(cfs.ok()) << cfs.status();
     auto inner = OpenRocksDbBackend(options_.path, *cfs);
     ASSERT_TRUE(inner.ok()) << inner.status();
-    auto s = OpenOnBackend(options_, std::make_unique<ControlledBackend>(std::move(*inner), &control_));
+    auto s =
+        OpenOnBackend(options_, std::make_unique<ControlledBackend>(std::move(*inner), &control_));
     ASSERT_TRUE(s.ok()) << s.status();
     store_ = std::move(*s);
   }
@@ -114,9 +115,8 @@ class CommitPipelineTest : public ::testing::Test {
   void AwaitSyncWaiting() {
     absl::MutexLock l(&control_.mu);
     control_.mu.Await(absl::Condition(
-        +[](ControlledBackend::Control* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu) {
-          return c->syncs_waiting > 0;
-        },
+        +[](ControlledBackend::Control* c)
+             ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu) { return c->syncs_waiting > 0; },
         &control_));
   }
   // Appends `value` to stream `stream` and puts it under rm_test/`stream`;
@@ -178,10 +178,13 @@ TEST_F(CommitPipelineTest, ReadersAndAnswersWaitForTheSyncDecisionsDoNot) {
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_TRUE(all->empty());
   size_t scanned = 0;
-  ASSERT_TRUE(store_->Scan("rm_test", "", "", 10, [&](absl::string_view, absl::string_view) {
-                ++scanned;
-                return true;
-              }).ok());
+  ASSERT_TRUE(store_
+                  ->Scan("rm_test", "", "", 10,
+                         [&](absl::string_view, absl::string_view) {
+                           ++scanned;
+                           return true;
+                         })
+                  .ok());
   EXPECT_EQ(scanned, 0u);
 
   Hold(false);

@@ -25,11 +25,19 @@ std::optional<absl::CivilDay> ParseDate(std::string_view s) {
   for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
     if (!absl::ascii_isdigit(static_cast<unsigned char>(s[i]))) return std::nullopt;
   }
-  absl::CivilDay d;
-  if (!absl::ParseCivilTime(absl::string_view(s.data(), s.size()), &d)) return std::nullopt;
-  // ParseCivilTime normalises 2026-02-30 to 2026-03-02: reject such input.
-  if (FormatDate(d) != s) return std::nullopt;
-  return d;
+  auto num = [&](size_t from, size_t n) {
+    int v = 0;
+    for (size_t i = from; i < from + n; ++i) v = v * 10 + (s[i] - '0');
+    return v;
+  };
+  const int y = num(0, 4), m = num(5, 2), d = num(8, 2);
+  // Exactly the days whose FormatDate is `s`: FormatDate writes years below 1000
+  // with fewer than 4 digits, and a day that does not exist is no day's form.
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1000 || m < 1 || m > 12 || d < 1) return std::nullopt;
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (d > (m == 2 && leap ? 29 : kDays[m - 1])) return std::nullopt;
+  return absl::CivilDay(y, m, d);
 }
 
 std::string FormatDate(absl::CivilDay d) { return absl::FormatCivilTime(d); }
@@ -61,15 +69,16 @@ ActivityCode ActivityFromCode(std::string_view code) {
   };
   static constexpr const char* kIgnored[] = {"PA", "RC", "IB", "BB", "QP", "QI", "QB", "QE"};
   ActivityCode out;
+  if (code.size() != 2) return out;  // every code is two characters
   for (const Entry& e : kKnown) {
-    if (code == e.code) {
+    if (code[0] == e.code[0] && code[1] == e.code[1]) {
       out.kind = ActivityCode::Kind::kKnown;
       out.activity = e.activity;
       return out;
     }
   }
   for (const char* c : kIgnored) {
-    if (code == c) out.kind = ActivityCode::Kind::kIgnored;
+    if (code[0] == c[0] && code[1] == c[1]) out.kind = ActivityCode::Kind::kIgnored;
   }
   return out;
 }
@@ -129,8 +138,9 @@ bool AllowedIn(v1::ReportKind kind, v1::LineActivity a) {
 bool IsSupportedUnit(std::string_view uom) {
   static constexpr std::array<const char*, 10> kUnits = {"EA", "CA", "BX", "PK", "DZ",
                                                          "PL", "KT", "ST", "RL", "UN"};
+  if (uom.size() != 2) return false;  // every unit is two characters
   for (const char* u : kUnits) {
-    if (uom == u) return true;
+    if (uom[0] == u[0] && uom[1] == u[1]) return true;
   }
   return false;
 }

@@ -1,6 +1,8 @@
 #include "pos_ingestion/domain/lines.h"
 
 #include <cstdlib>
+#include <limits>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -15,15 +17,14 @@ namespace {
 constexpr size_t kMaxIdLength = 128;
 constexpr size_t kMaxText = 200;
 
-LineVerdict Reject(const parse::Line& l, std::string field, v1::RejectCode code,
-                   std::string message) {
-  LineVerdict v;
+// Makes `v` the reject of line `l`.
+void Reject(LineVerdict& v, const parse::Line& l, std::string field, v1::RejectCode code,
+            std::string message) {
   v.kind = LineVerdict::Kind::kRejected;
   v.reject.set_line_number(l.line_number);
   v.reject.set_field(std::move(field));
   v.reject.set_code(code);
   v.reject.set_message(std::move(message));
-  return v;
 }
 
 std::string Quoted(const std::string& s) {
@@ -35,25 +36,45 @@ bool BadId(const std::string& id) {
   return !id.empty() && !core::IsValidIdentifier(id, kMaxIdLength);
 }
 
-common::v1::Party PartyOf(const parse::Party& p) {
-  common::v1::Party out;
-  out.set_name(p.name);
-  out.set_email_domain(p.email_domain);
-  auto* a = out.mutable_address();
-  a->set_line1(p.address_line);
-  a->set_city(p.city);
-  a->set_region(p.region);
-  a->set_postal_code(p.postal_code);
-  a->set_country_code(core::NormalizeCountryCode(p.country));
-  return out;
+// The end customer as recorded; `country` is NormalizeCountryCode(p.country).
+// Empty strings are not set: in proto3 that is the same message, without an
+// allocation per empty field.
+void SetParty(const parse::Party& p, const std::string& country, common::v1::Party* out) {
+  if (!p.name.empty()) out->set_name(p.name);
+  if (!p.email_domain.empty()) out->set_email_domain(p.email_domain);
+  auto* a = out->mutable_address();
+  if (!p.address_line.empty()) a->set_line1(p.address_line);
+  if (!p.city.empty()) a->set_city(p.city);
+  if (!p.region.empty()) a->set_region(p.region);
+  if (!p.postal_code.empty()) a->set_postal_code(p.postal_code);
+  if (!country.empty()) a->set_country_code(country);
+}
+
+// Money::ToProto() of a Money of `currency` and `micros`.
+void SetMoney(const std::string& currency, int64_t micros, common::v1::Money* out) {
+  out->set_currency_code(currency);
+  out->set_amount_micros(micros);
+}
+
+// ToProtoTime(StartOf(d)) for a day of ParseDate (years 1000..9999): whole
+// seconds since the epoch, in UTC.
+void SetStartOf(absl::CivilDay d, google::protobuf::Timestamp* out) {
+  // Days since 1970-01-01 of the proleptic Gregorian day (H. Hinnant's
+  // days_from_civil), = d - absl::CivilDay(1970, 1, 1).
+  const int64_t m = d.month(), dd = d.day();
+  const int64_t y = d.year() - (m <= 2 ? 1 : 0);
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + dd - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  out->set_seconds((era * 146097 + doe - 719468) * 86400);
 }
 
 bool TooLong(const parse::Party& p) {
-  for (const std::string* s : {&p.name, &p.customer_id, &p.email_domain, &p.address_line, &p.city,
-                               &p.region, &p.postal_code, &p.country}) {
-    if (s->size() > kMaxText) return true;
-  }
-  return false;
+  return p.name.size() > kMaxText || p.customer_id.size() > kMaxText ||
+         p.email_domain.size() > kMaxText || p.address_line.size() > kMaxText ||
+         p.city.size() > kMaxText || p.region.size() > kMaxText ||
+         p.postal_code.size() > kMaxText || p.country.size() > kMaxText;
 }
 
 }  // namespace
@@ -72,125 +93,129 @@ int64_t InventoryDelta(v1::LineActivity activity, int64_t quantity) {
   }
 }
 
-LineVerdict ValidateLine(const parse::Line& l, const LineContext& ctx,
-                         const ProductLookup& products) {
+namespace {
+
+// ValidateLine into `v` (default-constructed), so that ValidateLine returns one
+// named object: no LineVerdict is moved.
+void Validate(const parse::Line& l, const LineContext& ctx, const ProductLookup& products,
+              LineVerdict& v) {
   const v1::ReportHeader& header = *ctx.header;
   // Activity.
   if (l.activity_code.empty()) {
-    return Reject(l, "activity", v1::REJECT_CODE_MISSING_FIELD, "activity code is required");
+    return Reject(v, l, "activity", v1::REJECT_CODE_MISSING_FIELD, "activity code is required");
   }
   ActivityCode code = ActivityFromCode(l.activity_code);
   if (code.kind == ActivityCode::Kind::kIgnored) {
-    LineVerdict v;
     v.kind = LineVerdict::Kind::kIgnored;
-    return v;
+    return;
   }
   if (code.kind == ActivityCode::Kind::kUnknown) {
-    return Reject(l, "activity", v1::REJECT_CODE_UNKNOWN_ACTIVITY,
+    return Reject(v, l, "activity", v1::REJECT_CODE_UNKNOWN_ACTIVITY,
                   absl::StrCat("unknown activity code ", Quoted(l.activity_code)));
   }
   const v1::LineActivity activity = code.activity;
   if (!AllowedIn(header.kind(), activity)) {
-    return Reject(l, "activity", v1::REJECT_CODE_ACTIVITY_NOT_ALLOWED,
+    return Reject(v, l, "activity", v1::REJECT_CODE_ACTIVITY_NOT_ALLOWED,
                   absl::StrCat(CodeOf(activity), " lines are not allowed in a ",
                                v1::ReportKind_Name(header.kind()), " report"));
   }
   // Product and unit.
-  if (l.sku.empty()) return Reject(l, "sku", v1::REJECT_CODE_MISSING_FIELD, "sku is required");
+  if (l.sku.empty()) return Reject(v, l, "sku", v1::REJECT_CODE_MISSING_FIELD, "sku is required");
   const v1::Product* product = l.sku.size() <= kMaxIdLength ? products(l.sku) : nullptr;
   if (product == nullptr) {
-    return Reject(l, "sku", v1::REJECT_CODE_UNKNOWN_SKU,
+    return Reject(v, l, "sku", v1::REJECT_CODE_UNKNOWN_SKU,
                   absl::StrCat("SKU ", Quoted(l.sku), " is not in the catalogue"));
   }
   if (!l.unit_of_measure.empty()) {
     if (!IsSupportedUnit(l.unit_of_measure)) {
-      return Reject(l, "unit_of_measure", v1::REJECT_CODE_UNKNOWN_UNIT_OF_MEASURE,
+      return Reject(v, l, "unit_of_measure", v1::REJECT_CODE_UNKNOWN_UNIT_OF_MEASURE,
                     absl::StrCat("unit of measure ", Quoted(l.unit_of_measure),
                                  " is not supported (EA, CA, BX, PK, DZ, PL, KT, ST, RL, UN)"));
     }
     if (l.unit_of_measure != product->unit_of_measure()) {
-      return Reject(l, "unit_of_measure", v1::REJECT_CODE_WRONG_UNIT_OF_MEASURE,
+      return Reject(v, l, "unit_of_measure", v1::REJECT_CODE_WRONG_UNIT_OF_MEASURE,
                     absl::StrCat("SKU ", l.sku, " is counted in ", product->unit_of_measure(),
                                  ", not ", l.unit_of_measure));
     }
   }
   // Quantity.
   if (!l.has_quantity) {
-    return Reject(l, "quantity", v1::REJECT_CODE_MISSING_FIELD, "quantity is required");
+    return Reject(v, l, "quantity", v1::REJECT_CODE_MISSING_FIELD, "quantity is required");
   }
   int64_t qty = l.quantity;
   if (qty > kMaxLineQuantity || qty < -kMaxLineQuantity) {
-    return Reject(l, "quantity", v1::REJECT_CODE_INVALID_QUANTITY,
+    return Reject(v, l, "quantity", v1::REJECT_CODE_INVALID_QUANTITY,
                   absl::StrCat("quantity ", qty, " is beyond ", kMaxLineQuantity));
   }
   if (IsReturn(activity)) {
     if (qty == 0) {
-      return Reject(l, "quantity", v1::REJECT_CODE_INVALID_QUANTITY,
+      return Reject(v, l, "quantity", v1::REJECT_CODE_INVALID_QUANTITY,
                     "a return must have a non-zero quantity");
     }
     qty = std::llabs(qty);
   } else if (activity == v1::LINE_ACTIVITY_ADJUSTMENT) {
     if (qty == 0) {
-      return Reject(l, "quantity", v1::REJECT_CODE_INVALID_QUANTITY,
+      return Reject(v, l, "quantity", v1::REJECT_CODE_INVALID_QUANTITY,
                     "an adjustment must have a non-zero quantity");
     }
   } else if (activity == v1::LINE_ACTIVITY_ON_HAND) {
     if (qty < 0) {
-      return Reject(l, "quantity", v1::REJECT_CODE_INVALID_QUANTITY,
+      return Reject(v, l, "quantity", v1::REJECT_CODE_INVALID_QUANTITY,
                     absl::StrCat("on-hand quantity ", qty, " is negative"));
     }
   } else if (qty <= 0) {
     return Reject(
-        l, "quantity", v1::REJECT_CODE_INVALID_QUANTITY,
+        v, l, "quantity", v1::REJECT_CODE_INVALID_QUANTITY,
         absl::StrCat("quantity must be positive for ", CodeOf(activity), " lines, got ", qty));
   }
   // Currency and price.
   const std::string& product_currency = product->list_price().currency_code();
-  std::string currency = !l.currency.empty()               ? l.currency
-                         : !header.currency_code().empty() ? header.currency_code()
-                                                           : product_currency;
+  const std::string& currency = !l.currency.empty()               ? l.currency
+                                : !header.currency_code().empty() ? header.currency_code()
+                                                                  : product_currency;
   if (currency != product_currency) {
-    return Reject(l, l.currency.empty() ? "header.currency_code" : "currency",
+    return Reject(v, l, l.currency.empty() ? "header.currency_code" : "currency",
                   v1::REJECT_CODE_CURRENCY_MISMATCH,
                   absl::StrCat("SKU ", l.sku, " is priced in ", product_currency, ", not ",
                                Quoted(currency)));
   }
-  std::optional<core::Money> price;
-  if (!l.unit_price.empty()) {
-    auto p = core::Money::Parse(l.unit_price, currency);
-    if (!p.ok()) {
-      return Reject(l, "unit_price", v1::REJECT_CODE_MALFORMED,
+  // core::Money::Parse(l.unit_price, currency), and the price times |qty|.
+  const bool has_price = !l.unit_price.empty();
+  int64_t price_micros = 0, extended_micros = 0;
+  if (has_price) {
+    std::optional<int64_t> micros;
+    if (core::IsIsoCurrencyCode(currency)) micros = core::Money::ParseMicros(l.unit_price);
+    if (!micros) {
+      return Reject(v, l, "unit_price", v1::REJECT_CODE_MALFORMED,
                     absl::StrCat(Quoted(l.unit_price), " is not an exact decimal amount"));
     }
-    if (p->is_negative()) {
-      return Reject(l, "unit_price", v1::REJECT_CODE_INVALID_PRICE,
-                    absl::StrCat("unit price ", p->ToDecimalString(), " is negative"));
+    if (*micros < 0) {
+      return Reject(
+          v, l, "unit_price", v1::REJECT_CODE_INVALID_PRICE,
+          absl::StrCat("unit price ", core::Money::Create(currency, *micros)->ToDecimalString(),
+                       " is negative"));
     }
-    price = *p;
-  }
-  std::optional<core::Money> extended;
-  if (price) {
-    auto e = price->MultiplyBy(std::llabs(qty));
-    if (!e.ok()) {
-      return Reject(l, "unit_price", v1::REJECT_CODE_INVALID_PRICE,
+    price_micros = *micros;
+    if (__builtin_mul_overflow(price_micros, std::llabs(qty), &extended_micros)) {
+      return Reject(v, l, "unit_price", v1::REJECT_CODE_INVALID_PRICE,
                     "quantity x unit price overflows");
     }
-    extended = *e;
   }
   // Date.
-  if (l.date.empty()) return Reject(l, "date", v1::REJECT_CODE_MISSING_FIELD, "date is required");
+  if (l.date.empty())
+    return Reject(v, l, "date", v1::REJECT_CODE_MISSING_FIELD, "date is required");
   std::optional<absl::CivilDay> day = ParseDate(l.date);
   if (!day) {
-    return Reject(l, "date", v1::REJECT_CODE_MALFORMED,
+    return Reject(v, l, "date", v1::REJECT_CODE_MALFORMED,
                   absl::StrCat(Quoted(l.date), " is not a YYYY-MM-DD date"));
   }
   if (*day > ctx.today) {
-    return Reject(l, "date", v1::REJECT_CODE_DATE_IN_FUTURE,
+    return Reject(v, l, "date", v1::REJECT_CODE_DATE_IN_FUTURE,
                   absl::StrCat(l.date, " is after today (", FormatDate(ctx.today), ")"));
   }
   if (*day < ctx.period_start || *day >= ctx.period_end) {
     return Reject(
-        l, "date", v1::REJECT_CODE_DATE_OUTSIDE_PERIOD,
+        v, l, "date", v1::REJECT_CODE_DATE_OUTSIDE_PERIOD,
         absl::StrCat(l.date, " is outside the report period ", header.period().start_date(), " .. ",
                      header.period().end_date(), " (end exclusive)"));
   }
@@ -198,7 +223,7 @@ LineVerdict ValidateLine(const parse::Line& l, const LineContext& ctx,
   const bool transaction = IsSale(activity) || activity == v1::LINE_ACTIVITY_CUSTOMER_RETURN ||
                            activity == v1::LINE_ACTIVITY_RETURN_TO_VENDOR;
   if (transaction && l.invoice_number.empty()) {
-    return Reject(l, "invoice_number", v1::REJECT_CODE_MISSING_INVOICE,
+    return Reject(v, l, "invoice_number", v1::REJECT_CODE_MISSING_INVOICE,
                   absl::StrCat(CodeOf(activity), " lines need the invoice number"));
   }
   for (const auto& [field, value] :
@@ -208,70 +233,92 @@ LineVerdict ValidateLine(const parse::Line& l, const LineContext& ctx,
         {"spa_id", &l.spa_id}}) {
     if (BadId(*value)) {
       return Reject(
-          l, field, v1::REJECT_CODE_MALFORMED,
+          v, l, field, v1::REJECT_CODE_MALFORMED,
           absl::StrCat(Quoted(*value), " must be printable ASCII without spaces, at most ",
                        kMaxIdLength, " characters"));
     }
   }
   if (l.invoice_line < 0 || l.invoice_line > 1'000'000'000) {
-    return Reject(l, "invoice_line", v1::REJECT_CODE_MALFORMED, "invoice line out of range");
+    return Reject(v, l, "invoice_line", v1::REJECT_CODE_MALFORMED, "invoice line out of range");
   }
   if (TooLong(l.customer)) {
-    return Reject(l, "end_customer", v1::REJECT_CODE_MALFORMED,
+    return Reject(v, l, "end_customer", v1::REJECT_CODE_MALFORMED,
                   absl::StrCat("end customer fields must be at most ", kMaxText, " characters"));
   }
   // End customer.
-  std::string customer_key;
-  std::string domain_key;
   const std::string country = core::NormalizeCountryCode(l.customer.country);
+  // NormalizeCompanyName(name), computed once: the sale check and the customer
+  // key (core::CustomerKey) use the same value.
+  std::string company;
+  if (IsSale(activity) || !l.customer.name.empty()) {
+    company = core::NormalizeCompanyName(l.customer.name);
+  }
   if (IsSale(activity)) {
-    if (core::NormalizeCompanyName(l.customer.name).empty()) {
-      return Reject(l, "end_customer.name", v1::REJECT_CODE_MISSING_END_CUSTOMER,
+    if (company.empty()) {
+      return Reject(v, l, "end_customer.name", v1::REJECT_CODE_MISSING_END_CUSTOMER,
                     "a sale needs the end customer's name");
     }
     if (country.empty()) {
-      return Reject(l, "end_customer.country_code", v1::REJECT_CODE_MISSING_END_CUSTOMER,
+      return Reject(v, l, "end_customer.country_code", v1::REJECT_CODE_MISSING_END_CUSTOMER,
                     "a sale needs the end customer's country (it is part of the customer key)");
     }
   }
   if (!country.empty() && !core::IsIsoCountryCode(country)) {
-    return Reject(l, "end_customer.country_code", v1::REJECT_CODE_MALFORMED,
+    return Reject(v, l, "end_customer.country_code", v1::REJECT_CODE_MALFORMED,
                   absl::StrCat(Quoted(l.customer.country), " is not an ISO 3166-1 alpha-2 code"));
   }
-  if (!l.customer.name.empty()) customer_key = core::CustomerKey(country, l.customer.name);
-  if (!l.customer.email_domain.empty()) domain_key = core::DomainKey(l.customer.email_domain);
   if (activity == v1::LINE_ACTIVITY_CUSTOMER_RETURN && l.original_invoice_number.empty()) {
-    return Reject(l, "original_invoice_number", v1::REJECT_CODE_MISSING_ORIGINAL_INVOICE,
+    return Reject(v, l, "original_invoice_number", v1::REJECT_CODE_MISSING_ORIGINAL_INVOICE,
                   "a customer return needs the original sale's invoice number");
   }
 
-  LineVerdict v;
   v.kind = LineVerdict::Kind::kAccepted;
   v1::PosLine& out = v.line;
-  out.set_report_id(header.report_id());
-  out.set_partner_id(header.partner_id());
+  // Only non-empty strings are set: in proto3 an empty string is an unset
+  // field, and setting it would allocate.
+  if (!header.report_id().empty()) out.set_report_id(header.report_id());
+  if (!header.partner_id().empty()) out.set_partner_id(header.partner_id());
   out.set_report_kind(header.kind());
   out.set_line_number(l.line_number);
   out.set_activity(activity);
-  out.set_sku(l.sku);
-  out.set_product_line(product->product_line());
+  if (!l.sku.empty()) out.set_sku(l.sku);
+  if (!product->product_line().empty()) out.set_product_line(product->product_line());
   out.set_quantity(qty);
-  out.set_unit_of_measure(product->unit_of_measure());
-  if (price) *out.mutable_unit_price() = price->ToProto();
-  if (extended) *out.mutable_extended_amount() = extended->ToProto();
-  out.set_date(l.date);
-  *out.mutable_movement_at() = ToProtoTime(StartOf(*day));
-  out.set_invoice_number(l.invoice_number);
+  if (!product->unit_of_measure().empty()) out.set_unit_of_measure(product->unit_of_measure());
+  if (has_price) {
+    SetMoney(currency, price_micros, out.mutable_unit_price());
+    SetMoney(currency, extended_micros, out.mutable_extended_amount());
+  }
+  if (!l.date.empty()) out.set_date(l.date);
+  SetStartOf(*day, out.mutable_movement_at());
+  if (!l.invoice_number.empty()) out.set_invoice_number(l.invoice_number);
   out.set_invoice_line(
       static_cast<int32_t>(l.invoice_line > 0 || l.invoice_number.empty() ? l.invoice_line : 1));
-  out.set_original_invoice_number(l.original_invoice_number);
-  if (!l.customer.empty()) *out.mutable_end_customer() = PartyOf(l.customer);
-  out.set_end_customer_id(l.customer.customer_id);
-  out.set_customer_key(customer_key);
-  out.set_domain_key(domain_key);
-  out.set_deal_registration_id(l.deal_registration_id);
-  out.set_spa_id(l.spa_id);
+  if (!l.original_invoice_number.empty()) {
+    out.set_original_invoice_number(l.original_invoice_number);
+  }
+  if (!l.customer.empty()) SetParty(l.customer, country, out.mutable_end_customer());
+  if (!l.customer.customer_id.empty()) out.set_end_customer_id(l.customer.customer_id);
+  if (!l.customer.name.empty() && !company.empty()) {  // core::CustomerKey(country, name)
+    std::string* key = out.mutable_customer_key();
+    key->reserve(country.size() + 1 + company.size());
+    key->append(country).append("|").append(company);
+  }
+  if (!l.customer.email_domain.empty()) {
+    std::string domain_key = core::DomainKey(l.customer.email_domain);
+    if (!domain_key.empty()) out.set_domain_key(std::move(domain_key));
+  }
+  if (!l.deal_registration_id.empty()) out.set_deal_registration_id(l.deal_registration_id);
+  if (!l.spa_id.empty()) out.set_spa_id(l.spa_id);
   out.set_inventory_delta(InventoryDelta(activity, qty));
+}
+
+}  // namespace
+
+LineVerdict ValidateLine(const parse::Line& l, const LineContext& ctx,
+                         const ProductLookup& products) {
+  LineVerdict v;
+  Validate(l, ctx, products, v);
   return v;
 }
 

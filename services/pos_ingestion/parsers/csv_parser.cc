@@ -4,10 +4,16 @@
 // The first record is the header row naming the columns (any order, case and
 // '-' / ' ' / '_' insensitive; unknown columns are ignored).
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "pos_ingestion/parsers/line.h"
 #include "pos_ingestion/parsers/text.h"
@@ -98,13 +104,127 @@ const char* CanonicalName(Col col) {
   return "?";
 }
 
+// Bytes that end a run of field data: in an unquoted field ',' and line breaks
+// ('"' is data there), in a quoted field '"' and line breaks (counted).
+struct ByteClass {
+  std::array<bool, 256> unquoted{};
+  std::array<bool, 256> quoted{};
+  constexpr ByteClass() {
+    unquoted[static_cast<unsigned char>(',')] = true;
+    unquoted[static_cast<unsigned char>('\n')] = true;
+    unquoted[static_cast<unsigned char>('\r')] = true;
+    quoted[static_cast<unsigned char>('"')] = true;
+    quoted[static_cast<unsigned char>('\n')] = true;
+    quoted[static_cast<unsigned char>('\r')] = true;
+  }
+};
+constexpr ByteClass kByteClass;
+
+// Trim, inline, with a fast answer for the usual field without surrounding space.
+[[gnu::always_inline]] inline std::string_view TrimSpace(std::string_view s) {
+  // Every space character is <= ' '.
+  auto big = [](char c) { return static_cast<unsigned char>(c) > ' '; };
+  if (s.empty() || (big(s.front()) && big(s.back()))) return s;
+  return Trim(s);
+}
+
+// Finds the first byte in [p, end) that ends a run of field data (see
+// ByteClass), or end, and copies the run to `dst`, which has room for `room`
+// bytes: what does not fit is not copied (the record is then longer than
+// kMaxRecordBytes, see CsvParser::Count). May write up to 15 bytes after the
+// run, within the room.
+template <bool kQuoted>
+[[gnu::always_inline]] inline const char* ScanCopy(const char* p, const char* end, char* dst,
+                                                   size_t room) {
+  const char* const from = p;
+#if defined(__SSE2__)
+  const __m128i a = _mm_set1_epi8(kQuoted ? '"' : ',');
+  const __m128i lf = _mm_set1_epi8('\n');
+  const __m128i cr = _mm_set1_epi8('\r');
+  while (end - p >= 16 && static_cast<size_t>(p - from) + 16 <= room) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (p - from)), b);
+    const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, a), _mm_cmpeq_epi8(b, lf)),
+                                     _mm_cmpeq_epi8(b, cr));
+    const int mask = _mm_movemask_epi8(hit);
+    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
+    p += 16;
+  }
+#endif
+  const auto& stop = kQuoted ? kByteClass.quoted : kByteClass.unquoted;
+  for (; p < end && !stop[static_cast<unsigned char>(*p)]; ++p) {
+    if (static_cast<size_t>(p - from) < room) dst[p - from] = *p;
+  }
+  return p;
+}
+
+// Where a column's text goes in a Line: a Line member or a Party member of
+// Line::customer; neither for the numbers (quantity, invoice line).
+struct TextMember {
+  std::string Line::*line = nullptr;
+  std::string Party::*party = nullptr;
+};
+
+TextMember MemberOf(Col c) {
+  switch (c) {
+    case Col::kActivity:
+      return {&Line::activity_code, nullptr};
+    case Col::kSku:
+      return {&Line::sku, nullptr};
+    case Col::kUnitOfMeasure:
+      return {&Line::unit_of_measure, nullptr};
+    case Col::kUnitPrice:
+      return {&Line::unit_price, nullptr};
+    case Col::kCurrency:
+      return {&Line::currency, nullptr};
+    case Col::kDate:
+      return {&Line::date, nullptr};
+    case Col::kInvoiceNumber:
+      return {&Line::invoice_number, nullptr};
+    case Col::kOriginalInvoice:
+      return {&Line::original_invoice_number, nullptr};
+    case Col::kDealRegistrationId:
+      return {&Line::deal_registration_id, nullptr};
+    case Col::kSpaId:
+      return {&Line::spa_id, nullptr};
+    case Col::kCustomerName:
+      return {nullptr, &Party::name};
+    case Col::kCustomerId:
+      return {nullptr, &Party::customer_id};
+    case Col::kCustomerEmailDomain:
+      return {nullptr, &Party::email_domain};
+    case Col::kCustomerAddress:
+      return {nullptr, &Party::address_line};
+    case Col::kCustomerCity:
+      return {nullptr, &Party::city};
+    case Col::kCustomerRegion:
+      return {nullptr, &Party::region};
+    case Col::kCustomerPostalCode:
+      return {nullptr, &Party::postal_code};
+    case Col::kCustomerCountry:
+      return {nullptr, &Party::country};
+    case Col::kQuantity:
+    case Col::kInvoiceLine:
+    case Col::kCount:
+      break;
+  }
+  return {};
+}
+
+// The record being read is kept as its fields' decoded bytes, back to back in
+// one buffer of kMaxRecordBytes (a record's decoded bytes are never more than
+// its bytes), and the end offset of each completed field: no allocation per
+// field or record. Runs of plain field data are copied in one go; only
+// separators, quotes and line breaks go through the state machine one byte at
+// a time.
 class CsvParser final : public Parser {
  public:
+  CsvParser() : buf_(new char[kBufBytes]) {}
+
   void Push(std::string_view bytes, std::vector<Item>& out) override {
-    for (char c : bytes) {
-      if (failed_) return;
-      Feed(c, out);
-    }
+    const char* p = bytes.data();
+    const char* const end = p + bytes.size();
+    while (p < end && !failed_) p = Feed(p, end, out);
   }
 
   void Finish(std::vector<Item>& out) override {
@@ -113,7 +233,7 @@ class CsvParser final : public Parser {
       Fail(out, record_line_, "", "unterminated quoted field at end of input");
       return;
     }
-    if (record_has_content_ || !fields_.empty()) EndRecord(out);
+    if (record_has_content_ || !ends_.empty()) EndRecord(out);
   }
 
   bool failed() const override { return failed_; }
@@ -121,50 +241,96 @@ class CsvParser final : public Parser {
  private:
   enum class State { kFieldStart, kUnquoted, kQuoted, kQuoteInQuoted };
 
-  void Feed(char c, std::vector<Item>& out) {
+  // Counts `n` more bytes of the current record; false (after failing) when the
+  // record grows past kMaxRecordBytes.
+  bool Count(size_t n, std::vector<Item>& out) {
+    record_bytes_ += n;
+    if (record_bytes_ > kMaxRecordBytes) [[unlikely]] {
+      return TooLong(out);
+    }
+    return true;
+  }
+  [[gnu::noinline]] bool TooLong(std::vector<Item>& out) {
+    Fail(out, record_line_, "", "record longer than 65536 bytes (unbalanced quote?)");
+    return false;
+  }
+
+  // A record's decoded bytes are never more than its bytes, so the buffer holds
+  // any record that Count accepts; ScanCopy may write 15 bytes past a run.
+  static constexpr size_t kBufBytes = kMaxRecordBytes + 16;
+
+  // Appends to the current field; within the buffer after a successful Count.
+  void Append(char c) { buf_[len_++] = c; }
+
+  bool FieldEmpty() const { return len_ == (ends_.empty() ? 0 : ends_.back()); }
+
+  // Consumes bytes from `p` (at least one); returns where it stopped.
+  const char* Feed(const char* p, const char* const end, std::vector<Item>& out) {
+    char c = *p;
     if (skip_lf_) {
       skip_lf_ = false;
-      if (c == '\n') return;  // the LF of a CRLF
+      if (c == '\n') return p + 1;  // the LF of a CRLF
     }
-    if (!record_has_content_ && fields_.empty() && field_.empty() && state_ == State::kFieldStart) {
+    if (!record_has_content_ && ends_.empty() && state_ == State::kFieldStart && FieldEmpty()) {
       record_line_ = physical_line_;
-    }
-    if (++record_bytes_ > kMaxRecordBytes) {
-      Fail(out, record_line_, "", "record longer than 65536 bytes (unbalanced quote?)");
-      return;
     }
     switch (state_) {
       case State::kFieldStart:
         if (c == '"') {
+          if (!Count(1, out)) return end;
           state_ = State::kQuoted;
           record_has_content_ = true;
-          return;
+          return p + 1;
         }
         state_ = State::kUnquoted;
         [[fallthrough]];
       case State::kUnquoted:
-        if (c == ',') {
+        // Unquoted fields one after another, until a quoted one, a line break
+        // or the end of the bytes.
+        for (;;) {
+          const char* q = ScanCopy<false>(p, end, buf_.get() + len_, kBufBytes - len_);
+          if (q != p) {
+            if (!Count(static_cast<size_t>(q - p), out)) return end;
+            len_ += static_cast<size_t>(q - p);  // copied by ScanCopy
+            record_has_content_ = true;
+          }
+          if (q == end) return end;
+          if (!Count(1, out)) return end;
+          if (*q != ',') {
+            EndLine(*q, out);
+            return q + 1;
+          }
           EndField();
-        } else if (c == '\n' || c == '\r') {
-          EndLine(c, out);
-        } else {
-          field_.push_back(c);
-          record_has_content_ = true;
+          p = q + 1;
+          // What Feed would do with the next byte in kFieldStart (the record has
+          // a field now, so its line is set).
+          if (p == end || *p == '"') return p;
+          state_ = State::kUnquoted;
         }
-        return;
-      case State::kQuoted:
+      case State::kQuoted: {
+        const char* q = ScanCopy<true>(p, end, buf_.get() + len_, kBufBytes - len_);
+        if (q != p) {
+          if (!Count(static_cast<size_t>(q - p), out)) return end;
+          len_ += static_cast<size_t>(q - p);  // copied by ScanCopy
+          prev_cr_ = false;
+        }
+        if (q == end) return end;
+        if (!Count(1, out)) return end;
+        c = *q;
         if (c == '"') {
           state_ = State::kQuoteInQuoted;
         } else {
           // A line break inside quotes is data; CRLF counts as one line.
-          if (c == '\r' || (c == '\n' && !prev_cr_)) ++physical_line_;
-          field_.push_back(c);
+          if (c == '\r' || !prev_cr_) ++physical_line_;
+          Append(c);
         }
         prev_cr_ = c == '\r';
-        return;
+        return q + 1;
+      }
       case State::kQuoteInQuoted:
+        if (!Count(1, out)) return end;
         if (c == '"') {
-          field_.push_back('"');
+          Append('"');
           state_ = State::kQuoted;
         } else if (c == ',') {
           EndField();
@@ -173,23 +339,23 @@ class CsvParser final : public Parser {
         } else {
           // Text after a closing quote: keep it, but the record is malformed.
           malformed_ = "text after a closing quote";
-          field_.push_back(c);
+          Append(c);
           state_ = State::kUnquoted;
         }
-        return;
+        return p + 1;
     }
+    return p + 1;
   }
 
   void EndField() {
-    fields_.push_back(std::move(field_));
-    field_.clear();
+    ends_.push_back(static_cast<uint32_t>(len_));
     state_ = State::kFieldStart;
   }
 
   void EndLine(char c, std::vector<Item>& out) {
     if (c == '\r') skip_lf_ = true;
     ++physical_line_;
-    if (!record_has_content_ && fields_.empty()) {  // blank line
+    if (!record_has_content_ && ends_.empty()) {  // blank line
       ResetRecord();
       return;
     }
@@ -197,18 +363,17 @@ class CsvParser final : public Parser {
   }
 
   void ResetRecord() {
-    fields_.clear();
-    field_.clear();
+    ends_.clear();
+    len_ = 0;
     state_ = State::kFieldStart;
     record_has_content_ = false;
     record_bytes_ = 0;
     prev_cr_ = false;
-    malformed_.clear();
+    malformed_ = nullptr;
   }
 
   void EndRecord(std::vector<Item>& out) {
-    fields_.push_back(std::move(field_));
-    field_.clear();
+    ends_.push_back(static_cast<uint32_t>(len_));
     if (!have_header_) {
       Header(out);
     } else {
@@ -217,13 +382,19 @@ class CsvParser final : public Parser {
     ResetRecord();
   }
 
+  std::string_view Field(size_t i) const {
+    const size_t from = i == 0 ? 0 : ends_[i - 1];
+    return std::string_view(buf_.get() + from, ends_[i] - from);
+  }
+
   void Header(std::vector<Item>& out) {
     have_header_ = true;
-    if (!fields_.empty() && fields_[0].rfind("\xEF\xBB\xBF", 0) == 0) fields_[0].erase(0, 3);
-    columns_ = fields_.size();
+    columns_ = ends_.size();
     index_.fill(-1);
-    for (size_t i = 0; i < fields_.size(); ++i) {
-      std::string name = CanonicalHeader(fields_[i]);
+    for (size_t i = 0; i < ends_.size(); ++i) {
+      std::string_view raw = Field(i);
+      if (i == 0 && raw.substr(0, 3) == "\xEF\xBB\xBF") raw.remove_prefix(3);
+      std::string name = CanonicalHeader(raw);
       for (const ColName& n : kColNames) {
         if (name != n.name) continue;
         int& slot = index_[static_cast<size_t>(n.col)];
@@ -247,13 +418,27 @@ class CsvParser final : public Parser {
         return;
       }
     }
+    // The text columns present, in field order.
+    texts_.clear();
+    for (size_t c = 0; c < index_.size(); ++c) {
+      const Col col = static_cast<Col>(c);
+      const TextMember m = MemberOf(col);
+      if (index_[c] < 0 || (m.line == nullptr && m.party == nullptr)) continue;
+      texts_.push_back(
+          {static_cast<size_t>(index_[c]), m, col == Col::kActivity || col == Col::kUnitOfMeasure});
+    }
+    std::sort(texts_.begin(), texts_.end(),
+              [](const Text& a, const Text& b) { return a.field < b.field; });
   }
 
   std::string_view Get(Col c) const {
     int i = index_[static_cast<size_t>(c)];
-    if (i < 0 || static_cast<size_t>(i) >= fields_.size()) return {};
-    return Trim(fields_[static_cast<size_t>(i)]);
+    if (i < 0 || static_cast<size_t>(i) >= ends_.size()) return {};
+    return TrimSpace(Field(static_cast<size_t>(i)));
   }
+
+  // What an empty std::string holds without allocating (libstdc++: 15).
+  static inline const size_t kInlineChars = std::string().capacity();
 
   void Record(std::vector<Item>& out) {
     auto issue = [&](std::string field, std::string message) {
@@ -264,49 +449,52 @@ class CsvParser final : public Parser {
       i.message = std::move(message);
       out.push_back(std::move(i));
     };
-    if (!malformed_.empty()) return issue("", malformed_);
-    if (fields_.size() != columns_) {
+    if (malformed_ != nullptr) return issue("", malformed_);
+    if (ends_.size() != columns_) {
       return issue("", "expected " + std::to_string(columns_) + " fields, got " +
-                           std::to_string(fields_.size()));
+                           std::to_string(ends_.size()));
     }
-    Line l;
-    l.line_number = record_line_;
-    l.activity_code = Upper(Get(Col::kActivity));
-    l.sku = std::string(Get(Col::kSku));
+    // The fields that can make the record an issue, in the order they are checked.
+    std::optional<int64_t> quantity;
     if (std::string_view q = Get(Col::kQuantity); !q.empty()) {
-      auto v = ParseInt(q);
-      if (!v) return issue("quantity", "'" + std::string(q) + "' is not a whole number");
-      l.has_quantity = true;
-      l.quantity = *v;
+      quantity = ParseInt(q);
+      if (!quantity) return issue("quantity", "'" + std::string(q) + "' is not a whole number");
     }
-    l.unit_of_measure = Upper(Get(Col::kUnitOfMeasure));
-    l.unit_price = std::string(Get(Col::kUnitPrice));
-    l.currency = std::string(Get(Col::kCurrency));
-    if (std::string_view d = Get(Col::kDate); !d.empty()) {
-      auto v = ParseIsoDate(d);
-      if (!v) return issue("date", "'" + std::string(d) + "' is not a YYYY-MM-DD date");
-      l.date = *v;
+    if (std::string_view d = Get(Col::kDate); !d.empty() && !IsIsoDate(d)) {
+      return issue("date", "'" + std::string(d) + "' is not a YYYY-MM-DD date");
     }
-    l.invoice_number = std::string(Get(Col::kInvoiceNumber));
+    int64_t invoice_line = 0;
     if (std::string_view n = Get(Col::kInvoiceLine); !n.empty()) {
       auto v = ParseInt(n);
       if (!v || *v < 1 || *v > 1'000'000'000) {
         return issue("invoice_line", "'" + std::string(n) + "' is not a line number (1..1e9)");
       }
-      l.invoice_line = *v;
+      invoice_line = *v;
     }
-    l.original_invoice_number = std::string(Get(Col::kOriginalInvoice));
-    l.deal_registration_id = std::string(Get(Col::kDealRegistrationId));
-    l.spa_id = std::string(Get(Col::kSpaId));
-    l.customer.name = std::string(Get(Col::kCustomerName));
-    l.customer.customer_id = std::string(Get(Col::kCustomerId));
-    l.customer.email_domain = std::string(Get(Col::kCustomerEmailDomain));
-    l.customer.address_line = std::string(Get(Col::kCustomerAddress));
-    l.customer.city = std::string(Get(Col::kCustomerCity));
-    l.customer.region = std::string(Get(Col::kCustomerRegion));
-    l.customer.postal_code = std::string(Get(Col::kCustomerPostalCode));
-    l.customer.country = std::string(Get(Col::kCustomerCountry));
-    out.push_back(std::move(l));
+    // Built where it is stored: no Line temporary to move. Text fields are
+    // trimmed; a valid date is kept as written.
+    Line& l = std::get<Line>(out.emplace_back(std::in_place_type<Line>));
+    l.line_number = record_line_;
+    if (quantity) {
+      l.has_quantity = true;
+      l.quantity = *quantity;
+    }
+    l.invoice_line = invoice_line;
+    for (const Text& t : texts_) {
+      std::string_view v = TrimSpace(Field(t.field));
+      if (v.empty()) continue;
+      std::string& to = t.member.line != nullptr ? l.*t.member.line : l.customer.*t.member.party;
+      if (v.size() <= kInlineChars) {
+        to.assign(v.data(), v.size());  // within the empty string's own buffer
+      } else {
+        to = std::string(v.data(), v.size());  // allocated at its size, then moved
+      }
+      if (t.upper) {
+        for (char& ch : to) {
+          if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
+        }
+      }
+    }
   }
 
   void Fail(std::vector<Item>& out, int64_t line, std::string field, std::string message) {
@@ -319,19 +507,27 @@ class CsvParser final : public Parser {
     failed_ = true;
   }
 
+  struct Text {
+    size_t field;
+    TextMember member;
+    bool upper;  // activity and unit of measure are upper-cased
+  };
+
   State state_ = State::kFieldStart;
-  std::vector<std::string> fields_;
-  std::string field_;
+  std::unique_ptr<char[]> buf_;  // the current record's field bytes, decoded, back to back
+  size_t len_ = 0;               // bytes in buf_
+  std::vector<uint32_t> ends_;   // end offset in buf_ of each completed field
   bool record_has_content_ = false;
   bool skip_lf_ = false;
   bool prev_cr_ = false;
   size_t record_bytes_ = 0;
-  std::string malformed_;
+  const char* malformed_ = nullptr;
   int64_t physical_line_ = 1;  // line the next character is on
   int64_t record_line_ = 1;    // line the current record started on
   bool have_header_ = false;
   size_t columns_ = 0;
   std::array<int, static_cast<size_t>(Col::kCount)> index_{};
+  std::vector<Text> texts_;  // the text columns of the header, by field
   bool failed_ = false;
 };
 

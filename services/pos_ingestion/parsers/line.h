@@ -38,6 +38,10 @@ struct Party {
 
 // One report line. Strings are trimmed; empty means "not given".
 struct Line {
+  // User-provided, so that a value-initialised Line (std::vector::emplace_back,
+  // std::variant) is not first zero-filled: every member has its initialiser.
+  Line() {}
+
   int64_t line_number = 0;    // CSV: physical line of the record's start (header = 1);
                               // X12: ordinal of the segment that starts the line (ISA = 1);
                               // typed lines: ordinal in the stream

@@ -1,7 +1,5 @@
 #include "pos_ingestion/parsers/text.h"
 
-#include <cstdio>
-
 namespace channelops::pos::parse {
 namespace {
 
@@ -29,13 +27,21 @@ int Num(std::string_view s) {
   return v;
 }
 
+bool ValidDay(int y, int m, int d) {
+  return y >= 1900 && y <= 9999 && m >= 1 && m <= 12 && d >= 1 && d <= DaysInMonth(y, m);
+}
+
+// "YYYY-MM-DD" of a ValidDay (4-digit year).
 std::optional<std::string> Day(int y, int m, int d) {
-  if (y < 1900 || y > 9999 || m < 1 || m > 12 || d < 1 || d > DaysInMonth(y, m)) {
-    return std::nullopt;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02d", y, m, d);
-  return std::string(buf);
+  if (!ValidDay(y, m, d)) return std::nullopt;
+  std::string out = "0000-00-00";
+  for (int i = 3; i >= 0; --i, y /= 10)
+    out[static_cast<size_t>(i)] = static_cast<char>('0' + y % 10);
+  out[5] = static_cast<char>('0' + m / 10);
+  out[6] = static_cast<char>('0' + m % 10);
+  out[8] = static_cast<char>('0' + d / 10);
+  out[9] = static_cast<char>('0' + d % 10);
+  return out;
 }
 
 }  // namespace
@@ -54,18 +60,6 @@ std::string Upper(std::string_view s) {
   return out;
 }
 
-std::optional<int64_t> ParseInt(std::string_view s) {
-  bool neg = false;
-  if (!s.empty() && s.front() == '-') {
-    neg = true;
-    s.remove_prefix(1);
-  }
-  if (s.empty() || s.size() > 18 || !AllDigits(s)) return std::nullopt;
-  int64_t v = 0;
-  for (char c : s) v = v * 10 + (c - '0');
-  return neg ? -v : v;
-}
-
 std::optional<int64_t> ParseWholeNumber(std::string_view s) {
   size_t dot = s.find('.');
   if (dot == std::string_view::npos) return ParseInt(s);
@@ -77,11 +71,17 @@ std::optional<int64_t> ParseWholeNumber(std::string_view s) {
   return ParseInt(s.substr(0, dot));
 }
 
-std::optional<std::string> ParseIsoDate(std::string_view s) {
-  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
+bool IsIsoDate(std::string_view s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
   std::string_view y = s.substr(0, 4), m = s.substr(5, 2), d = s.substr(8, 2);
-  if (!AllDigits(y) || !AllDigits(m) || !AllDigits(d)) return std::nullopt;
-  return Day(Num(y), Num(m), Num(d));
+  if (!AllDigits(y) || !AllDigits(m) || !AllDigits(d)) return false;
+  return ValidDay(Num(y), Num(m), Num(d));
+}
+
+std::optional<std::string> ParseIsoDate(std::string_view s) {
+  // A valid date has a 4-digit year, so its "%04d-%02d-%02d" form is `s` itself.
+  if (!IsIsoDate(s)) return std::nullopt;
+  return std::string(s);
 }
 
 std::optional<std::string> ParseX12Date(std::string_view s) {

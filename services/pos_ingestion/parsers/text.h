@@ -15,13 +15,28 @@ std::string_view Trim(std::string_view s);
 std::string Upper(std::string_view s);
 
 // An optional '-' and 1..18 digits. nullopt for anything else.
-std::optional<int64_t> ParseInt(std::string_view s);
+inline std::optional<int64_t> ParseInt(std::string_view s) {
+  bool neg = false;
+  if (!s.empty() && s.front() == '-') {
+    neg = true;
+    s.remove_prefix(1);
+  }
+  if (s.empty() || s.size() > 18) return std::nullopt;
+  int64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return neg ? -v : v;
+}
 // Like ParseInt, but also accepts a fractional part of zeros ("10.0", "10.000"),
 // as X12 decimal (R) elements are often written.
 std::optional<int64_t> ParseWholeNumber(std::string_view s);
 
-// "YYYY-MM-DD", a real calendar day. Returns it unchanged, or nullopt.
+// "YYYY-MM-DD", a real calendar day (year 1900..9999). Returns it unchanged, or nullopt.
 std::optional<std::string> ParseIsoDate(std::string_view s);
+// Whether ParseIsoDate(s) has a value; allocates nothing.
+bool IsIsoDate(std::string_view s);
 // X12 DT: CCYYMMDD (or YYMMDD, taken as 20YY), a real calendar day, as
 // "YYYY-MM-DD"; nullopt otherwise.
 std::optional<std::string> ParseX12Date(std::string_view s);
