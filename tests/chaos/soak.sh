@@ -13,7 +13,7 @@ OUT="${CHANNELOPS_SOAK_OUT:-$ROOT/var/soak}"
 mkdir -p "$OUT"; rm -f "$OUT"/*
 export CHANNELOPS_BUILD_DIR="$BUILD_DIR"
 export CHANNELOPS_VAR_DIR="$(mktemp -d /tmp/channelops_soak.XXXXXX)"
-base=$((20000 + RANDOM % 20000))
+base=$((20000 + RANDOM % 11000))  # below the ephemeral range (32768+), metrics +1000
 export CHANNELOPS_KAFKA_ADDR="127.0.0.1:$base" CHANNELOPS_COOP_ACCRUAL_BPS=200
 services=(deal_registration lead_routing pos_ingestion mdf compensation projections)
 i=1; ports=""

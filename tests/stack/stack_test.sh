@@ -5,7 +5,10 @@ set -euo pipefail
 ROOT="$1"; BUILD_DIR="$2"
 export CHANNELOPS_BUILD_DIR="$BUILD_DIR"
 export CHANNELOPS_VAR_DIR="$(mktemp -d /tmp/channelops_stack.XXXXXX)"
-base=$((20000 + RANDOM % 20000))
+# Below the kernel's ephemeral range (32768+): ports picked at random there can be
+# held by any outgoing connection of a concurrently running test (a failed bind
+# was seen as "pos_ingestion did not become SERVING"). Metrics ports are +1000.
+base=$((20000 + RANDOM % 11000))
 export CHANNELOPS_KAFKA_ADDR="127.0.0.1:$base"
 i=1
 for s in DEAL_REGISTRATION LEAD_ROUTING POS_INGESTION MDF COMPENSATION PROJECTIONS; do
@@ -16,7 +19,15 @@ for s in deal_registration lead_routing pos_ingestion mdf compensation projectio
   up=$(echo "$s" | tr a-z A-Z); v="CHANNELOPS_${up}_PORT"
   [ -x "$BUILD_DIR/bin/$s" ] && addrs+=("--$s=127.0.0.1:${!v}")
 done
-trap '"$ROOT/tools/channelops" down >/dev/null 2>&1 || true; rm -rf "$CHANNELOPS_VAR_DIR"' EXIT
+cleanup() {
+  local rc=$?
+  "$ROOT/tools/channelops" down >/dev/null 2>&1 || true
+  if [ "$rc" -ne 0 ]; then
+    for f in "$CHANNELOPS_VAR_DIR"/log/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }; done
+  fi
+  rm -rf "$CHANNELOPS_VAR_DIR"
+}
+trap cleanup EXIT
 
 # As `tools/channelops demo` does: a development clock the demo moves a month ahead.
 mkdir -p "$CHANNELOPS_VAR_DIR"; echo 0 >"$CHANNELOPS_VAR_DIR/dev_clock"

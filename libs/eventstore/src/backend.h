@@ -60,7 +60,7 @@ class Backend {
   virtual void Close() = 0;
 };
 
-absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const std::string& path,
+absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const Options& options,
                                                             const std::vector<std::string>& cfs);
 std::unique_ptr<Backend> OpenMemoryBackend(const std::vector<std::string>& cfs);
 

@@ -624,9 +624,11 @@ class StoreImpl final : public EventStore {
   // The committer writes each batch as soon as it is handed over (WAL write +
   // memtable insert, no fsync: visible to the writer's next decisions, not to
   // readers), and syncs once the burst is in: when nothing more is being
-  // decided or written, or when the oldest unsynced batch has waited one
-  // (smoothed) fsync. One fsync then covers every batch of the burst, and the
-  // memtable inserts of a burst overlap with deciding the rest of it.
+  // decided or written and the unsynced commands reach three quarters of the
+  // last group, or when the oldest unsynced batch has waited half a (smoothed)
+  // fsync (PostgreSQL's commit_delay, made adaptive; a lone caller, last group
+  // of one, never waits). One fsync then covers every batch of the burst, and
+  // the memtable inserts of a burst overlap with deciding the rest of it.
   //
   // Writes and the fsync stay on this one thread: RocksDB must not sync a WAL
   // whose last append failed (Debian's build asserts, and aborts, in
@@ -641,6 +643,7 @@ class StoreImpl final : public EventStore {
     // then; a crash meanwhile loses them unacknowledged. Never answered with
     // an error: they would become visible after the resume.
     bool wal_failed = false;
+    size_t unsynced_commands = 0;
     while (true) {
       std::optional<Batch> b;
       bool sync_now = false;
@@ -651,7 +654,8 @@ class StoreImpl final : public EventStore {
           return !writer_busy_ && !inbox_ready_ && queue_.empty();
         };
         auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return in_flight_.has_value() || committer_stop_ || (!unsynced.empty() && drained());
+          return in_flight_.has_value() || committer_stop_ ||
+                 (!unsynced.empty() && drained() && unsynced_commands >= sync_target_);
         };
         if (unsynced.empty()) {
           mu_.Await(absl::Condition(&ready));
@@ -684,6 +688,14 @@ class StoreImpl final : public EventStore {
         sync_now = true;
       }
       if (sync_now) {
+        {
+          // Target of the next group: three quarters of this one. Callers
+          // answered now resubmit a network round trip later; a fragment would
+          // pay a whole fsync and make groups alternate tiny and large.
+          absl::MutexLock l(&mu_);
+          sync_target_ = std::max<size_t>(1, unsynced_commands * 3 / 4);
+        }
+        unsynced_commands = 0;
         SyncGroup(unsynced);
         unsynced.clear();
         unsynced_since = absl::InfiniteFuture();
@@ -717,6 +729,7 @@ class StoreImpl final : public EventStore {
           if (backend_->SyncWalFilesDirectly().ok()) {
             SyncGroup(unsynced, /*synced=*/true);
             unsynced.clear();
+            unsynced_commands = 0;
             unsynced_since = absl::InfiniteFuture();
           } else {
             wal_failed = true;
@@ -728,6 +741,7 @@ class StoreImpl final : public EventStore {
         // waited is durable once the memtables are in table files.
         if (wal_failed && backend_->FlushMemtables().ok()) wal_failed = false;
         if (unsynced.empty()) unsynced_since = absl::Now();
+        unsynced_commands += b->answers.size();
         unsynced.push_back(Written{std::move(b->answers), b->last_position, b->events,
                                    !b->ops.empty(), std::move(view)});
       }
@@ -761,7 +775,7 @@ class StoreImpl final : public EventStore {
       {
         absl::MutexLock l(&mu_);
         sync_ewma_ = sync_ewma_ * 0.8 + took * 0.2;
-        sync_linger_ = std::min(sync_ewma_, absl::Milliseconds(2));
+        sync_linger_ = std::min(sync_ewma_ / 2, absl::Milliseconds(2));
       }
       if (!s.ok()) {
         // After a failed fsync the WAL's pages may be gone from the page
@@ -868,6 +882,7 @@ class StoreImpl final : public EventStore {
   bool writer_busy_ ABSL_GUARDED_BY(mu_) = false;  // holds commands not yet handed off
   absl::Duration sync_ewma_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   absl::Duration sync_linger_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  size_t sync_target_ ABSL_GUARDED_BY(mu_) = 1;  // commands worth an fsync without lingering
   bool committer_stop_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
@@ -994,7 +1009,7 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenWith(const Options& options, boo
     backend = OpenMemoryBackend(cfs);
   } else {
     if (options.path.empty()) return absl::InvalidArgumentError("path: must not be empty");
-    CHANNELOPS_ASSIGN_OR_RETURN(backend, OpenRocksDbBackend(options.path, cfs));
+    CHANNELOPS_ASSIGN_OR_RETURN(backend, OpenRocksDbBackend(options, cfs));
   }
   return OpenOnBackend(options, std::move(backend));
 }

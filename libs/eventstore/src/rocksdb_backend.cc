@@ -409,8 +409,12 @@ class MemoryBackend final : public Backend {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const std::string& path,
+absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const Options& store_options,
                                                             const std::vector<std::string>& cfs) {
+  const std::string& path = store_options.path;
+  if (store_options.max_open_files < 16) {
+    return absl::InvalidArgumentError("max_open_files: must be at least 16");
+  }
   rocksdb::Options options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -424,10 +428,10 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const std::string& p
   // 32 MiB block cache is shared by every family. Measured by the soak test
   // (docs/RELIABILITY.md): without the cap RSS grew with the memtables for the
   // whole 30 minutes.
-  options.db_write_buffer_size = 32 << 20;
+  options.db_write_buffer_size = store_options.memtable_budget_bytes;
   // Open SST files are file descriptors: the soak saw them grow with the data
   // (all tables stay open by default). Bounded, far below a container's ulimit.
-  options.max_open_files = 512;
+  options.max_open_files = store_options.max_open_files;
   options.info_log = std::make_shared<StderrLogger>();
   options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   options.listeners.push_back(std::make_shared<ManualRecovery>());

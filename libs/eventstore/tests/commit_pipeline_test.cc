@@ -96,7 +96,7 @@ class CommitPipelineTest : public ::testing::Test {
   void OpenControlled() {
     auto cfs = ColumnFamilies(options_);
     ASSERT_TRUE(cfs.ok()) << cfs.status();
-    auto inner = OpenRocksDbBackend(options_.path, *cfs);
+    auto inner = OpenRocksDbBackend(options_, *cfs);
     ASSERT_TRUE(inner.ok()) << inner.status();
     auto s =
         OpenOnBackend(options_, std::make_unique<ControlledBackend>(std::move(*inner), &control_));

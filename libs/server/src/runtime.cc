@@ -75,6 +75,10 @@ ABSL_FLAG(std::string, dev_clock_offset_file, "",
           "DEVELOPMENT ONLY: a file holding a number of seconds added to the clock (re-read every "
           "200 ms, forward only) so demos and whole-stack tests can jump ahead to expiries and "
           "SLA timeouts. Never set in production");
+ABSL_FLAG(int, store_max_open_files, 512,
+          "at most this many of the store's table files open at once (file descriptors; RocksDB "
+          "closes the least recently used beyond it): the descriptor count stays bounded "
+          "whatever the data volume. At least 16");
 ABSL_FLAG(bool, store_sync, true,
           "fsync every group commit (never turn off in production: acknowledged writes could be "
           "lost on power failure)");
@@ -82,7 +86,8 @@ ABSL_FLAG(bool, store_sync, true,
 namespace channelops::server {
 namespace {
 
-absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view flag, absl::string_view v) {
+absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view flag,
+                                                          absl::string_view v) {
   auto colon = v.rfind(':');
   int port = 0;
   if (colon == absl::string_view::npos || !absl::SimpleAtoi(v.substr(colon + 1), &port) ||
@@ -95,7 +100,8 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view flag
 // Per-RPC count and latency by method and code.
 class MetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
-  MetricsInterceptor(grpc::experimental::ServerRpcInfo* info, prometheus::Family<prometheus::Counter>* c,
+  MetricsInterceptor(grpc::experimental::ServerRpcInfo* info,
+                     prometheus::Family<prometheus::Counter>* c,
                      prometheus::Family<prometheus::Histogram>* h)
       : method_(info->method()), counters_(c), hist_(h), start_(absl::Now()) {}
 
@@ -107,17 +113,30 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
       counters_->Add({{"method", method_}, {"code", code}}).Increment();
       static const prometheus::Histogram::BucketBoundaries kBuckets = {
           0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
-      hist_->Add({{"method", method_}}, kBuckets).Observe(absl::ToDoubleSeconds(absl::Now() - start_));
+      hist_->Add({{"method", method_}}, kBuckets)
+          .Observe(absl::ToDoubleSeconds(absl::Now() - start_));
     }
     methods->Proceed();
   }
 
   static std::string CodeName(grpc::StatusCode c) {
-    static const char* kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
-                                   "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-                                   "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-                                   "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-                                   "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+    static const char* kNames[] = {"OK",
+                                   "CANCELLED",
+                                   "UNKNOWN",
+                                   "INVALID_ARGUMENT",
+                                   "DEADLINE_EXCEEDED",
+                                   "NOT_FOUND",
+                                   "ALREADY_EXISTS",
+                                   "PERMISSION_DENIED",
+                                   "RESOURCE_EXHAUSTED",
+                                   "FAILED_PRECONDITION",
+                                   "ABORTED",
+                                   "OUT_OF_RANGE",
+                                   "UNIMPLEMENTED",
+                                   "INTERNAL",
+                                   "UNAVAILABLE",
+                                   "DATA_LOSS",
+                                   "UNAUTHENTICATED"};
     int i = static_cast<int>(c);
     return i >= 0 && i <= 16 ? kNames[i] : absl::StrCat(i);
   }
@@ -129,7 +148,8 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
   absl::Time start_;
 };
 
-class MetricsInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+class MetricsInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit MetricsInterceptorFactory(prometheus::Registry& r)
       : counters_(&prometheus::BuildCounter()
@@ -257,7 +277,8 @@ std::vector<char*> InitProcess(int argc, char** argv, const char* usage) {
   for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
   // "--help" shows every channelops flag (absl's --help otherwise filters by file).
   for (char*& a : args) {
-    if (absl::string_view(a) == "--help" || absl::string_view(a) == "-h") a = const_cast<char*>("--helpfull");
+    if (absl::string_view(a) == "--help" || absl::string_view(a) == "-h")
+      a = const_cast<char*>("--helpfull");
   }
   return absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
 }
@@ -275,7 +296,8 @@ std::string CallerIdentity(const grpc::CallbackServerContext& ctx) {
       if (!v.empty()) return std::string(v.data(), v.size());
     }
     for (const auto& v : auth->FindPropertyValues("x509_subject_alternative_name")) {
-      if (absl::StartsWith(absl::string_view(v.data(), v.size()), "spiffe://")) return std::string(v.data(), v.size());
+      if (absl::StartsWith(absl::string_view(v.data(), v.size()), "spiffe://"))
+        return std::string(v.data(), v.size());
     }
     for (const char* prop : {"x509_common_name", "x509_subject_alternative_name"}) {
       auto vals = auth->FindPropertyValues(prop);
@@ -337,7 +359,9 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(ServiceCo
                               outbox::ParseFormat(absl::GetFlag(FLAGS_kafka_format)));
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat("data_dir: cannot create '", data_dir, "': ", ec.message()));
+  if (ec)
+    return absl::InvalidArgumentError(
+        absl::StrCat("data_dir: cannot create '", data_dir, "': ", ec.message()));
 
   std::string metrics_addr = absl::GetFlag(FLAGS_metrics_addr);
   bool metrics_tls = absl::GetFlag(FLAGS_metrics_tls);
@@ -366,7 +390,8 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(ServiceCo
     try {
       impl->exposer = std::make_unique<prometheus::Exposer>(metrics_addr);
     } catch (const std::exception& e) {
-      return absl::UnavailableError(absl::StrCat("metrics_addr: cannot listen on ", metrics_addr, ": ", e.what()));
+      return absl::UnavailableError(
+          absl::StrCat("metrics_addr: cannot listen on ", metrics_addr, ": ", e.what()));
     }
     impl->exposer->RegisterCollectable(impl->registry);
     auto ports = impl->exposer->GetListeningPorts();
@@ -376,7 +401,8 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(ServiceCo
 
   std::string policy = absl::GetFlag(FLAGS_authz_policy);
   if (!policy.empty()) {
-    CHANNELOPS_ASSIGN_OR_RETURN(impl->authorizer, Authorizer::FromPolicyFile(policy, impl->registry.get()));
+    CHANNELOPS_ASSIGN_OR_RETURN(impl->authorizer,
+                                Authorizer::FromPolicyFile(policy, impl->registry.get()));
     LogInfo("authorization policy loaded", {{"path", policy}});
   } else {
     LogWarn("no --authz_policy: every caller is allowed (development only)");
@@ -389,11 +415,13 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(ServiceCo
   so.clock = impl->config.clock;
   so.metrics = impl->registry.get();
   so.sync = absl::GetFlag(FLAGS_store_sync);
+  so.max_open_files = absl::GetFlag(FLAGS_store_max_open_files);
   CHANNELOPS_ASSIGN_OR_RETURN(impl->store, eventstore::EventStore::Open(so));
 
   int64_t republish = absl::GetFlag(FLAGS_outbox_republish_from);
   if (republish > 0) {
-    CHANNELOPS_RETURN_IF_ERROR(outbox::Relay::ResetCursor(*impl->store, static_cast<uint64_t>(republish)));
+    CHANNELOPS_RETURN_IF_ERROR(
+        outbox::Relay::ResetCursor(*impl->store, static_cast<uint64_t>(republish)));
     LogInfo("outbox cursor reset", {{"from_position", absl::StrCat(republish)}});
   }
   std::string bootstrap = absl::GetFlag(FLAGS_kafka_bootstrap);
@@ -431,7 +459,9 @@ prometheus::Registry& ServiceRuntime::metrics() { return *impl_->registry; }
 const ServiceConfig& ServiceRuntime::config() const { return impl_->config; }
 const Authorizer& ServiceRuntime::authorizer() const { return *impl_->authorizer; }
 void ServiceRuntime::AddService(grpc::Service* s) { impl_->services.push_back(s); }
-void ServiceRuntime::OnShutdown(std::function<void()> fn) { impl_->on_shutdown.push_back(std::move(fn)); }
+void ServiceRuntime::OnShutdown(std::function<void()> fn) {
+  impl_->on_shutdown.push_back(std::move(fn));
+}
 
 void ServiceRuntime::AddBackgroundTask(std::string name, absl::Duration interval,
                                        std::function<void()> fn) {

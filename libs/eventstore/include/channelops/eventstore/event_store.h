@@ -132,6 +132,11 @@ struct Options {
   size_t max_batch_commands = 4096;            // upper bound on a group commit
   absl::Duration idempotency_retention = absl::Hours(24 * 7);
   bool sync = true;  // fsync every batch. false only in benchmarks that say so.
+  // Open table files (file descriptors) at most, whatever the data volume:
+  // RocksDB's table cache closes the least recently used beyond this.
+  int max_open_files = 512;
+  // Memtables of all column families together (RocksDB db_write_buffer_size).
+  size_t memtable_budget_bytes = 32 << 20;
   core::Clock* clock = nullptr;             // defaults to the system clock
   prometheus::Registry* metrics = nullptr;  // optional
 };
