@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "channelops/dealreg/v1/dealreg.grpc.pb.h"
 #include "channelops/testing/child_process.h"
+#include "channelops/testing/http.h"
 #include "channelops/testing/temp_dir.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -31,32 +32,14 @@ int FreePort() {
   return port;
 }
 
-std::string HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    close(fd);
-    return "";
-  }
-  std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-  (void)!write(fd, req.data(), req.size());
-  std::string out;
-  char buf[8192];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
-  close(fd);
-  return out;
-}
-
 TEST(PrometheusE2E, RealPrometheusScrapesServiceMetrics) {
-  if (access("/usr/bin/prometheus", X_OK) != 0) GTEST_FAIL() << "prometheus not installed (tools/channelops setup)";
+  if (access("/usr/bin/prometheus", X_OK) != 0)
+    GTEST_FAIL() << "prometheus not installed (tools/channelops setup)";
   testing::TempDir dir;
   const std::string topic = "channelops.deal_registration.events.v1";
-  auto kafka = testing::ChildProcess::Start(testing::BinDir() + "/dev_kafka",
-                                            {"--addr=127.0.0.1:0", "--partitions=4", "--topics=" + topic});
+  auto kafka =
+      testing::ChildProcess::Start(testing::BinDir() + "/dev_kafka",
+                                   {"--addr=127.0.0.1:0", "--partitions=4", "--topics=" + topic});
   ASSERT_TRUE(kafka.ok());
   auto kline = (*kafka)->WaitForLine("bootstrap=([0-9.]+:[0-9]+)", absl::Seconds(30));
   ASSERT_TRUE(kline.ok());
@@ -85,12 +68,11 @@ TEST(PrometheusE2E, RealPrometheusScrapesServiceMetrics) {
                      << "scrape_configs:\n  - job_name: deal_registration\n    static_configs:\n"
                      << "      - targets: ['127.0.0.1:" << metrics_port << "']\n";
   auto prom = testing::ChildProcess::Start(
-      "/usr/bin/prometheus",
-      {"--config.file=" + cfg, "--storage.tsdb.path=" + dir.Path("tsdb"),
-       absl::StrCat("--web.listen-address=127.0.0.1:", prom_port)});
+      "/usr/bin/prometheus", {"--config.file=" + cfg, "--storage.tsdb.path=" + dir.Path("tsdb"),
+                              absl::StrCat("--web.listen-address=127.0.0.1:", prom_port)});
   ASSERT_TRUE(prom.ok());
   auto query = [&](const std::string& q) {
-    return HttpGet(prom_port, "/api/v1/query?query=" + q);
+    return testing::HttpGet(absl::StrCat("127.0.0.1:", prom_port), "/api/v1/query?query=" + q);
   };
   std::string handled, outbox;
   absl::Time end = absl::Now() + absl::Seconds(60);
@@ -103,9 +85,12 @@ TEST(PrometheusE2E, RealPrometheusScrapesServiceMetrics) {
     }
     absl::SleepFor(absl::Milliseconds(500));
   }
-  EXPECT_NE(handled.find("\"method\":\"/channelops.dealreg.v1.DealRegistrationService/SetProgramRules\""),
-            std::string::npos) << handled << (*prom)->OutputTail();
-  EXPECT_NE(outbox.find("\"topic\":\"channelops.deal_registration.events.v1\""), std::string::npos) << outbox;
+  EXPECT_NE(
+      handled.find("\"method\":\"/channelops.dealreg.v1.DealRegistrationService/SetProgramRules\""),
+      std::string::npos)
+      << handled << (*prom)->OutputTail();
+  EXPECT_NE(outbox.find("\"topic\":\"channelops.deal_registration.events.v1\""), std::string::npos)
+      << outbox;
   std::string up = query("up");
   EXPECT_NE(up.find("\"value\":["), std::string::npos) << up;
 }
