@@ -467,15 +467,4 @@ std::vector<std::string> Seeds() {
 }  // namespace
 }  // namespace channelops::comp
 
-extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
-  channelops::fuzz::InitSeeds(argc, argv, channelops::comp::Seeds(), [](const std::string& s) {
-    channelops::comp::Harness(/*strict=*/true)
-        .Run(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-  });
-  return 0;
-}
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  channelops::comp::Harness(/*strict=*/false).Run(data, size);
-  return 0;
-}
+CHANNELOPS_REQUEST_FUZZER(channelops::comp)

@@ -519,15 +519,4 @@ std::vector<std::string> Seeds() {
 }  // namespace
 }  // namespace channelops::leads
 
-extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
-  channelops::fuzz::InitSeeds(argc, argv, channelops::leads::Seeds(), [](const std::string& s) {
-    channelops::leads::Harness(/*strict=*/true)
-        .Run(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-  });
-  return 0;
-}
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  channelops::leads::Harness(/*strict=*/false).Run(data, size);
-  return 0;
-}
+CHANNELOPS_REQUEST_FUZZER(channelops::leads)

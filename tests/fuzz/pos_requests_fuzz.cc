@@ -520,15 +520,4 @@ std::vector<std::string> Seeds() {
 }  // namespace
 }  // namespace channelops::pos
 
-extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
-  channelops::fuzz::InitSeeds(argc, argv, channelops::pos::Seeds(), [](const std::string& s) {
-    channelops::pos::Harness(/*strict=*/true)
-        .Run(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-  });
-  return 0;
-}
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  channelops::pos::Harness(/*strict=*/false).Run(data, size);
-  return 0;
-}
+CHANNELOPS_REQUEST_FUZZER(channelops::pos)

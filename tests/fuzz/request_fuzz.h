@@ -189,3 +189,18 @@ inline void InitSeeds(int* argc, char*** argv, const std::vector<std::string>& s
 }
 
 }  // namespace channelops::fuzz
+
+// The libFuzzer entry points of a request harness: `ns` has Seeds() and a
+// Harness(bool strict) whose Run(data, size) replays one input. Seeds are
+// replayed strictly at start (a failing seed step aborts); fuzz inputs are not.
+#define CHANNELOPS_REQUEST_FUZZER(ns)                                                         \
+  extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {                              \
+    channelops::fuzz::InitSeeds(argc, argv, ns::Seeds(), [](const std::string& s) {           \
+      ns::Harness(/*strict=*/true).Run(reinterpret_cast<const uint8_t*>(s.data()), s.size()); \
+    });                                                                                       \
+    return 0;                                                                                 \
+  }                                                                                           \
+  extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {                   \
+    ns::Harness(/*strict=*/false).Run(data, size);                                            \
+    return 0;                                                                                 \
+  }

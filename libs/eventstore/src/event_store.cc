@@ -688,13 +688,10 @@ class StoreImpl final : public EventStore {
         sync_now = true;
       }
       if (sync_now) {
-        {
-          // Target of the next group: three quarters of this one. Callers
-          // answered now resubmit a network round trip later; a fragment would
-          // pay a whole fsync and make groups alternate tiny and large.
-          absl::MutexLock l(&mu_);
-          sync_target_ = std::max<size_t>(1, unsynced_commands * 3 / 4);
-        }
+        // Target of the next group: three quarters of this one. Callers
+        // answered now resubmit a network round trip later; a fragment would
+        // pay a whole fsync and make groups alternate tiny and large.
+        sync_target_ = std::max<size_t>(1, unsynced_commands * 3 / 4);
         unsynced_commands = 0;
         SyncGroup(unsynced);
         unsynced.clear();
@@ -772,11 +769,8 @@ class StoreImpl final : public EventStore {
       absl::Status s = backend_->SyncWal();
       absl::Duration took = absl::Now() - t0;
       if (metrics_.sync_seconds) metrics_.sync_seconds->Observe(absl::ToDoubleSeconds(took));
-      {
-        absl::MutexLock l(&mu_);
-        sync_ewma_ = sync_ewma_ * 0.8 + took * 0.2;
-        sync_linger_ = std::min(sync_ewma_ / 2, absl::Milliseconds(2));
-      }
+      sync_ewma_ = sync_ewma_ * 0.8 + took * 0.2;
+      sync_linger_ = std::min(sync_ewma_ / 2, absl::Milliseconds(2));
       if (!s.ok()) {
         // After a failed fsync the WAL's pages may be gone from the page
         // cache without reaching the disk (Linux drops them), so retrying the
@@ -880,9 +874,10 @@ class StoreImpl final : public EventStore {
   std::optional<Batch> in_flight_ ABSL_GUARDED_BY(mu_);
   bool committer_idle_ ABSL_GUARDED_BY(mu_) = true;
   bool writer_busy_ ABSL_GUARDED_BY(mu_) = false;  // holds commands not yet handed off
-  absl::Duration sync_ewma_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
-  absl::Duration sync_linger_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
-  size_t sync_target_ ABSL_GUARDED_BY(mu_) = 1;  // commands worth an fsync without lingering
+  // Committer thread only (read by its own wait conditions while it waits).
+  absl::Duration sync_ewma_ = absl::ZeroDuration();
+  absl::Duration sync_linger_ = absl::ZeroDuration();
+  size_t sync_target_ = 1;  // commands worth an fsync without lingering
   bool committer_stop_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;

@@ -430,7 +430,8 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const Options& store
   // whole 30 minutes.
   options.db_write_buffer_size = store_options.memtable_budget_bytes;
   // Open SST files are file descriptors: the soak saw them grow with the data
-  // (all tables stay open by default). Bounded, far below a container's ulimit.
+  // (all tables stay open by default). Capped, softly: tables in use by a read or
+  // a running compaction stay open on top of the cap (docs/RELIABILITY.md).
   options.max_open_files = store_options.max_open_files;
   options.info_log = std::make_shared<StderrLogger>();
   options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
