@@ -1,11 +1,14 @@
 #include "deal_registration/deal_registration_service.h"
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <utility>
 
 #include "absl/strings/escaping.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "channelops/core/check.h"
@@ -63,6 +66,25 @@ absl::StatusOr<v1::Deal> LoadDealOrEmpty(Tx& tx, const std::string& deal_id) {
 absl::Status DealNotFound(const std::string& deal_id) {
   return absl::NotFoundError(absl::StrCat("deal_id: no deal ", deal_id));
 }
+
+// Observes the seconds from construction to destruction (nothing if null).
+class ObserveSeconds {
+ public:
+  explicit ObserveSeconds(prometheus::Histogram* h)
+      : h_(h), start_(h != nullptr ? std::chrono::steady_clock::now()
+                                   : std::chrono::steady_clock::time_point()) {}
+  ~ObserveSeconds() {
+    if (h_ != nullptr) {
+      h_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+    }
+  }
+  ObserveSeconds(const ObserveSeconds&) = delete;
+  ObserveSeconds& operator=(const ObserveSeconds&) = delete;
+
+ private:
+  prometheus::Histogram* h_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 absl::StatusOr<std::vector<v1::CustomerClaim>> LoadClaims(Tx& tx, const CustomerKeys& keys) {
   std::vector<v1::CustomerClaims> per_key;
@@ -214,6 +236,19 @@ std::vector<std::string> DealRegistrationService::ReadModelCfs() {
 DealRegistrationService::DealRegistrationService(EventStore& store, core::Clock& clock)
     : store_(store), clock_(clock) {}
 
+void DealRegistrationService::set_metrics(prometheus::Registry& registry) {
+  auto& family = prometheus::BuildHistogram()
+                     .Name("channelops_dealreg_conflict_check_seconds")
+                     .Help("The conflict check alone (end-customer normalisation, customer-index "
+                           "reads, evaluation; for RegisterDeal the whole decision on the writer)")
+                     .Register(registry);
+  const prometheus::Histogram::BucketBoundaries bounds = {5e-6,   10e-6,  20e-6, 30e-6,
+                                                          50e-6,  75e-6,  100e-6, 250e-6,
+                                                          500e-6, 1e-3,   10e-3};
+  check_seconds_ = &family.Add({{"rpc", "CheckConflicts"}}, bounds);
+  register_seconds_ = &family.Add({{"rpc", "RegisterDeal"}}, bounds);
+}
+
 // ---------------------------------------------------------------------------
 // Programme rules
 // ---------------------------------------------------------------------------
@@ -294,14 +329,18 @@ grpc::ServerUnaryReactor* DealRegistrationService::RegisterDeal(grpc::CallbackSe
   if (auto st = domain::ValidateRegisterDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
   CommandMeta meta = server::CommandMetaFor(*ctx, "RegisterDeal", req->request_id());
   std::string actor = meta.actor;
-  auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
+  auto command = [r = *req, actor, timer = register_seconds_](Tx& tx) -> absl::StatusOr<std::string> {
     Context c{tx.now(), actor};
     domain::RegisterDeal cmd;
     cmd.request = r;
-    CHANNELOPS_ASSIGN_OR_RETURN(cmd.rules, LoadRules(tx, r.program_id()));
-    CHANNELOPS_ASSIGN_OR_RETURN(cmd.claims, LoadClaims(tx, domain::KeysOf(r.end_customer())));
-    cmd.deal_id = core::NewUuidV7(tx.now());
-    CHANNELOPS_ASSIGN_OR_RETURN(auto events, domain::Decide(v1::Deal(), cmd, c));
+    std::vector<domain::Event> events;
+    {
+      ObserveSeconds observe(timer);
+      CHANNELOPS_ASSIGN_OR_RETURN(cmd.rules, LoadRules(tx, r.program_id()));
+      CHANNELOPS_ASSIGN_OR_RETURN(cmd.claims, LoadClaims(tx, domain::KeysOf(r.end_customer())));
+      cmd.deal_id = core::NewUuidV7(tx.now());
+      CHANNELOPS_ASSIGN_OR_RETURN(events, domain::Decide(v1::Deal(), cmd, c));
+    }
     v1::RegisterDealResponse out;
     if (events.empty()) {
       // The partner registered this deal before: answer with that registration.
@@ -338,21 +377,24 @@ grpc::ServerUnaryReactor* DealRegistrationService::CheckConflicts(
                      "program_id",
                      std::string(absl::StrCat("unknown programme '", req->program_id(), "'"))));
   }
-  auto claims = StoreClaims(store_, domain::KeysOf(req->end_customer()));
-  if (!claims.ok()) return server::FinishRpc(reactor, claims.status());
-  std::vector<std::string> keys;
-  for (const auto& p : req->product_lines()) keys.push_back(domain::NormalizeProductKey(p));
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  for (auto& r : domain::AccountAndProductReasons(req->end_customer(), keys, **rules)) {
-    *resp->add_conflicts() = std::move(r);
-  }
-  for (auto& r : domain::ConflictReasons(*claims, req->partner_id(), keys)) {
-    *resp->add_conflicts() = std::move(r);
-  }
-  if (!req->partner_id().empty()) {
-    if (auto own = domain::FindOwnRegistration(*claims, req->partner_id(), keys)) {
-      resp->set_existing_deal_id(*own);
+  {
+    ObserveSeconds observe(check_seconds_);
+    auto claims = StoreClaims(store_, domain::KeysOf(req->end_customer()));
+    if (!claims.ok()) return server::FinishRpc(reactor, claims.status());
+    std::vector<std::string> keys;
+    for (const auto& p : req->product_lines()) keys.push_back(domain::NormalizeProductKey(p));
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    for (auto& r : domain::AccountAndProductReasons(req->end_customer(), keys, **rules)) {
+      *resp->add_conflicts() = std::move(r);
+    }
+    for (auto& r : domain::ConflictReasons(*claims, req->partner_id(), keys)) {
+      *resp->add_conflicts() = std::move(r);
+    }
+    if (!req->partner_id().empty()) {
+      if (auto own = domain::FindOwnRegistration(*claims, req->partner_id(), keys)) {
+        resp->set_existing_deal_id(*own);
+      }
     }
   }
   return server::FinishRpc(reactor, absl::OkStatus());

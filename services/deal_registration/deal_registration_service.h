@@ -26,6 +26,11 @@
 #include "channelops/eventstore/event_store.h"
 #include "channelops/server/authz.h"
 
+namespace prometheus {
+class Histogram;
+class Registry;
+}  // namespace prometheus
+
 namespace channelops::dealreg {
 
 // Read-model column families (pass to ServiceRuntime / EventStore options).
@@ -55,6 +60,12 @@ class DealRegistrationService final : public v1::DealRegistrationService::Callba
   // see and act only on their own registrations). Default: allow all. Must
   // outlive this. Not thread-safe: call before serving.
   void set_authorizer(const server::Authorizer& authz) { authz_ = &authz; }
+  // Exports channelops_dealreg_conflict_check_seconds{rpc}: the conflict check
+  // on its own, without gRPC or the commit — normalising the end customer,
+  // reading its claims from the customer index and evaluating them (and, for
+  // RegisterDeal, the rest of the decision, on the store's writer thread).
+  // Not thread-safe: call before serving.
+  void set_metrics(prometheus::Registry& registry);
 
   grpc::ServerUnaryReactor* SetProgramRules(grpc::CallbackServerContext* ctx,
                                             const v1::SetProgramRulesRequest* req,
@@ -117,6 +128,8 @@ class DealRegistrationService final : public v1::DealRegistrationService::Callba
   eventstore::EventStore& store_;
   core::Clock& clock_;
   const server::Authorizer* authz_ = &kAllowAll;
+  prometheus::Histogram* check_seconds_ = nullptr;     // CheckConflicts
+  prometheus::Histogram* register_seconds_ = nullptr;  // RegisterDeal's decision
   static inline const server::Authorizer kAllowAll{};
 };
 

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   }
   dealreg::DealRegistrationService service((*rt)->store(), (*rt)->clock());
   service.set_authorizer((*rt)->authorizer());
+  service.set_metrics((*rt)->metrics());
   (*rt)->AddService(&service);
   (*rt)->AddBackgroundTask("expiry_sweep", absl::GetFlag(FLAGS_expiry_sweep_interval), [&service] {
     auto expired = service.SweepExpired();

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <cstdlib>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -146,6 +147,19 @@ TEST(DealRegistrationE2E, RealBinaryGrpcKafkaMetricsAndCleanDrain) {
   EXPECT_NE(metrics.find("code=\"INVALID_ARGUMENT\""), std::string::npos);
   EXPECT_NE(metrics.find("channelops_outbox_published_total"), std::string::npos);
   EXPECT_NE(metrics.find("channelops_eventstore_append_latency_seconds_bucket"), std::string::npos);
+  // The conflict check is timed inside the server, once per decided RegisterDeal.
+  EXPECT_NE(metrics.find("channelops_dealreg_conflict_check_seconds_count{rpc=\"RegisterDeal\"} 2"),
+            std::string::npos);
+  // The engine's memory: the memtables hold what was written (set after an fsync).
+  {
+    const std::string series = "channelops_eventstore_memory_bytes{component=\"memtables\"} ";
+    const size_t at = metrics.find(series);
+    ASSERT_NE(at, std::string::npos);
+    EXPECT_GT(std::strtod(metrics.c_str() + at + series.size(), nullptr), 0.0);
+    EXPECT_NE(metrics.find("channelops_eventstore_memory_bytes{component=\"table_readers\"}"),
+              std::string::npos);
+    EXPECT_NE(metrics.find("channelops_eventstore_table_files_bytes"), std::string::npos);
+  }
 
   // SIGTERM: drains and exits 0; a restart keeps everything.
   ASSERT_TRUE((*svc)->Kill(SIGTERM).ok());

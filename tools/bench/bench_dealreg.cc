@@ -9,9 +9,14 @@
 //    - RegisterDeal of new customers (durable: each answer after its fsync);
 //    - CheckConflicts (read path: normalisation + customer index lookup).
 //    and prints throughput, p50/p99 and the ratios.
+// 4. The conflict check alone: scrapes the server's
+//    channelops_dealreg_conflict_check_seconds histogram (the check timed inside
+//    the server, without gRPC) before and after each phase and prints, per RPC,
+//    the calls, the mean and the bucket bound that holds 99% of them.
 // Usage: bench_dealreg [--preload=N] [--partners=N] [--seconds=S] [--inflight=64]
 #include <csignal>
 #include <cstring>
+#include <cstdlib>
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -26,6 +31,7 @@
 #include "absl/time/clock.h"
 #include "channelops/dealreg/v1/dealreg.grpc.pb.h"
 #include "channelops/testing/child_process.h"
+#include "channelops/testing/http.h"
 #include "channelops/testing/temp_dir.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -56,6 +62,61 @@ dr::RegisterDealRequest MakeDeal(int64_t i, int partners, const std::string& pre
   return req;
 }
 
+// One label's series of the server's conflict-check histogram.
+struct Histogram {
+  std::vector<std::pair<double, double>> buckets;  // (upper bound, cumulative count)
+  double count = 0, sum = 0;
+};
+
+Histogram ScrapeConflictCheck(const std::string& metrics_addr, const std::string& rpc) {
+  Histogram h;
+  const std::string body = channelops::testing::HttpGet(metrics_addr, "/metrics");
+  const std::string name = "channelops_dealreg_conflict_check_seconds";
+  const std::string label = absl::StrCat("rpc=\"", rpc, "\"");
+  size_t pos = 0;
+  while (pos < body.size()) {
+    size_t eol = body.find('\n', pos);
+    if (eol == std::string::npos) eol = body.size();
+    const std::string line = body.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.rfind(name, 0) != 0 || line.find(label) == std::string::npos) continue;
+    const double value = std::strtod(line.substr(line.rfind(' ') + 1).c_str(), nullptr);
+    if (line.rfind(name + "_bucket", 0) == 0) {
+      const size_t le = line.find("le=\"");
+      if (le == std::string::npos) continue;
+      const std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
+      h.buckets.emplace_back(bound == "+Inf" ? 1e300 : std::strtod(bound.c_str(), nullptr), value);
+    } else if (line.rfind(name + "_count", 0) == 0) {
+      h.count = value;
+    } else if (line.rfind(name + "_sum", 0) == 0) {
+      h.sum = value;
+    }
+  }
+  return h;
+}
+
+// What was observed between two scrapes: calls, mean and the smallest bucket
+// bound holding at least 99% of them.
+// `floor`: the issue's "conflict check alone p99 <= 50 us" applies.
+void PrintConflictCheck(const char* what, const Histogram& before, const Histogram& after,
+                        bool floor) {
+  const double n = after.count - before.count;
+  if (n <= 0 || after.buckets.size() != before.buckets.size()) {
+    printf("%-44s no observations (metrics not scraped)\n", what);
+    return;
+  }
+  double p99 = 0;
+  for (size_t i = 0; i < after.buckets.size(); ++i) {
+    if (after.buckets[i].second - before.buckets[i].second >= 0.99 * n) {
+      p99 = after.buckets[i].first;
+      break;
+    }
+  }
+  printf("%-44s %10.0f calls  mean %6.1f us   p99 <= %g us%s\n", what, n,
+         (after.sum - before.sum) / n * 1e6, p99 * 1e6,
+         !floor ? "" : p99 <= 50e-6 ? " (floor 50 us: PASS)" : " (floor 50 us: FAIL)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,17 +138,19 @@ int main(int argc, char** argv) {
   }
   channelops::testing::TempDir dir;
   std::string bin = absl::StrCat(CHANNELOPS_BIN_DIR, "/deal_registration");
-  auto svc = ChildProcess::Start(bin, {"--grpc_addr=127.0.0.1:0", "--metrics_addr=", "--kafka_bootstrap=",
-                                       "--data_dir=" + dir.Path("dealreg")});
+  auto svc = ChildProcess::Start(bin, {"--grpc_addr=127.0.0.1:0", "--metrics_addr=127.0.0.1:0",
+                                       "--kafka_bootstrap=", "--data_dir=" + dir.Path("dealreg")});
   if (!svc.ok()) {
     fprintf(stderr, "%s\n", svc.status().ToString().c_str());
     return 1;
   }
-  auto line = (*svc)->WaitForLine(R"re("grpc_addr":"([0-9.]+:[0-9]+)")re", absl::Seconds(30));
+  auto line = (*svc)->WaitForLine(
+      R"re("grpc_addr":"([0-9.]+:[0-9]+)".*"metrics_addr":"([0-9.]+:[0-9]+)")re", absl::Seconds(30));
   if (!line.ok()) {
     fprintf(stderr, "%s\n", line.status().ToString().c_str());
     return 1;
   }
+  const std::string metrics_addr = (*line)[2];
   grpc::ChannelArguments args;
   auto channel = grpc::CreateCustomChannel((*line)[1], grpc::InsecureChannelCredentials(), args);
   auto stub = dr::DealRegistrationService::NewStub(channel);
@@ -148,7 +211,10 @@ int main(int argc, char** argv) {
       done(s.ok());
     });
   });
+  const Histogram reg_before = ScrapeConflictCheck(metrics_addr, "RegisterDeal");
   Result reg = Drive(inflight, seconds, register_call("run-"));
+  const Histogram reg_after = ScrapeConflictCheck(metrics_addr, "RegisterDeal");
+  const Histogram chk_before = ScrapeConflictCheck(metrics_addr, "CheckConflicts");
   Result chk = Drive(inflight, seconds, [&](int64_t i, std::function<void(bool)> done) {
     struct Call {
       grpc::ClientContext ctx;
@@ -166,6 +232,7 @@ int main(int argc, char** argv) {
       done(s.ok());
     });
   });
+  const Histogram chk_after = ScrapeConflictCheck(metrics_addr, "CheckConflicts");
   auto row = [](const char* name, const Result& r) {
     printf("%-40s %10.0f /s   p50 %8.0f us   p99 %8.0f us   errors %lld\n", name, r.per_sec, r.p50_us,
            r.p99_us, static_cast<long long>(r.errors));
@@ -176,6 +243,10 @@ int main(int argc, char** argv) {
   printf("RegisterDeal / no-op throughput: %.2f (floor 0.50: %s); RegisterDeal p99 %.1f ms (floor 20 ms: %s)\n",
          reg.per_sec / noop.per_sec, reg.per_sec >= 0.5 * noop.per_sec ? "PASS" : "FAIL", reg.p99_us / 1000,
          reg.p99_us <= 20000 ? "PASS" : "FAIL");
+  printf("conflict check alone, timed in the server (channelops_dealreg_conflict_check_seconds):\n");
+  PrintConflictCheck("  CheckConflicts (committed read models)", chk_before, chk_after, true);
+  PrintConflictCheck("  RegisterDeal (whole decision, on the writer)", reg_before, reg_after,
+                     false);
   (*svc)->Kill(SIGTERM);
   (*svc)->Wait(absl::Seconds(30));
   return 0;

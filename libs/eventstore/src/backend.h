@@ -26,9 +26,19 @@ struct WriteOp {
 // Reads given nullptr see the latest writes, synced or not.
 using View = std::shared_ptr<const void>;
 
+// What the engine holds in memory and on disk (RocksDB properties; zeros for
+// the in-memory twin).
+struct EngineUsage {
+  uint64_t memtable_bytes = 0;      // all column families' memtables
+  uint64_t table_reader_bytes = 0;  // index and filter blocks of open tables (outside the cache)
+  uint64_t block_cache_bytes = 0;   // the shared block cache's usage
+  uint64_t sst_bytes = 0;           // live table files on disk
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
+  virtual EngineUsage Usage() const { return {}; }
   // Column family names in index order; index i is the `cf` of WriteOp.
   virtual absl::StatusOr<std::optional<std::string>> Get(int cf, absl::string_view key,
                                                          const void* view) const = 0;

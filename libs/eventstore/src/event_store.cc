@@ -99,6 +99,12 @@ struct Metrics {
   prometheus::Counter* storage_errors = nullptr;
   prometheus::Counter* events = nullptr;
   prometheus::Gauge* last_position = nullptr;
+  // Engine memory and disk (Backend::Usage), refreshed after an fsync, at most
+  // once a second.
+  prometheus::Gauge* memtable_bytes = nullptr;
+  prometheus::Gauge* table_reader_bytes = nullptr;
+  prometheus::Gauge* block_cache_bytes = nullptr;
+  prometheus::Gauge* sst_bytes = nullptr;
 };
 
 Metrics MakeMetrics(prometheus::Registry* r) {
@@ -145,6 +151,21 @@ Metrics MakeMetrics(prometheus::Registry* r) {
                          .Help("Highest durable global position")
                          .Register(*r)
                          .Add({});
+  auto& mem = prometheus::BuildGauge()
+                  .Name("channelops_eventstore_memory_bytes")
+                  .Help("Memory held by the storage engine: memtables (bounded by "
+                        "--store_memtable_budget_mb), block_cache (bounded by "
+                        "--store_block_cache_mb), table_readers (index and filter blocks of the "
+                        "open table files, outside the cache)")
+                  .Register(*r);
+  m.memtable_bytes = &mem.Add({{"component", "memtables"}});
+  m.table_reader_bytes = &mem.Add({{"component", "table_readers"}});
+  m.block_cache_bytes = &mem.Add({{"component", "block_cache"}});
+  m.sst_bytes = &prometheus::BuildGauge()
+                     .Name("channelops_eventstore_table_files_bytes")
+                     .Help("Size of the live table files on disk")
+                     .Register(*r)
+                     .Add({});
   return m;
 }
 
@@ -769,6 +790,14 @@ class StoreImpl final : public EventStore {
       absl::Status s = backend_->SyncWal();
       absl::Duration took = absl::Now() - t0;
       if (metrics_.sync_seconds) metrics_.sync_seconds->Observe(absl::ToDoubleSeconds(took));
+      if (metrics_.memtable_bytes != nullptr && t0 - usage_updated_ >= absl::Seconds(1)) {
+        usage_updated_ = t0;
+        const EngineUsage u = backend_->Usage();
+        metrics_.memtable_bytes->Set(static_cast<double>(u.memtable_bytes));
+        metrics_.table_reader_bytes->Set(static_cast<double>(u.table_reader_bytes));
+        metrics_.block_cache_bytes->Set(static_cast<double>(u.block_cache_bytes));
+        metrics_.sst_bytes->Set(static_cast<double>(u.sst_bytes));
+      }
       sync_ewma_ = sync_ewma_ * 0.8 + took * 0.2;
       sync_linger_ = std::min(sync_ewma_ / 2, absl::Milliseconds(2));
       if (!s.ok()) {
@@ -875,6 +904,7 @@ class StoreImpl final : public EventStore {
   bool committer_idle_ ABSL_GUARDED_BY(mu_) = true;
   bool writer_busy_ ABSL_GUARDED_BY(mu_) = false;  // holds commands not yet handed off
   // Committer thread only (read by its own wait conditions while it waits).
+  absl::Time usage_updated_ = absl::InfinitePast();  // when the engine usage gauges were last set
   absl::Duration sync_ewma_ = absl::ZeroDuration();
   absl::Duration sync_linger_ = absl::ZeroDuration();
   size_t sync_target_ = 1;  // commands worth an fsync without lingering

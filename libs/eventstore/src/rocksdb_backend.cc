@@ -178,6 +178,18 @@ class RocksDbBackend final : public Backend {
       : db_(db), handles_(std::move(handles)), path_(std::move(path)) {}
   ~RocksDbBackend() override { Close(); }
 
+  EngineUsage Usage() const override {
+    EngineUsage u;
+    if (db_ == nullptr) return u;
+    db_->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables", &u.memtable_bytes);
+    db_->GetAggregatedIntProperty("rocksdb.estimate-table-readers-mem", &u.table_reader_bytes);
+    db_->GetAggregatedIntProperty("rocksdb.live-sst-files-size", &u.sst_bytes);
+    // One cache shared by every family: asked once, not summed over them.
+    db_->GetIntProperty(db_->DefaultColumnFamily(), "rocksdb.block-cache-usage",
+                        &u.block_cache_bytes);
+    return u;
+  }
+
   static rocksdb::ReadOptions ReadAt(const void* view) {
     rocksdb::ReadOptions ro;
     ro.snapshot = static_cast<const rocksdb::Snapshot*>(view);
@@ -415,6 +427,12 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const Options& store
   if (store_options.max_open_files < 16) {
     return absl::InvalidArgumentError("max_open_files: must be at least 16");
   }
+  if (store_options.memtable_budget_bytes < (1u << 20)) {
+    return absl::InvalidArgumentError("memtable_budget_bytes: must be at least 1 MiB");
+  }
+  if (store_options.block_cache_bytes < (1u << 20)) {
+    return absl::InvalidArgumentError("block_cache_bytes: must be at least 1 MiB");
+  }
   rocksdb::Options options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -424,8 +442,9 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const Options& store
   options.enable_pipelined_write = false;
   options.max_total_wal_size = 256 << 20;
   // A bounded memory footprint (a pod has a memory limit): memtables of all
-  // column families together flush at 32 MiB instead of 64 MiB each, and one
-  // 32 MiB block cache is shared by every family. Measured by the soak test
+  // column families together flush at memtable_budget_bytes (default 32 MiB)
+  // instead of 64 MiB each, and one block_cache_bytes (default 32 MiB) block
+  // cache is shared by every family. Measured by the soak test
   // (docs/RELIABILITY.md): without the cap RSS grew with the memtables for the
   // whole 30 minutes.
   options.db_write_buffer_size = store_options.memtable_budget_bytes;
@@ -438,7 +457,7 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const Options& store
   options.listeners.push_back(std::make_shared<ManualRecovery>());
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
-  table.block_cache = rocksdb::NewLRUCache(32 << 20);
+  table.block_cache = rocksdb::NewLRUCache(store_options.block_cache_bytes);
   rocksdb::ColumnFamilyOptions cf_opts(options);
   cf_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <thread>
+#include <tuple>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -79,6 +80,12 @@ ABSL_FLAG(int, store_max_open_files, 512,
           "at most this many of the store's table files open at once (file descriptors; RocksDB "
           "closes the least recently used beyond it): the descriptor count stays bounded "
           "whatever the data volume. At least 16");
+ABSL_FLAG(int, store_memtable_budget_mb, 32,
+          "MiB of memtables (unflushed writes) of all the store's column families together; "
+          "with --store_block_cache_mb the bulk of the store's memory. At least 1");
+ABSL_FLAG(int, store_block_cache_mb, 32,
+          "MiB of the store's block cache (table blocks read), shared by all column families. "
+          "At least 1");
 ABSL_FLAG(bool, store_sync, true,
           "fsync every group commit (never turn off in production: acknowledged writes could be "
           "lost on power failure)");
@@ -416,6 +423,17 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(ServiceCo
   so.metrics = impl->registry.get();
   so.sync = absl::GetFlag(FLAGS_store_sync);
   so.max_open_files = absl::GetFlag(FLAGS_store_max_open_files);
+  for (auto [flag, mb, out] : {
+           std::make_tuple("--store_memtable_budget_mb", absl::GetFlag(FLAGS_store_memtable_budget_mb),
+                           &so.memtable_budget_bytes),
+           std::make_tuple("--store_block_cache_mb", absl::GetFlag(FLAGS_store_block_cache_mb),
+                           &so.block_cache_bytes)}) {
+    if (mb < 1 || mb > (1 << 20)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, ": must be between 1 and 1048576 (MiB), got ", mb));
+    }
+    *out = static_cast<size_t>(mb) << 20;
+  }
   CHANNELOPS_ASSIGN_OR_RETURN(impl->store, eventstore::EventStore::Open(so));
 
   int64_t republish = absl::GetFlag(FLAGS_outbox_republish_from);

@@ -137,6 +137,8 @@ struct Options {
   int max_open_files = 512;
   // Memtables of all column families together (RocksDB db_write_buffer_size).
   size_t memtable_budget_bytes = 32 << 20;
+  // One block cache shared by all column families (uncompressed table blocks).
+  size_t block_cache_bytes = 32 << 20;
   core::Clock* clock = nullptr;             // defaults to the system clock
   prometheus::Registry* metrics = nullptr;  // optional
 };
