@@ -67,8 +67,11 @@ constexpr size_t kDecideChunk = 16;
 // How often the committer tries to resume a failed store while acknowledged-
 // to-be batches wait for it.
 constexpr absl::Duration kRecoverInterval = absl::Seconds(1);
-// Stream heads remembered by the writer (about 100 bytes each).
-constexpr size_t kHeadCacheEntries = 1 << 16;
+// Stream heads remembered by the writer (about 130 bytes each, ~1 MiB): the
+// streams being appended to now. A stream appended to once (a new deal) gains
+// nothing from it, so it is kept small; it is cleared when full. The soak saw
+// a cache of 65,536 grow RSS for the whole 30 minutes (docs/RELIABILITY.md).
+constexpr size_t kHeadCacheEntries = 8192;
 
 enum Cf : int { kLog = 0, kStreams, kHeads, kIdem, kMeta, kSnap, kFirstReadModel };
 
@@ -155,8 +158,8 @@ Metrics MakeMetrics(prometheus::Registry* r) {
                   .Name("channelops_eventstore_memory_bytes")
                   .Help("Memory held by the storage engine: memtables (bounded by "
                         "--store_memtable_budget_mb), block_cache (bounded by "
-                        "--store_block_cache_mb), table_readers (index and filter blocks of the "
-                        "open table files, outside the cache)")
+                        "--store_block_cache_mb; holds the index and filter blocks too), "
+                        "table_readers (what the open table files hold outside the cache)")
                   .Register(*r);
   m.memtable_bytes = &mem.Add({{"component", "memtables"}});
   m.table_reader_bytes = &mem.Add({{"component", "table_readers"}});
@@ -283,6 +286,7 @@ class StoreImpl final : public EventStore {
       durable_view_ = backend_->PinView();  // everything recovered is durable
     }
     if (metrics_.last_position) metrics_.last_position->Set(static_cast<double>(pos));
+    UpdateUsageGauges();  // what recovery loaded; then after fsyncs
     // Named for top -H and profiles.
     writer_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "es-decide");
@@ -779,6 +783,15 @@ class StoreImpl final : public EventStore {
     }
   }
 
+  void UpdateUsageGauges() {
+    if (metrics_.memtable_bytes == nullptr) return;
+    const EngineUsage u = backend_->Usage();
+    metrics_.memtable_bytes->Set(static_cast<double>(u.memtable_bytes));
+    metrics_.table_reader_bytes->Set(static_cast<double>(u.table_reader_bytes));
+    metrics_.block_cache_bytes->Set(static_cast<double>(u.block_cache_bytes));
+    metrics_.sst_bytes->Set(static_cast<double>(u.sst_bytes));
+  }
+
   // One fsync for every batch written since the last; then the batches are
   // durable: readers see them (the durable view), the relay may publish them,
   // and their callers are answered (on the answerer thread).
@@ -790,13 +803,9 @@ class StoreImpl final : public EventStore {
       absl::Status s = backend_->SyncWal();
       absl::Duration took = absl::Now() - t0;
       if (metrics_.sync_seconds) metrics_.sync_seconds->Observe(absl::ToDoubleSeconds(took));
-      if (metrics_.memtable_bytes != nullptr && t0 - usage_updated_ >= absl::Seconds(1)) {
+      if (t0 - usage_updated_ >= absl::Seconds(1)) {
         usage_updated_ = t0;
-        const EngineUsage u = backend_->Usage();
-        metrics_.memtable_bytes->Set(static_cast<double>(u.memtable_bytes));
-        metrics_.table_reader_bytes->Set(static_cast<double>(u.table_reader_bytes));
-        metrics_.block_cache_bytes->Set(static_cast<double>(u.block_cache_bytes));
-        metrics_.sst_bytes->Set(static_cast<double>(u.sst_bytes));
+        UpdateUsageGauges();
       }
       sync_ewma_ = sync_ewma_ * 0.8 + took * 0.2;
       sync_linger_ = std::min(sync_ewma_ / 2, absl::Milliseconds(2));

@@ -458,6 +458,12 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const Options& store
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
   table.block_cache = rocksdb::NewLRUCache(store_options.block_cache_bytes);
+  // Index and filter blocks live in the block cache (high priority; level 0's
+  // pinned), so the store's memory is bounded by the two budgets: outside the
+  // cache they grow with the data (one bloom filter per table file).
+  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
   rocksdb::ColumnFamilyOptions cf_opts(options);
   cf_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
