@@ -84,4 +84,7 @@ function(channelops_service)
   target_link_libraries(${A_NAME} PRIVATE ${A_DEPS} channelops_proto)
   target_compile_options(${A_NAME} PRIVATE -Wall -Wextra -Wno-unused-parameter)
   set_target_properties(${A_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
+  if(TARGET PkgConfig::JEMALLOC)
+    target_link_libraries(${A_NAME} PRIVATE PkgConfig::JEMALLOC)  # see CMakeLists.txt
+  endif()
 endfunction()

@@ -181,7 +181,8 @@ class RocksDbBackend final : public Backend {
   EngineUsage Usage() const override {
     EngineUsage u;
     if (db_ == nullptr) return u;
-    db_->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables", &u.memtable_bytes);
+    // All memtables: active, immutable and flushed ones still pinned by a reader.
+    db_->GetAggregatedIntProperty("rocksdb.size-all-mem-tables", &u.memtable_bytes);
     db_->GetAggregatedIntProperty("rocksdb.estimate-table-readers-mem", &u.table_reader_bytes);
     db_->GetAggregatedIntProperty("rocksdb.live-sst-files-size", &u.sst_bytes);
     // One cache shared by every family: asked once, not summed over them.

@@ -90,6 +90,15 @@ ABSL_FLAG(bool, store_sync, true,
           "fsync every group commit (never turn off in production: acknowledged writes could be "
           "lost on power failure)");
 
+// jemalloc's options, read at its start in the service binaries (which link it,
+// see CMakeLists.txt; elsewhere the symbol is unused): a background thread
+// returns freed memory to the system within seconds, also when the service is
+// idle, so RSS follows the bytes in use.
+extern "C" {
+extern const char* malloc_conf;
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:5000,muzzy_decay_ms:5000";
+}
+
 namespace channelops::server {
 namespace {
 
