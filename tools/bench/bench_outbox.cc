@@ -62,14 +62,22 @@ int main(int argc, char** argv) {
   }
   auto cluster = testing::KafkaCluster::Create(1, 32);
   if (!cluster.ok()) return 1;
-  (*cluster)->CreateTopic("bench.bare.v1", 32);
-  (*cluster)->CreateTopic("bench.relay.v1", 32);
+  for (const char* topic : {"bench.bare.v1", "bench.relay.v1"}) {
+    if (absl::Status s = (*cluster)->CreateTopic(topic, 32); !s.ok()) {
+      fprintf(stderr, "create topic %s: %s\n", topic, s.ToString().c_str());
+      return 1;
+    }
+  }
   testing::TempDir dir;
   eventstore::Options o;
   o.path = dir.Path("store");
   o.source = "channelops/bench";
   o.sync = false;  // preload only; the relay reads committed events either way
   auto store = eventstore::EventStore::Open(o);
+  if (!store.ok()) {
+    fprintf(stderr, "open store: %s\n", store.status().ToString().c_str());
+    return 1;
+  }
   google::protobuf::StringValue payload;
   payload.set_value(std::string(300, 'x'));
   size_t envelope_size = 0;
@@ -85,7 +93,12 @@ int main(int argc, char** argv) {
     });
     if (!r.ok()) return 1;
   }
-  (*store)->ReadAllRaw(1, 1, [&](uint64_t, absl::string_view v) { envelope_size = v.size(); });
+  if (absl::Status s = (*store)->ReadAllRaw(
+          1, 1, [&](uint64_t, absl::string_view v) { envelope_size = v.size(); });
+      !s.ok()) {
+    fprintf(stderr, "read back: %s\n", s.ToString().c_str());
+    return 1;
+  }
   printf("# outbox relay benchmark: %lld events of %zu bytes (envelope), in-process dev Kafka cluster, 32 partitions\n",
          static_cast<long long>(n), envelope_size);
   double bare = BareProducer((*cluster)->bootstraps(), "bench.bare.v1", n, envelope_size);
