@@ -158,8 +158,8 @@ Metrics MakeMetrics(prometheus::Registry* r) {
                   .Name("channelops_eventstore_memory_bytes")
                   .Help("Memory held by the storage engine: memtables (bounded by "
                         "--store_memtable_budget_mb), block_cache (bounded by "
-                        "--store_block_cache_mb; holds the index and filter blocks too), "
-                        "table_readers (what the open table files hold outside the cache)")
+                        "--store_block_cache_mb), table_readers (index and filter blocks of the "
+                        "open table files, outside the cache)")
                   .Register(*r);
   m.memtable_bytes = &mem.Add({{"component", "memtables"}});
   m.table_reader_bytes = &mem.Add({{"component", "table_readers"}});
