@@ -466,12 +466,13 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const Options& store
   // and re-read them: 18,831 lines/s against 70,831 (bench_pos, same run).
   rocksdb::ColumnFamilyOptions cf_opts(options);
   // Memtable sizes follow the budget. RocksDB's write buffer manager counts the
-  // memory a memtable's arena has allocated, in blocks of write_buffer_size / 8
-  // by default: 8 MiB per family with the default 64 MiB, so a few families
-  // touched at once "filled" a 32 MiB budget and every write flushed a tiny
-  // table file (the soak found 1,240 table files of ~3 KB after five minutes,
-  // and thousands of version changes a second). Blocks of budget / 64 and
-  // memtables of at most half the budget keep the accounting close to the data.
+  // memory a memtable's arena has allocated, in blocks of min(1 MiB,
+  // write_buffer_size / 8) by default, so a few families touched at once
+  // "filled" a small budget (four under the soak's 4 MiB; about thirty, as many
+  // as the projections store has, under the default 32 MiB) and nearly every
+  // write flushed a tiny table file (the soak found 1,240 table files of ~3 KB
+  // after five minutes). Blocks of budget / 64 and memtables of at most half
+  // the budget keep the accounting close to the data (memory_budget_test).
   const size_t budget = store_options.memtable_budget_bytes;
   cf_opts.write_buffer_size = std::max<size_t>(budget / 2, 1 << 20);
   cf_opts.arena_block_size = std::clamp<size_t>(budget / 64, 64 << 10, 1 << 20);
