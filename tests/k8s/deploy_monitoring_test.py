@@ -44,6 +44,7 @@ REQUIRED_DASHBOARD_METRICS = {
     "channelops_consumer_lag_events": "consumer lag",
     "channelops_eventstore_batch_size_commands_bucket": "event store batch size",
     "channelops_eventstore_append_latency_seconds_bucket": "event store append latency",
+    "channelops_eventstore_stage_seconds_bucket": "append latency by stage",
 }
 
 

@@ -96,14 +96,21 @@ struct Metrics {
   prometheus::Histogram* batch_commands = nullptr;
   prometheus::Histogram* write_seconds = nullptr;  // WAL write + memtable insert
   prometheus::Histogram* sync_seconds = nullptr;   // WAL fsync
+  // Where append latency goes, per command: waiting for the writer, deciding,
+  // from decided to durable (waiting for the committer, write, linger, fsync),
+  // and from durable to its callback running.
+  prometheus::Histogram* stage_queued = nullptr;
+  prometheus::Histogram* stage_decided = nullptr;
+  prometheus::Histogram* stage_durable = nullptr;
+  prometheus::Histogram* stage_answered = nullptr;
   prometheus::Counter* commands_ok = nullptr;
   prometheus::Counter* commands_rejected = nullptr;
   prometheus::Counter* commands_replayed = nullptr;
   prometheus::Counter* storage_errors = nullptr;
   prometheus::Counter* events = nullptr;
   prometheus::Gauge* last_position = nullptr;
-  // Engine memory and disk (Backend::Usage), refreshed after an fsync, at most
-  // once a second.
+  // Engine memory and disk (Backend::Usage), set at open and then once a second
+  // by the stats thread.
   prometheus::Gauge* memtable_bytes = nullptr;
   prometheus::Gauge* table_reader_bytes = nullptr;
   prometheus::Gauge* block_cache_bytes = nullptr;
@@ -130,6 +137,20 @@ Metrics MakeMetrics(prometheus::Registry* r) {
                         .Help("Time of one WAL fsync (covers every batch written before it)")
                         .Register(*r)
                         .Add({}, lat);
+  auto& stages = prometheus::BuildHistogram()
+                     .Name("channelops_eventstore_stage_seconds")
+                     .Help("Append latency by stage: queued (submission to the writer taking "
+                           "it), decided (the command's decision), durable (decided to synced: "
+                           "committer wait, write, linger, fsync), answered (synced to its "
+                           "callback)")
+                     .Register(*r);
+  auto fine = prometheus::Histogram::BucketBoundaries{0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
+                                                      0.0005,  0.001,    0.0015,  0.002,  0.003,
+                                                      0.005,   0.01,     0.025,   0.1,    1};
+  m.stage_queued = &stages.Add({{"stage", "queued"}}, fine);
+  m.stage_decided = &stages.Add({{"stage", "decided"}}, fine);
+  m.stage_durable = &stages.Add({{"stage", "durable"}}, fine);
+  m.stage_answered = &stages.Add({{"stage", "answered"}}, fine);
   m.batch_commands = &prometheus::BuildHistogram()
                           .Name("channelops_eventstore_batch_size_commands")
                           .Help("Commands per group-commit batch")
@@ -185,6 +206,7 @@ struct Answer {
   Done done;
   absl::StatusOr<CommandResult> result;
   absl::Time submitted;
+  absl::Time decided = absl::InfinitePast();  // when its decision ended (stage metrics)
 };
 
 struct Batch {
@@ -208,6 +230,7 @@ struct Written {
 struct Answering {
   std::vector<Answer> answers;
   bool durable = false;
+  absl::Time handed = absl::InfinitePast();  // handed to the answerer (stage metrics)
 };
 
 struct Pending {
@@ -286,7 +309,7 @@ class StoreImpl final : public EventStore {
       durable_view_ = backend_->PinView();  // everything recovered is durable
     }
     if (metrics_.last_position) metrics_.last_position->Set(static_cast<double>(pos));
-    UpdateUsageGauges();  // what recovery loaded; then after fsyncs
+    UpdateUsageGauges();  // what recovery loaded; then once a second (StatsLoop)
     // Named for top -H and profiles.
     writer_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "es-decide");
@@ -300,6 +323,12 @@ class StoreImpl final : public EventStore {
       pthread_setname_np(pthread_self(), "es-answer");
       AnswererLoop();
     });
+    if (metrics_.memtable_bytes != nullptr) {
+      stats_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "es-stats");
+        StatsLoop();
+      });
+    }
     return absl::OkStatus();
   }
 
@@ -462,6 +491,11 @@ class StoreImpl final : public EventStore {
     }
     if (answerer_.joinable()) answerer_.join();
     {
+      absl::MutexLock l(&stats_mu_);
+      stats_stop_ = true;
+    }
+    if (stats_.joinable()) stats_.join();
+    {
       absl::MutexLock l(&view_mu_);
       durable_view_.reset();
     }
@@ -578,7 +612,17 @@ class StoreImpl final : public EventStore {
       }
       for (Answer& a : voided.answers) a.done(std::move(a.result));
       if (exit) return;
-      for (Pending& p : work) RunCommand(p, current);
+      for (Pending& p : work) {
+        const absl::Time start = absl::Now();
+        const size_t answered = current.answers.size();
+        RunCommand(p, current);
+        const absl::Time end = absl::Now();
+        if (metrics_.stage_queued) {
+          metrics_.stage_queued->Observe(absl::ToDoubleSeconds(start - p.submitted));
+          metrics_.stage_decided->Observe(absl::ToDoubleSeconds(end - start));
+        }
+        if (current.answers.size() > answered) current.answers.back().decided = end;
+      }
     }
   }
 
@@ -783,6 +827,22 @@ class StoreImpl final : public EventStore {
     }
   }
 
+  // Refreshes the engine usage gauges once a second on its own thread, off the
+  // commit path. They used to be set on the committer after an fsync, before
+  // that group's callers were answered: RocksDB's aggregated properties (every
+  // family's table readers and live files, some under the DB mutex) delayed one
+  // group a second.
+  void StatsLoop() {
+    while (true) {
+      {
+        absl::MutexLock l(&stats_mu_);
+        auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(stats_mu_) { return stats_stop_; };
+        if (stats_mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Seconds(1))) return;
+      }
+      UpdateUsageGauges();
+    }
+  }
+
   void UpdateUsageGauges() {
     if (metrics_.memtable_bytes == nullptr) return;
     const EngineUsage u = backend_->Usage();
@@ -803,10 +863,6 @@ class StoreImpl final : public EventStore {
       absl::Status s = backend_->SyncWal();
       absl::Duration took = absl::Now() - t0;
       if (metrics_.sync_seconds) metrics_.sync_seconds->Observe(absl::ToDoubleSeconds(took));
-      if (t0 - usage_updated_ >= absl::Seconds(1)) {
-        usage_updated_ = t0;
-        UpdateUsageGauges();
-      }
       sync_ewma_ = sync_ewma_ * 0.8 + took * 0.2;
       sync_linger_ = std::min(sync_ewma_ / 2, absl::Milliseconds(2));
       if (!s.ok()) {
@@ -847,7 +903,8 @@ class StoreImpl final : public EventStore {
 
   void HandToAnswerer(std::vector<Written>& group, bool durable) {
     absl::MutexLock l(&mu_);
-    for (Written& w : group) answering_.push_back(Answering{std::move(w.answers), durable});
+    const absl::Time now = absl::Now();
+    for (Written& w : group) answering_.push_back(Answering{std::move(w.answers), durable, now});
   }
 
   // Runs the callers' callbacks off the committer, which goes on writing and
@@ -864,15 +921,19 @@ class StoreImpl final : public EventStore {
         if (answering_.empty()) return;
         work.swap(answering_);
       }
-      for (Answering& a : work) AnswerAll(a.answers, a.durable);
+      for (Answering& a : work) AnswerAll(a.answers, a.durable, a.handed);
     }
   }
 
-  void AnswerAll(std::vector<Answer>& answers, bool durable) {
+  void AnswerAll(std::vector<Answer>& answers, bool durable, absl::Time handed) {
     absl::Time now = absl::Now();
     for (Answer& a : answers) {
       if (metrics_.commit_latency)
         metrics_.commit_latency->Observe(absl::ToDoubleSeconds(now - a.submitted));
+      if (durable && metrics_.stage_durable && a.decided != absl::InfinitePast()) {
+        metrics_.stage_durable->Observe(absl::ToDoubleSeconds(handed - a.decided));
+        metrics_.stage_answered->Observe(absl::ToDoubleSeconds(now - handed));
+      }
       if (durable && a.result.ok() && !a.result->replayed && metrics_.commands_ok) {
         metrics_.commands_ok->Increment();
       }
@@ -913,7 +974,6 @@ class StoreImpl final : public EventStore {
   bool committer_idle_ ABSL_GUARDED_BY(mu_) = true;
   bool writer_busy_ ABSL_GUARDED_BY(mu_) = false;  // holds commands not yet handed off
   // Committer thread only (read by its own wait conditions while it waits).
-  absl::Time usage_updated_ = absl::InfinitePast();  // when the engine usage gauges were last set
   absl::Duration sync_ewma_ = absl::ZeroDuration();
   absl::Duration sync_linger_ = absl::ZeroDuration();
   size_t sync_target_ = 1;  // commands worth an fsync without lingering
@@ -936,6 +996,9 @@ class StoreImpl final : public EventStore {
   std::thread writer_;
   std::thread committer_;
   std::thread answerer_;
+  absl::Mutex stats_mu_;
+  bool stats_stop_ ABSL_GUARDED_BY(stats_mu_) = false;
+  std::thread stats_;  // only with metrics
 };
 
 int TxImpl::CfIndex(absl::string_view cf) { return store_.CfIndex(cf); }
