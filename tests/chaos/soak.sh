@@ -26,18 +26,6 @@ for s in "${services[@]}"; do
 done
 trap '"$ROOT/tools/channelops" down >/dev/null 2>&1 || true; rm -rf "$CHANNELOPS_VAR_DIR"' EXIT
 "$ROOT/tools/channelops" up >/dev/null
-# The dev Kafka cluster (librdkafka's mock) finds a fetch offset by walking a
-# partition's whole list of message sets, so its CPU per fetch grows with
-# everything ever produced (1.4% -> 6.4% of a core over 30 minutes); real Kafka
-# has an offset index. Its growing bursts then delay the services' threads on the
-# shared cores. CHANNELOPS_SOAK_KAFKA_NICE (default 19; 0 keeps it as is) lowers
-# its CPU priority so that the soak measures the services (docs/RELIABILITY.md).
-kafka_nice="${CHANNELOPS_SOAK_KAFKA_NICE:-19}"
-if [ "$kafka_nice" != 0 ]; then
-  for task in /proc/"$(cat "$CHANNELOPS_VAR_DIR/run/dev_kafka.pid")"/task/*; do
-    renice -n "$kafka_nice" -p "${task##*/}" >/dev/null
-  done
-fi
 "$BUILD_DIR/bin/channelopsctl" load --deal_registration="127.0.0.1:$((base + 1))" \
   --lead_routing="127.0.0.1:$((base + 2))" --pos_ingestion="127.0.0.1:$((base + 3))" \
   --mdf="127.0.0.1:$((base + 4))" --rate="$RATE" --duration="${MINUTES}m" --run="soak$base" \
