@@ -150,12 +150,28 @@ TEST(DealRegistrationE2E, RealBinaryGrpcKafkaMetricsAndCleanDrain) {
   // The conflict check is timed inside the server, once per decided RegisterDeal.
   EXPECT_NE(metrics.find("channelops_dealreg_conflict_check_seconds_count{rpc=\"RegisterDeal\"} 2"),
             std::string::npos);
-  // The engine's memory: the memtables hold what was written (set after an fsync).
+  // Every appended command passes the four stages of the commit path.
+  for (const char* stage : {"queued", "decided", "durable", "answered"}) {
+    const std::string series =
+        absl::StrCat("channelops_eventstore_stage_seconds_count{stage=\"", stage, "\"} ");
+    const size_t at = metrics.find(series);
+    ASSERT_NE(at, std::string::npos) << series;
+    EXPECT_GE(std::strtod(metrics.c_str() + at + series.size(), nullptr), 3.0) << series;
+  }
+  // The engine's memory: the memtables hold what was written (the stats thread
+  // refreshes the gauges once a second).
   {
     const std::string series = "channelops_eventstore_memory_bytes{component=\"memtables\"} ";
-    const size_t at = metrics.find(series);
-    ASSERT_NE(at, std::string::npos);
-    EXPECT_GT(std::strtod(metrics.c_str() + at + series.size(), nullptr), 0.0);
+    double memtables = 0;
+    for (absl::Time until = absl::Now() + absl::Seconds(10); absl::Now() < until;
+         absl::SleepFor(absl::Milliseconds(200))) {
+      metrics = HttpGet(metrics_addr, "/metrics");
+      const size_t at = metrics.find(series);
+      ASSERT_NE(at, std::string::npos);
+      memtables = std::strtod(metrics.c_str() + at + series.size(), nullptr);
+      if (memtables > 0) break;
+    }
+    EXPECT_GT(memtables, 0.0);
     EXPECT_NE(metrics.find("channelops_eventstore_memory_bytes{component=\"table_readers\"}"),
               std::string::npos);
     EXPECT_NE(metrics.find("channelops_eventstore_table_files_bytes"), std::string::npos);
