@@ -103,6 +103,10 @@ struct Metrics {
   prometheus::Histogram* stage_decided = nullptr;
   prometheus::Histogram* stage_durable = nullptr;
   prometheus::Histogram* stage_answered = nullptr;
+  // The answered stage, split: the answer thread waking for a hand-over, and
+  // each callback's own run time (callbacks of a hand-over run one after another).
+  prometheus::Histogram* answer_wake = nullptr;
+  prometheus::Histogram* answer_callback = nullptr;
   prometheus::Counter* commands_ok = nullptr;
   prometheus::Counter* commands_rejected = nullptr;
   prometheus::Counter* commands_replayed = nullptr;
@@ -151,6 +155,18 @@ Metrics MakeMetrics(prometheus::Registry* r) {
   m.stage_decided = &stages.Add({{"stage", "decided"}}, fine);
   m.stage_durable = &stages.Add({{"stage", "durable"}}, fine);
   m.stage_answered = &stages.Add({{"stage", "answered"}}, fine);
+  m.answer_wake = &prometheus::BuildHistogram()
+                       .Name("channelops_eventstore_answer_wake_seconds")
+                       .Help("From a synced group's hand-over to the answer thread running "
+                             "(its wake-up, or the callbacks it was still running)")
+                       .Register(*r)
+                       .Add({}, fine);
+  m.answer_callback = &prometheus::BuildHistogram()
+                           .Name("channelops_eventstore_answer_callback_seconds")
+                           .Help("Run time of one caller's callback on the answer thread (for "
+                                 "gRPC: finishing the call, its send included)")
+                           .Register(*r)
+                           .Add({}, fine);
   m.batch_commands = &prometheus::BuildHistogram()
                           .Name("channelops_eventstore_batch_size_commands")
                           .Help("Commands per group-commit batch")
@@ -921,6 +937,9 @@ class StoreImpl final : public EventStore {
         if (answering_.empty()) return;
         work.swap(answering_);
       }
+      if (metrics_.answer_wake) {
+        metrics_.answer_wake->Observe(absl::ToDoubleSeconds(absl::Now() - work.front().handed));
+      }
       for (Answering& a : work) AnswerAll(a.answers, a.durable, a.handed);
     }
   }
@@ -937,7 +956,13 @@ class StoreImpl final : public EventStore {
       if (durable && a.result.ok() && !a.result->replayed && metrics_.commands_ok) {
         metrics_.commands_ok->Increment();
       }
-      a.done(std::move(a.result));
+      if (metrics_.answer_callback) {
+        const absl::Time t0 = absl::Now();
+        a.done(std::move(a.result));
+        metrics_.answer_callback->Observe(absl::ToDoubleSeconds(absl::Now() - t0));
+      } else {
+        a.done(std::move(a.result));
+      }
     }
   }
 
