@@ -35,6 +35,15 @@ echo "t,service,rss_kib,fds,cpu_s,memtables_kib,block_cache_kib,table_readers_ki
 ticks=$(getconf CLK_TCK)
 # The store gauges of one service's /metrics, in KiB: "memtables,block_cache,table_readers,files".
 # Its cumulative append-stage histograms (channelops_eventstore_stage_seconds) go to stages.jsonl.
+# RSS (KiB), open descriptors and CPU seconds so far (utime + stime: fields 14 and
+# 15 of /proc/PID/stat, after the comm in parentheses) of one process: "rss,fds,cpu".
+proc_sample() {
+  local rss fds cpu
+  rss=$(awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0)
+  fds=$(ls "/proc/$1/fd" 2>/dev/null | wc -l)
+  cpu=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk -v t="$ticks" '{printf "%.2f", ($12 + $13) / t}')
+  echo "${rss:-0},$fds,${cpu:-0}"
+}
 store_gauges() {
   /usr/bin/python3 - "$1" "$2" "$3" "$OUT/stages.jsonl" <<'PY' 2>/dev/null || echo ",,,"
 import json, re, sys, urllib.request
@@ -58,21 +67,13 @@ start=$SECONDS
 while kill -0 "$load_pid" 2>/dev/null; do
   i=1
   for s in "${services[@]}"; do
-    pid=$(cat "$CHANNELOPS_VAR_DIR/run/$s.pid")
-    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-    fds=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
-    # CPU seconds used so far (utime + stime; fields 14 and 15, after the comm in parentheses).
-    cpu=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk -v t="$ticks" '{printf "%.2f", ($12 + $13) / t}')
     t=$((SECONDS - start))
-    echo "$t,$s,$rss,$fds,${cpu:-0},$(store_gauges $((base + i + 1000)) "$t" "$s")" >>"$OUT/samples.csv"
+    echo "$t,$s,$(proc_sample "$(cat "$CHANNELOPS_VAR_DIR/run/$s.pid")"),$(store_gauges $((base + i + 1000)) "$t" "$s")" >>"$OUT/samples.csv"
     i=$((i + 1))
   done
   # The dev Kafka cluster and the load generator share the two cores: their CPU too.
   for other in "dev_kafka:$(cat "$CHANNELOPS_VAR_DIR/run/dev_kafka.pid")" "load:$load_pid"; do
-    pid=${other#*:}
-    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-    cpu=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk -v t="$ticks" '{printf "%.2f", ($12 + $13) / t}')
-    echo "$((SECONDS - start)),${other%%:*},$rss,$(ls "/proc/$pid/fd" 2>/dev/null | wc -l),${cpu:-0},,,," >>"$OUT/samples.csv"
+    echo "$((SECONDS - start)),${other%%:*},$(proc_sample "${other#*:}"),,,," >>"$OUT/samples.csv"
   done
   sleep 30
 done

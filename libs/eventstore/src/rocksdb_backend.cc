@@ -446,9 +446,10 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const Options& store
   // Flush and compaction output goes to disk 1 MiB at a time as it is written
   // (sync_file_range), not all at once when the table file is finished. On ext4
   // (data=ordered) every WAL fdatasync commits the journal, and a journal commit
-  // first writes back the dirty data of other files it covers: a finished
-  // compaction's whole output, dirty in the page cache, then sat in front of the
-  // next command's fsync. RocksDB's tuning guide recommends 1 MiB.
+  // first writes back the dirty data of other files it covers, so a finished
+  // compaction's whole output, dirty in the page cache, could sit in front of the
+  // next command's fsync. RocksDB's tuning guide recommends 1 MiB. (Its effect on
+  // the soak was not measured separately: docs/RELIABILITY.md.)
   options.bytes_per_sync = 1 << 20;
   // A bounded memory footprint (a pod has a memory limit): memtables of all
   // column families together flush at memtable_budget_bytes (default 32 MiB)
