@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "channelops/core/check.h"
 #include "channelops/core/grpc_status.h"
 #include "channelops/core/ids.h"
@@ -191,6 +192,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
         break;
       case domain::OpenKind::kResume:
         skip_through_ = o.report.last_line_number();
+        submitted_last_ = skip_through_;
         // An all_or_nothing report exists only once published: only its
         // completion (a correction's reversal) can be left to do.
         published_ = aon_;
@@ -294,8 +296,21 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
         // Resumed after publishing: every line is recorded already.
         return Continue();
       }
-      return Run(aon_ ? StageCommand(std::move(batch)) : BatchCommand(std::move(batch)),
-                 &IngestReactor::OnBatch);
+      if (aon_) return Run(StageCommand(std::move(batch)), &IngestReactor::OnBatch);
+      // Normal mode: this batch and the next full ones in hand (up to
+      // kMaxBatchesInFlight) go to the store together, so that the writer
+      // decides one while the committer writes and syncs the one before.
+      std::vector<std::vector<parse::Item>> group;
+      group.push_back(std::move(batch));
+      while (group.size() < kMaxBatchesInFlight &&
+             (pending_.size() >= kBatchLines || (input_ended_ && !pending_.empty()))) {
+        const size_t m = std::min(pending_.size(), kBatchLines);
+        group.emplace_back(std::make_move_iterator(pending_.begin()),
+                           std::make_move_iterator(pending_.begin() + m));
+        pending_.erase(pending_.begin(), pending_.begin() + m);
+        received_ += static_cast<int64_t>(m);
+      }
+      return RunBatches(std::move(group));
     }
     if (!input_ended_) return StartRead(&msg_);
     if (aon_ && !published_) return Run(PublishCommand(), &IngestReactor::OnPublished);
@@ -436,6 +451,68 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
                    });
   }
 
+  // Queues one BatchCommand per batch, in line order, and continues once all
+  // are answered: with the outcomes in order, or with the first error. The
+  // batches are decided one after the other; each checks that the report's
+  // last recorded line is the previous batch's last, so a batch that failed
+  // (its writes dropped) fails every later one of the group too and the
+  // report stays contiguous: a re-sent stream resumes after its last line.
+  // The store's callbacks of one group may run on different threads (a batch
+  // voided by a failed commit is answered by the writer), hence the counter
+  // under a mutex; the reactor has no read outstanding meanwhile.
+  void RunBatches(std::vector<std::vector<parse::Item>> batches) {
+    struct Group {
+      absl::Mutex mu;
+      size_t remaining ABSL_GUARDED_BY(mu) = 0;
+      std::vector<Step> steps;
+      std::vector<absl::Status> statuses ABSL_GUARDED_BY(mu);
+    };
+    auto group = std::make_shared<Group>();
+    for (auto& items : batches) {
+      const int64_t expect = submitted_last_;
+      submitted_last_ = parse::LineNumberOf(items.back());
+      group->steps.push_back(BatchCommand(std::move(items), expect));
+    }
+    {
+      absl::MutexLock l(&group->mu);
+      group->remaining = group->steps.size();
+      group->statuses.assign(group->steps.size(), absl::OkStatus());
+    }
+    CommandMeta meta;
+    meta.request_id = absl::StrCat("report/", header_.report_id(), "/", attempt_);
+    meta.actor = actor_;
+    for (size_t i = 0; i < group->steps.size(); ++i) {
+      // The last callback of the group may run inside this loop (a closed
+      // store answers at once): nothing of `this` is used after it.
+      eventstore::Command command = std::move(group->steps[i].command);
+      store_.Execute(meta, std::move(command),
+                     [this, group, i](absl::StatusOr<CommandResult> r) {
+                       bool last = false;
+                       {
+                         absl::MutexLock l(&group->mu);
+                         if (!r.ok()) group->statuses[i] = r.status();
+                         last = --group->remaining == 0;
+                       }
+                       if (!last) return;
+                       // Every callback of the group has run: no lock needed.
+                       for (size_t j = 0; j < group->steps.size(); ++j) {
+                         absl::Status st;
+                         {
+                           absl::MutexLock l(&group->mu);
+                           st = group->statuses[j];
+                         }
+                         if (!st.ok()) return Fail(st);
+                         ignored_ += group->steps[j].outcome->ignored;
+                         rejected_ += static_cast<int64_t>(group->steps[j].outcome->rejects.size());
+                         duplicates_ +=
+                             static_cast<int64_t>(group->steps[j].outcome->duplicates.size());
+                         Keep(group->steps[j].outcome->rejects, group->steps[j].outcome->duplicates);
+                       }
+                       Continue();
+                     });
+    }
+  }
+
   // ---- commands (their bodies run on the store's writer thread) ----
 
   Step OpenCommand() {
@@ -465,9 +542,19 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
     });
   }
 
-  Step BatchCommand(std::vector<parse::Item> items) {
-    return Bind([h = header_, actor = actor_, items = std::move(items)](
+  // `expect_last`: the report's last recorded line before this batch (the
+  // previous batch's last, or where the stream resumed).
+  Step BatchCommand(std::vector<parse::Item> items, int64_t expect_last) {
+    return Bind([h = header_, actor = actor_, items = std::move(items), expect_last](
                     Tx& tx, Outcome& out) mutable -> absl::Status {
+      CHANNELOPS_ASSIGN_OR_RETURN(v1::Report current,
+                                  TxGetOrEmpty<v1::Report>(tx, kReportsCf, h.report_id()));
+      if (current.last_line_number() != expect_last) {
+        return absl::AbortedError(absl::StrCat(
+            "report ", h.report_id(), ": an earlier batch of this stream was not recorded (the ",
+            "report's last line is ", current.last_line_number(), ", expected ", expect_last,
+            "); re-send the report to resume after its last recorded line"));
+      }
       Context c{tx.now(), actor};
       domain::IngestBatch b;
       b.header = &h;
@@ -720,6 +807,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   std::vector<parse::Item> pending_;
   int64_t typed_lines_ = 0;
   int64_t skip_through_ = 0;
+  int64_t submitted_last_ = 0;  // last line of the batches queued so far (normal mode)
   int64_t first_line_ = 0;
   int64_t last_line_ = 0;
   bool input_ended_ = false;

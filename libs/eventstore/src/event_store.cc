@@ -64,6 +64,11 @@ namespace {
 // Commands decided between two looks at the committer: small, so a burst is
 // written in pieces while the rest of it is decided.
 constexpr size_t kDecideChunk = 16;
+// A decided batch this large goes to the committer before the rest of its
+// chunk is decided: large commands (a POS report's 2,000-line batches, queued
+// a few at a time) are then written while the next is decided, instead of all
+// of them being decided first and written after.
+constexpr size_t kHandOffOps = 1024;
 // How often the committer tries to resume a failed store while acknowledged-
 // to-be batches wait for it.
 constexpr absl::Duration kRecoverInterval = absl::Seconds(1);
@@ -628,7 +633,8 @@ class StoreImpl final : public EventStore {
       }
       for (Answer& a : voided.answers) a.done(std::move(a.result));
       if (exit) return;
-      for (Pending& p : work) {
+      for (size_t i = 0; i < work.size(); ++i) {
+        Pending& p = work[i];
         const absl::Time start = absl::Now();
         const size_t answered = current.answers.size();
         RunCommand(p, current);
@@ -638,6 +644,13 @@ class StoreImpl final : public EventStore {
           metrics_.stage_decided->Observe(absl::ToDoubleSeconds(end - start));
         }
         if (current.answers.size() > answered) current.answers.back().decided = end;
+        if (current.ops.size() >= kHandOffOps && i + 1 < work.size()) {
+          // The rest goes back to the front of the queue, in order; the loop
+          // hands this batch over if the committer is free, then decides on.
+          absl::MutexLock l(&mu_);
+          for (size_t j = work.size(); j-- > i + 1;) queue_.push_front(std::move(work[j]));
+          break;
+        }
       }
     }
   }

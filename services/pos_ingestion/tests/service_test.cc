@@ -668,6 +668,58 @@ TEST_F(PosIngestionServiceTest, ABrokenStreamIsResumedByResendingTheReport) {
   EXPECT_THAT(Events<v1::PosLineAccepted>("report-P-100-TYPED"), SizeIs(4500));
 }
 
+// One chunk of 8,000 rows is four batch commands queued together. When the
+// second fails (its SKU's catalogue entry is corrupt: DATA_LOSS), the third
+// and fourth, decided after it, must not be recorded either: the report keeps
+// lines 2..2001 and nothing after, and re-sending the report resumes at 2002.
+TEST_F(PosIngestionServiceTest, AFailedBatchStopsTheBatchesQueuedAfterItAndTheResendFillsTheGap) {
+  Product("SSD-2TB", "storage", 125'500'000);
+  {
+    eventstore::CommandMeta meta;
+    meta.request_id = "corrupt-product";
+    auto r = store_->ExecuteSync(meta, [](eventstore::Tx& tx) -> absl::StatusOr<std::string> {
+      tx.Put(kProductsCf, "BAD-SKU", std::string("\xff\xff\xff", 3));
+      return std::string();
+    });
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  auto csv_with = [](const std::string& sku_of_row_3000) {
+    std::string csv =
+        "activity,sku,quantity,unit_price,currency,date,invoice_number,invoice_line,"
+        "customer_name,customer_country\r\n";
+    for (int r = 1; r <= 8000; ++r) {
+      absl::StrAppendFormat(&csv, "SS,%s,1,125.50,USD,2026-01-05,G-%d,1,Customer %d,US\r\n",
+                            r == 3000 ? sku_of_row_3000 : "SSD-2TB", r, r);
+    }
+    return csv;
+  };
+  const auto header =
+      Header("P100-GAP", "P-100", v1::REPORT_KIND_SELL_THROUGH, v1::REPORT_FORMAT_CSV);
+  const std::string bad = csv_with("BAD-SKU");
+  Ingested failed = Ingest(header, Chunks(bad, bad.size()));
+  EXPECT_EQ(failed.status.error_code(), grpc::StatusCode::DATA_LOSS)
+      << failed.status.error_message();
+  v1::Report partial = GetReport("P100-GAP");
+  EXPECT_EQ(partial.status(), v1::REPORT_STATUS_RECEIVING);
+  EXPECT_EQ(partial.last_line_number(), 2001);
+  EXPECT_EQ(partial.counts().accepted(), 2000);
+  EXPECT_THAT(Events<v1::PosLineAccepted>("report-P100-GAP"), SizeIs(2000));
+  EXPECT_EQ(Inventory("P-100", "SSD-2TB").sold(), 2000);
+
+  const std::string fixed = csv_with("SSD-2TB");
+  Ingested resumed = Ingest(header, Chunks(fixed, fixed.size()));
+  ASSERT_TRUE(resumed.status.ok()) << resumed.status.error_message();
+  EXPECT_EQ(resumed.response.report().status(), v1::REPORT_STATUS_COMPLETED);
+  EXPECT_EQ(resumed.response.report().counts().accepted(), 8000);
+  EXPECT_EQ(resumed.response.report().last_line_number(), 8001);
+  std::vector<int64_t> numbers;
+  for (const auto& e : Events<v1::PosLineAccepted>("report-P100-GAP"))
+    numbers.push_back(e.line().line_number());
+  ASSERT_THAT(numbers, SizeIs(8000));
+  for (int i = 0; i < 8000; ++i) ASSERT_EQ(numbers[i], i + 2) << "event " << i;
+  EXPECT_EQ(Inventory("P-100", "SSD-2TB").sold(), 8000);
+}
+
 TEST_F(PosIngestionServiceTest, ScheduledDropIsAppliedByTheSweeperWithTheInjectedClock) {
   Product("SSD-2TB", "storage", 125'500'000);
   Terms("pp-default", 10000, /*transit=*/false, {}, /*default_program=*/true);
