@@ -166,11 +166,27 @@ absl::Status MovementWriter::SellThrough(const v1::PosLine& line, int sign) {
   return domain::AddToSellThrough(it->second, line, sign);
 }
 
+// A LineRecord{line, reversed = false} as LineRecord's serializer writes it
+// (field 1, length-delimited, then the line's bytes; a false bool is not
+// written), without copying the line into a LineRecord first.
+std::string SerializeLineRecord(const v1::PosLine& line) {
+  std::string out;
+  const size_t size = line.ByteSizeLong();
+  out.reserve(size + 6);
+  out.push_back(static_cast<char>((v1::LineRecord::kLineFieldNumber << 3) | 2));
+  size_t v = size;
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+  line.AppendToString(&out);
+  return out;
+}
+
 absl::Status MovementWriter::AcceptLine(const v1::PosLine& line, uint64_t position) {
-  v1::LineRecord record;
-  *record.mutable_line() = line;
   tx_.Put(kReportLinesCf, LineKey(line.report_id(), line.line_number()),
-          record.SerializeAsString());
+          SerializeLineRecord(line));
   if (std::string identity = domain::LineIdentity(line); !identity.empty()) {
     v1::LineOwner owner;
     owner.set_report_id(line.report_id());

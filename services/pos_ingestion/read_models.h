@@ -132,6 +132,10 @@ absl::StatusOr<std::optional<v1::PriceProtectionTerms>> TermsFor(eventstore::Tx&
 // of this service has one writer at a time by construction - a report's
 // session, a SKU's commands on the single writer thread). Returns the global
 // position of each event, in order.
+// The bytes of LineRecord{line, reversed = false}, serialized without copying
+// the line (rm_report_lines values of accepted lines).
+std::string SerializeLineRecord(const v1::PosLine& line);
+
 absl::StatusOr<std::vector<uint64_t>> AppendEvents(eventstore::Tx& tx, const std::string& stream,
                                                    const std::vector<domain::Event>& events,
                                                    const std::vector<absl::Time>& occurred_at = {});

@@ -84,12 +84,13 @@ absl::Status LoadBatchState(Tx& tx, domain::IngestBatch& b, const std::string& a
 absl::Status CommitBatch(Tx& tx, const v1::ReportHeader& h, domain::BatchDecision& d) {
   std::vector<absl::Time> occurred;
   occurred.reserve(d.events.size());
-  for (const auto& l : d.accepted) occurred.push_back(domain::FromProtoTime(l.movement_at()));
+  for (size_t i = 0; i < d.accepted; ++i)
+    occurred.push_back(domain::FromProtoTime(d.Line(i).movement_at()));
   CHANNELOPS_ASSIGN_OR_RETURN(
       auto positions, AppendEvents(tx, domain::ReportStream(h.report_id()), d.events, occurred));
   MovementWriter w(tx);
-  for (size_t i = 0; i < d.accepted.size(); ++i) {
-    CHANNELOPS_RETURN_IF_ERROR(w.AcceptLine(d.accepted[i], positions[i]));
+  for (size_t i = 0; i < d.accepted; ++i) {
+    CHANNELOPS_RETURN_IF_ERROR(w.AcceptLine(d.Line(i), positions[i]));
   }
   for (const auto& r : d.rejects) {
     tx.Put(kRejectsCf, LineKey(h.report_id(), r.line_number()), r.SerializeAsString());
@@ -562,7 +563,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       CHANNELOPS_RETURN_IF_ERROR(LoadBatchState(tx, b, ""));
       domain::BatchDecision d = domain::Decide(b, c);
       CHANNELOPS_RETURN_IF_ERROR(CommitBatch(tx, h, d));
-      out.accepted = static_cast<int64_t>(d.accepted.size());
+      out.accepted = static_cast<int64_t>(d.accepted);
       out.ignored = d.ignored;
       out.rejects = std::move(d.rejects);
       out.duplicates = std::move(d.duplicates);
@@ -583,7 +584,8 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       CHANNELOPS_RETURN_IF_ERROR(LoadBatchState(tx, b, attempt));
       domain::BatchDecision d = domain::Decide(b, c);
       if (!refused && d.rejects.empty()) {
-        for (const v1::PosLine& l : d.accepted) {
+        for (size_t i = 0; i < d.accepted; ++i) {
+          const v1::PosLine& l = d.Line(i);
           tx.Put(kStagingCf, StagingKey(attempt, 'L', BigEndianLine(l.line_number())),
                  l.SerializeAsString());
           if (std::string identity = domain::LineIdentity(l); !identity.empty()) {
@@ -598,7 +600,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
                  dup.SerializeAsString());
         }
       }
-      out.accepted = static_cast<int64_t>(d.accepted.size());
+      out.accepted = static_cast<int64_t>(d.accepted);
       out.ignored = d.ignored;
       out.rejects = std::move(d.rejects);
       out.duplicates = std::move(d.duplicates);
@@ -668,21 +670,16 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
             continue;
           }
         }
-        d.accepted.push_back(std::move(l));
+        d.Accept(std::move(l));
       }
       std::sort(dups.begin(), dups.end(),
                 [](const auto& a, const auto& b) { return a.line_number() < b.line_number(); });
-      for (const v1::PosLine& l : d.accepted) {
-        v1::PosLineAccepted e;
-        *e.mutable_line() = l;
-        d.events.push_back(std::move(e));
-      }
       v1::ReportLinesProcessed p;
       p.set_report_id(h.report_id());
       p.set_partner_id(h.partner_id());
       p.set_first_line_number(first);
       p.set_last_line_number(last);
-      p.set_accepted(static_cast<int64_t>(d.accepted.size()));
+      p.set_accepted(static_cast<int64_t>(d.accepted));
       for (const auto& dup : dups) *p.add_duplicates() = dup;
       p.set_ignored(ignored);
       d.events.push_back(std::move(p));

@@ -448,6 +448,7 @@ BatchDecision Decide(const IngestBatch& c, const Context& ctx) {
     return it == c.products.end() ? nullptr : &it->second;
   };
   BatchDecision out;
+  out.events.reserve(c.items.size() + 1);
   absl::flat_hash_map<std::string, int64_t> seen;  // identities accepted in this batch
   int64_t first = 0, last = 0;
   for (const parse::Item& item : c.items) {
@@ -487,20 +488,14 @@ BatchDecision Decide(const IngestBatch& c, const Context& ctx) {
       }
       seen.emplace(identity, n);
     }
-    out.accepted.push_back(std::move(v.line));
-  }
-  out.events.reserve(out.accepted.size() + 1);
-  for (const v1::PosLine& l : out.accepted) {
-    v1::PosLineAccepted e;
-    *e.mutable_line() = l;
-    out.events.push_back(std::move(e));
+    out.Accept(std::move(v.line));
   }
   v1::ReportLinesProcessed p;
   p.set_report_id(h.report_id());
   p.set_partner_id(h.partner_id());
   p.set_first_line_number(first);
   p.set_last_line_number(last);
-  p.set_accepted(static_cast<int64_t>(out.accepted.size()));
+  p.set_accepted(static_cast<int64_t>(out.accepted));
   for (const auto& r : out.rejects) *p.add_rejects() = r;
   for (const auto& d : out.duplicates) *p.add_duplicates() = d;
   p.set_ignored(out.ignored);

@@ -183,12 +183,25 @@ struct IngestBatch {
       owners;  // identities already held, by LineIdentity
 };
 struct BatchDecision {
-  std::vector<v1::PosLine> accepted;
+  // The accepted lines are the first `accepted` events, one PosLineAccepted
+  // each in line order (Line(i) reads one); one ReportLinesProcessed follows.
+  // The events own the lines: nothing is copied between deciding and writing.
+  size_t accepted = 0;
   std::vector<v1::RejectedLine> rejects;
   std::vector<v1::DuplicateLine> duplicates;
   int64_t ignored = 0;
-  // PosLineAccepted per accepted line, then one ReportLinesProcessed.
   std::vector<Event> events;
+
+  const v1::PosLine& Line(size_t i) const {
+    return std::get<v1::PosLineAccepted>(events[i]).line();
+  }
+  // Appends an accepted line (before the ReportLinesProcessed).
+  void Accept(v1::PosLine line) {
+    v1::PosLineAccepted e;
+    *e.mutable_line() = std::move(line);
+    events.push_back(std::move(e));
+    ++accepted;
+  }
 };
 // Validates every item (lines.h), then drops duplicates: a line whose identity
 // is held by another report line (or by an earlier line of this batch) is a

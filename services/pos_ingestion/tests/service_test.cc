@@ -668,6 +668,25 @@ TEST_F(PosIngestionServiceTest, ABrokenStreamIsResumedByResendingTheReport) {
   EXPECT_THAT(Events<v1::PosLineAccepted>("report-P-100-TYPED"), SizeIs(4500));
 }
 
+TEST(SerializeLineRecordTest, SameBytesAsTheLineRecordSerializer) {
+  for (size_t name_size : {0, 10, 120, 200, 20000, 3'000'000}) {
+    v1::PosLine line;
+    line.set_report_id("R-1");
+    line.set_line_number(42);
+    line.set_sku("SSD-2TB");
+    line.set_quantity(3);
+    line.set_inventory_delta(-3);
+    line.set_customer_key(std::string(name_size, 'k'));
+    v1::LineRecord record;
+    *record.mutable_line() = line;
+    EXPECT_EQ(SerializeLineRecord(line), record.SerializeAsString()) << name_size;
+    v1::LineRecord parsed;
+    ASSERT_TRUE(parsed.ParseFromString(SerializeLineRecord(line))) << name_size;
+    EXPECT_EQ(parsed.line().customer_key().size(), name_size);
+    EXPECT_FALSE(parsed.reversed());
+  }
+}
+
 // One chunk of 8,000 rows is four batch commands queued together. When the
 // second fails (its SKU's catalogue entry is corrupt: DATA_LOSS), the third
 // and fourth, decided after it, must not be recorded either: the report keeps
