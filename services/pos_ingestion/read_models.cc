@@ -185,8 +185,7 @@ std::string SerializeLineRecord(const v1::PosLine& line) {
 }
 
 absl::Status MovementWriter::AcceptLine(const v1::PosLine& line, uint64_t position) {
-  tx_.Put(kReportLinesCf, LineKey(line.report_id(), line.line_number()),
-          SerializeLineRecord(line));
+  tx_.Put(kReportLinesCf, LineKey(line.report_id(), line.line_number()), SerializeLineRecord(line));
   if (std::string identity = domain::LineIdentity(line); !identity.empty()) {
     v1::LineOwner owner;
     owner.set_report_id(line.report_id());

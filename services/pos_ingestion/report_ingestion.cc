@@ -486,31 +486,29 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       // The last callback of the group may run inside this loop (a closed
       // store answers at once): nothing of `this` is used after it.
       eventstore::Command command = std::move(group->steps[i].command);
-      store_.Execute(meta, std::move(command),
-                     [this, group, i](absl::StatusOr<CommandResult> r) {
-                       bool last = false;
-                       {
-                         absl::MutexLock l(&group->mu);
-                         if (!r.ok()) group->statuses[i] = r.status();
-                         last = --group->remaining == 0;
-                       }
-                       if (!last) return;
-                       // Every callback of the group has run: no lock needed.
-                       for (size_t j = 0; j < group->steps.size(); ++j) {
-                         absl::Status st;
-                         {
-                           absl::MutexLock l(&group->mu);
-                           st = group->statuses[j];
-                         }
-                         if (!st.ok()) return Fail(st);
-                         ignored_ += group->steps[j].outcome->ignored;
-                         rejected_ += static_cast<int64_t>(group->steps[j].outcome->rejects.size());
-                         duplicates_ +=
-                             static_cast<int64_t>(group->steps[j].outcome->duplicates.size());
-                         Keep(group->steps[j].outcome->rejects, group->steps[j].outcome->duplicates);
-                       }
-                       Continue();
-                     });
+      store_.Execute(meta, std::move(command), [this, group, i](absl::StatusOr<CommandResult> r) {
+        bool last = false;
+        {
+          absl::MutexLock l(&group->mu);
+          if (!r.ok()) group->statuses[i] = r.status();
+          last = --group->remaining == 0;
+        }
+        if (!last) return;
+        // Every callback of the group has run: no lock needed.
+        for (size_t j = 0; j < group->steps.size(); ++j) {
+          absl::Status st;
+          {
+            absl::MutexLock l(&group->mu);
+            st = group->statuses[j];
+          }
+          if (!st.ok()) return Fail(st);
+          ignored_ += group->steps[j].outcome->ignored;
+          rejected_ += static_cast<int64_t>(group->steps[j].outcome->rejects.size());
+          duplicates_ += static_cast<int64_t>(group->steps[j].outcome->duplicates.size());
+          Keep(group->steps[j].outcome->rejects, group->steps[j].outcome->duplicates);
+        }
+        Continue();
+      });
     }
   }
 

@@ -95,6 +95,18 @@ std::string StreamKey(absl::string_view stream, uint64_t version) {
 std::string EncodeIdem(absl::Time at, absl::string_view response) {
   return absl::StrCat(EncodeU64(static_cast<uint64_t>(absl::ToUnixMicros(at))), response);
 }
+// The idempotency family's time index, written with each record: "\0t", BE
+// u64 unix micros, the idempotency key -> "". Pruning walks it from the oldest
+// and stops at the retention cutoff, so it reads only what expired instead of
+// every record (and its stored response). Idempotency keys may not begin with
+// a NUL byte, so no key collides with it.
+constexpr absl::string_view kIdemTimePrefix("\0t", 2);
+std::string IdemTimeKey(uint64_t micros, absl::string_view key) {
+  return absl::StrCat(kIdemTimePrefix, EncodeU64(micros), key);
+}
+// Meta key set once every idempotency record has its time index entry (new
+// stores, and older ones after the first prune indexed their records).
+constexpr char kIdemIndexedMeta[] = "idempotency_time_index";
 
 struct Metrics {
   prometheus::Histogram* commit_latency = nullptr;  // enqueue -> durable answer
@@ -148,10 +160,11 @@ Metrics MakeMetrics(prometheus::Registry* r) {
                         .Add({}, lat);
   auto& stages = prometheus::BuildHistogram()
                      .Name("channelops_eventstore_stage_seconds")
-                     .Help("Append latency by stage: queued (submission to the writer taking "
-                           "it), decided (the command's decision), durable (decided to synced: "
-                           "committer wait, write, linger, fsync), answered (synced to its "
-                           "callback)")
+                     .Help(
+                         "Append latency by stage: queued (submission to the writer taking "
+                         "it), decided (the command's decision), durable (decided to synced: "
+                         "committer wait, write, linger, fsync), answered (synced to its "
+                         "callback)")
                      .Register(*r);
   auto fine = prometheus::Histogram::BucketBoundaries{0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
                                                       0.0005,  0.001,    0.0015,  0.002,  0.003,
@@ -162,14 +175,16 @@ Metrics MakeMetrics(prometheus::Registry* r) {
   m.stage_answered = &stages.Add({{"stage", "answered"}}, fine);
   m.answer_wake = &prometheus::BuildHistogram()
                        .Name("channelops_eventstore_answer_wake_seconds")
-                       .Help("From a synced group's hand-over to the answer thread running "
-                             "(its wake-up, or the callbacks it was still running)")
+                       .Help(
+                           "From a synced group's hand-over to the answer thread running "
+                           "(its wake-up, or the callbacks it was still running)")
                        .Register(*r)
                        .Add({}, fine);
   m.answer_callback = &prometheus::BuildHistogram()
                            .Name("channelops_eventstore_answer_callback_seconds")
-                           .Help("Run time of one caller's callback on the answer thread (for "
-                                 "gRPC: finishing the call, its send included)")
+                           .Help(
+                               "Run time of one caller's callback on the answer thread (for "
+                               "gRPC: finishing the call, its send included)")
                            .Register(*r)
                            .Add({}, fine);
   m.batch_commands = &prometheus::BuildHistogram()
@@ -198,10 +213,11 @@ Metrics MakeMetrics(prometheus::Registry* r) {
                          .Add({});
   auto& mem = prometheus::BuildGauge()
                   .Name("channelops_eventstore_memory_bytes")
-                  .Help("Memory held by the storage engine: memtables (bounded by "
-                        "--store_memtable_budget_mb), block_cache (bounded by "
-                        "--store_block_cache_mb), table_readers (index and filter blocks of the "
-                        "open table files, outside the cache)")
+                  .Help(
+                      "Memory held by the storage engine: memtables (bounded by "
+                      "--store_memtable_budget_mb), block_cache (bounded by "
+                      "--store_block_cache_mb), table_readers (index and filter blocks of the "
+                      "open table files, outside the cache)")
                   .Register(*r);
   m.memtable_bytes = &mem.Add({{"component", "memtables"}});
   m.table_reader_bytes = &mem.Add({{"component", "table_readers"}});
@@ -471,23 +487,80 @@ class StoreImpl final : public EventStore {
     return backend_->Write({WriteOp{kMeta, std::string(key), std::string(value)}}, false);
   }
 
+  // Walks the time index up to the cutoff: O(expired records), in pages. A
+  // store written before the index existed is indexed by its first prune (one
+  // full pass, the old way), then marked. Deleting through the writer would
+  // serialise with commands; a direct delete is safe because an expired key
+  // is no longer consulted for correctness. A record written again since its
+  // index entry (a key reused after it expired) is newer than the entry and
+  // stays; its own entry prunes it later.
   absl::StatusOr<size_t> PruneIdempotency(absl::Time now) override {
-    std::vector<WriteOp> dels;
-    uint64_t cutoff =
-        static_cast<uint64_t>(absl::ToUnixMicros(now - options_.idempotency_retention));
+    const uint64_t cutoff = static_cast<uint64_t>(
+        std::max<int64_t>(0, absl::ToUnixMicros(now - options_.idempotency_retention)));
+    CHANNELOPS_ASSIGN_OR_RETURN(auto indexed, backend_->Get(kMeta, kIdemIndexedMeta, nullptr));
+    if (!indexed.has_value()) {
+      CHANNELOPS_ASSIGN_OR_RETURN(size_t n, PruneAndIndexAll(cutoff));
+      CHANNELOPS_RETURN_IF_ERROR(PutMeta(kIdemIndexedMeta, "1"));
+      return n;
+    }
+    constexpr size_t kPage = 4096;
+    size_t removed = 0;
+    while (true) {
+      std::vector<WriteOp> dels;
+      bool more = false;
+      std::vector<std::pair<std::string, uint64_t>> expired;  // idempotency key, entry time
+      CHANNELOPS_RETURN_IF_ERROR(backend_->Scan(
+          kIdem, kIdemTimePrefix, kIdemTimePrefix, kPage + 1,
+          [&](absl::string_view k, absl::string_view) {
+            if (expired.size() == kPage) {
+              more = true;
+              return false;
+            }
+            if (k.size() < kIdemTimePrefix.size() + 8) {  // not an entry: dropped
+              dels.push_back(WriteOp{kIdem, std::string(k), std::nullopt});
+              return true;
+            }
+            const uint64_t at = DecodeU64(k.substr(kIdemTimePrefix.size(), 8));
+            if (at >= cutoff) return false;
+            dels.push_back(WriteOp{kIdem, std::string(k), std::nullopt});
+            expired.emplace_back(std::string(k.substr(kIdemTimePrefix.size() + 8)), at);
+            return true;
+          },
+          nullptr));
+      for (const auto& [key, at] : expired) {
+        CHANNELOPS_ASSIGN_OR_RETURN(auto record, backend_->Get(kIdem, key, nullptr));
+        if (record && record->size() >= 8 &&
+            DecodeU64(absl::string_view(*record).substr(0, 8)) <= at) {
+          dels.push_back(WriteOp{kIdem, key, std::nullopt});
+          ++removed;
+        }
+      }
+      if (!dels.empty()) CHANNELOPS_RETURN_IF_ERROR(backend_->Write(dels, false));
+      if (!more) return removed;
+    }
+  }
+
+  // The first prune of a store written before the time index: every record is
+  // visited once; the expired ones go, the rest get their index entry.
+  absl::StatusOr<size_t> PruneAndIndexAll(uint64_t cutoff) {
+    std::vector<WriteOp> ops;
+    size_t removed = 0;
     CHANNELOPS_RETURN_IF_ERROR(backend_->Scan(
         kIdem, "", "", SIZE_MAX,
         [&](absl::string_view k, absl::string_view v) {
-          if (v.size() >= 8 && DecodeU64(v.substr(0, 8)) < cutoff) {
-            dels.push_back(WriteOp{kIdem, std::string(k), std::nullopt});
+          if (absl::StartsWith(k, kIdemTimePrefix) || v.size() < 8) return true;
+          const uint64_t at = DecodeU64(v.substr(0, 8));
+          if (at < cutoff) {
+            ops.push_back(WriteOp{kIdem, std::string(k), std::nullopt});
+            ++removed;
+          } else {
+            ops.push_back(WriteOp{kIdem, IdemTimeKey(at, k), std::string()});
           }
           return true;
         },
         nullptr));
-    // Deleting through the writer would serialise with commands; a direct delete
-    // is safe because an expired key is no longer consulted for correctness.
-    if (!dels.empty()) CHANNELOPS_RETURN_IF_ERROR(backend_->Write(dels, false));
-    return dels.size();
+    if (!ops.empty()) CHANNELOPS_RETURN_IF_ERROR(backend_->Write(ops, false));
+    return removed;
   }
 
   void Close() override {
@@ -671,6 +744,13 @@ class StoreImpl final : public EventStore {
 
   void RunCommand(Pending& p, Batch& batch) {
     absl::Time now = clock_->Now();
+    if (!p.meta.idempotency_key.empty() && p.meta.idempotency_key[0] == '\0') {
+      batch.answers.push_back(
+          Answer{std::move(p.done),
+                 absl::InvalidArgumentError("idempotency_key: must not begin with a NUL byte"),
+                 p.submitted});
+      return;
+    }
     if (!p.meta.idempotency_key.empty()) {
       auto prior = ReadThrough(kIdem, p.meta.idempotency_key);
       if (!prior.ok()) {
@@ -697,6 +777,9 @@ class StoreImpl final : public EventStore {
     }
     if (!p.meta.idempotency_key.empty()) {
       tx.Stage(kIdem, p.meta.idempotency_key, EncodeIdem(now, *response), true);
+      tx.Stage(kIdem,
+               IdemTimeKey(static_cast<uint64_t>(absl::ToUnixMicros(now)), p.meta.idempotency_key),
+               std::string(), false);
     }
     CommandResult r;
     r.response = std::move(*response);

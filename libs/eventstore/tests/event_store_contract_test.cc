@@ -5,6 +5,7 @@
 #include <random>
 #include <thread>
 
+#include "channelops/core/clock.h"
 #include "channelops/core/status_macros.h"
 #include "channelops/eventstore/event_store.h"
 #include "google/protobuf/wrappers.pb.h"
@@ -38,6 +39,7 @@ class EventStoreContract : public ::testing::TestWithParam<bool /*rocksdb*/> {
     o.path = dir_.string();
     o.source = "channelops/test";
     o.read_model_cfs = {"rm_test"};
+    o.clock = clock_;
     auto s = GetParam() ? EventStore::Open(o) : EventStore::OpenInMemory(o);
     ASSERT_TRUE(s.ok()) << s.status();
     store_ = std::move(*s);
@@ -64,6 +66,7 @@ class EventStoreContract : public ::testing::TestWithParam<bool /*rocksdb*/> {
   }
 
   static inline int counter_ = 0;
+  core::Clock* clock_ = nullptr;  // the system clock
   fs::path dir_;
   std::unique_ptr<EventStore> store_;
 };
@@ -151,21 +154,24 @@ TEST_P(EventStoreContract, LaterCommandsSeeEarlierUncommittedWrites) {
   constexpr int kN = 500;
   std::atomic<int> done{0};
   for (int i = 0; i < kN; ++i) {
-    store_->Execute(CommandMeta{}, [](Tx& tx) -> absl::StatusOr<std::string> {
-      auto cur = tx.Get("rm_test", "counter");
-      if (!cur.ok()) return cur.status();
-      int v = cur->has_value() ? std::stoi(**cur) : 0;
-      tx.Put("rm_test", "counter", std::to_string(v + 1));
-      auto ver = tx.StreamVersion("counter");
-      std::vector<NewEvent> evs;
-      evs.push_back(NewEvent::Of(Str(std::to_string(v + 1))));
-      auto p = tx.Append("counter", static_cast<int64_t>(*ver), std::move(evs));
-      if (!p.ok()) return p.status();
-      return "";
-    }, [&](absl::StatusOr<CommandResult> r) {
-      EXPECT_TRUE(r.ok()) << r.status();
-      done++;
-    });
+    store_->Execute(
+        CommandMeta{},
+        [](Tx& tx) -> absl::StatusOr<std::string> {
+          auto cur = tx.Get("rm_test", "counter");
+          if (!cur.ok()) return cur.status();
+          int v = cur->has_value() ? std::stoi(**cur) : 0;
+          tx.Put("rm_test", "counter", std::to_string(v + 1));
+          auto ver = tx.StreamVersion("counter");
+          std::vector<NewEvent> evs;
+          evs.push_back(NewEvent::Of(Str(std::to_string(v + 1))));
+          auto p = tx.Append("counter", static_cast<int64_t>(*ver), std::move(evs));
+          if (!p.ok()) return p.status();
+          return "";
+        },
+        [&](absl::StatusOr<CommandResult> r) {
+          EXPECT_TRUE(r.ok()) << r.status();
+          done++;
+        });
   }
   while (done.load() < kN) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_EQ(store_->Get("rm_test", "counter")->value_or(""), std::to_string(kN));
@@ -210,43 +216,59 @@ TEST_P(EventStoreContract, WaitForPositionWakesOnCommit) {
 }
 
 TEST_P(EventStoreContract, ScanInOrderWithPrefix) {
-  ASSERT_TRUE(store_->ExecuteSync(CommandMeta{}, [](Tx& tx) -> absl::StatusOr<std::string> {
-    tx.Put("rm_test", "p/b", "2");
-    tx.Put("rm_test", "p/a", "1");
-    tx.Put("rm_test", "q/a", "3");
-    return "";
-  }).ok());
+  ASSERT_TRUE(store_
+                  ->ExecuteSync(CommandMeta{},
+                                [](Tx& tx) -> absl::StatusOr<std::string> {
+                                  tx.Put("rm_test", "p/b", "2");
+                                  tx.Put("rm_test", "p/a", "1");
+                                  tx.Put("rm_test", "q/a", "3");
+                                  return "";
+                                })
+                  .ok());
   std::vector<std::string> keys;
-  ASSERT_TRUE(store_->Scan("rm_test", "p/", "", 10, [&](absl::string_view k, absl::string_view) {
-    keys.emplace_back(k);
-    return true;
-  }).ok());
+  ASSERT_TRUE(store_
+                  ->Scan("rm_test", "p/", "", 10,
+                         [&](absl::string_view k, absl::string_view) {
+                           keys.emplace_back(k);
+                           return true;
+                         })
+                  .ok());
   EXPECT_EQ(keys, (std::vector<std::string>{"p/a", "p/b"}));
 }
 
 TEST_P(EventStoreContract, TxScanSeesCommittedStagedAndOwnWrites) {
-  ASSERT_TRUE(store_->ExecuteSync(CommandMeta{}, [](Tx& tx) -> absl::StatusOr<std::string> {
-    tx.Put("rm_test", "l/a", "1");
-    tx.Put("rm_test", "l/c", "3");
-    tx.Put("rm_test", "m/x", "9");
-    return "";
-  }).ok());
+  ASSERT_TRUE(store_
+                  ->ExecuteSync(CommandMeta{},
+                                [](Tx& tx) -> absl::StatusOr<std::string> {
+                                  tx.Put("rm_test", "l/a", "1");
+                                  tx.Put("rm_test", "l/c", "3");
+                                  tx.Put("rm_test", "m/x", "9");
+                                  return "";
+                                })
+                  .ok());
   // Staged by an earlier command of the same batch (not yet durable) and the
   // command's own writes, including a delete of a committed key.
   std::vector<std::string> seen;
   std::atomic<int> done{0};
-  store_->Execute(CommandMeta{}, [](Tx& tx) -> absl::StatusOr<std::string> {
-    tx.Put("rm_test", "l/b", "2");
-    return "";
-  }, [&](absl::StatusOr<CommandResult>) { done++; });
-  store_->Execute(CommandMeta{}, [&](Tx& tx) -> absl::StatusOr<std::string> {
-    tx.Put("rm_test", "l/d", "4");
-    tx.Delete("rm_test", "l/a");
-    CHANNELOPS_RETURN_IF_ERROR(tx.Scan("rm_test", "l/", [&](absl::string_view k, absl::string_view v) {
-      seen.push_back(std::string(k) + "=" + std::string(v));
-    }));
-    return "";
-  }, [&](absl::StatusOr<CommandResult>) { done++; });
+  store_->Execute(
+      CommandMeta{},
+      [](Tx& tx) -> absl::StatusOr<std::string> {
+        tx.Put("rm_test", "l/b", "2");
+        return "";
+      },
+      [&](absl::StatusOr<CommandResult>) { done++; });
+  store_->Execute(
+      CommandMeta{},
+      [&](Tx& tx) -> absl::StatusOr<std::string> {
+        tx.Put("rm_test", "l/d", "4");
+        tx.Delete("rm_test", "l/a");
+        CHANNELOPS_RETURN_IF_ERROR(
+            tx.Scan("rm_test", "l/", [&](absl::string_view k, absl::string_view v) {
+              seen.push_back(std::string(k) + "=" + std::string(v));
+            }));
+        return "";
+      },
+      [&](absl::StatusOr<CommandResult>) { done++; });
   while (done.load() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_EQ(seen, (std::vector<std::string>{"l/b=2", "l/c=3", "l/d=4"}));
 }
@@ -277,6 +299,59 @@ TEST_P(EventStoreContract, PruneIdempotencyRemovesOldRecords) {
   EXPECT_EQ(*n, 1u);
   auto again = AppendOne("s", kAnyVersion, "x", "old");
   EXPECT_FALSE(again->replayed);
+}
+
+// Records are pruned by the time index: exactly those older than the
+// retention (7 days) at the prune, in pages; a key reused after its record
+// expired keeps the new record until that one expires.
+TEST_P(EventStoreContract, PruneIdempotencyRemovesExactlyTheExpiredRecords) {
+  core::FakeClock clock;
+  store_->Close();
+  store_.reset();
+  clock_ = &clock;
+  Open();
+  const absl::Time t0 = clock.Now();
+  // A new store: the first prune finds nothing and marks it indexed, so every
+  // record below is found through the index entry its command wrote.
+  auto empty = store_->PruneIdempotency(t0);
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(*empty, 0u);
+  for (int i = 0; i < 10'000; ++i) {
+    ASSERT_TRUE(AppendOne("s", kAnyVersion, "x", absl::StrCat("a", i)).ok());
+  }
+  clock.Set(t0 + absl::Hours(24 * 3));
+  ASSERT_TRUE(AppendOne("s", kAnyVersion, "x", "b").ok());
+
+  auto none = store_->PruneIdempotency(t0 + absl::Hours(24 * 7) - absl::Seconds(1));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(*none, 0u);
+  auto first = store_->PruneIdempotency(t0 + absl::Hours(24 * 7) + absl::Hours(1));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, 10'000u);
+  auto again = store_->PruneIdempotency(t0 + absl::Hours(24 * 7) + absl::Hours(1));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0u);
+  auto b = AppendOne("s", kAnyVersion, "y", "b");
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(b->replayed) << "b is 4 days old: kept";
+
+  clock.Set(t0 + absl::Hours(24 * 7) + absl::Hours(2));
+  auto reused = AppendOne("s", kAnyVersion, "y", "a7");
+  ASSERT_TRUE(reused.ok());
+  EXPECT_FALSE(reused->replayed) << "a7 expired and was pruned";
+  auto later = store_->PruneIdempotency(t0 + absl::Hours(24 * 10) + absl::Hours(3));
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(*later, 1u) << "b only";
+  auto a7 = AppendOne("s", kAnyVersion, "z", "a7");
+  ASSERT_TRUE(a7.ok());
+  EXPECT_TRUE(a7->replayed) << "the reused a7 is 3 days old: kept";
+  EXPECT_EQ(a7->response, "ok:y");
+}
+
+TEST_P(EventStoreContract, IdempotencyKeysMayNotBeginWithNul) {
+  auto r = AppendOne("s", kAnyVersion, "x", std::string("\0t-key", 6));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->LastPosition(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, EventStoreContract, ::testing::Values(true, false),
