@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -124,19 +125,44 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
         response_(response),
         attempt_(core::NewUuidV7()),
         actor_(server::CallerIdentity(*ctx)) {
-    StartRead(&msg_);
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    Read();
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) return OnEndOfInput();
+    {
+      std::lock_guard<std::recursive_mutex> l(mu_);
+      if (finished_ || !ok || phase_ != Phase::kLines) {
+        reading_ = false;
+        if (finished_) return;  // failed while this read was outstanding
+        if (!ok) return OnEndOfInput();
+        return OnOtherMessage();
+      }
+    }
+    // A lines-phase message is parsed without the lock: a group's answer may
+    // arrive meanwhile and must not wait for a chunk's parse on the store's
+    // answer thread. The read side (msg_, the parser, scratch_) stays this
+    // thread's while reading_ is set: nothing starts another read.
+    absl::Status parsed = ParseMessage();
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    reading_ = false;
+    if (finished_) return;
+    if (!parsed.ok()) return Fail(std::move(parsed));
+    for (parse::Item& item : scratch_) Add(std::move(item));
+    scratch_.clear();
+    msg_.Clear();
+    Continue();
+  }
+
+  void OnOtherMessage() {
     switch (phase_) {
       case Phase::kHeader:
         return OnHeader();
       case Phase::kLines:
-        return OnData();
+        break;
       case Phase::kDraining:
         msg_.Clear();
-        StartRead(&msg_);
+        Read();
         return;
       case Phase::kEnding:
         break;
@@ -144,7 +170,12 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
     CHANNELOPS_CHECK(false) << "a read completed after the end of input";
   }
 
-  void OnDone() override { delete this; }
+  // Waits for a thread still inside a reaction or a store callback (it may
+  // have called Finish and not yet released the lock).
+  void OnDone() override {
+    { std::lock_guard<std::recursive_mutex> l(mu_); }
+    delete this;
+  }
 
  private:
   enum class Phase { kHeader, kLines, kDraining, kEnding };
@@ -203,47 +234,47 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
         phase_ = Phase::kLines;
         break;
     }
-    StartRead(&msg_);
+    Read();
   }
 
-  void OnData() {
+  // A lines-phase message into scratch_ (parsed items), or why it is refused.
+  // Touches only the read side: runs without the lock.
+  absl::Status ParseMessage() {
+    scratch_.clear();
     switch (msg_.msg_case()) {
       case v1::IngestReportRequest::kHeader:
-        return Fail(core::InvalidArgument("header", "only the first message may be a header"));
+        return core::InvalidArgument("header", "only the first message may be a header");
       case v1::IngestReportRequest::kLines: {
         if (parser_) {
-          return Fail(core::InvalidArgument(
+          return core::InvalidArgument(
               "lines",
               absl::StrCat("this report's format is ", v1::ReportFormat_Name(header_.format()),
-                           ": send chunk messages")));
+                           ": send chunk messages"));
         }
         const auto& lines = msg_.lines().lines();
         if (lines.size() > domain::kMaxLinesPerMessage) {
-          return Fail(core::InvalidArgument(
+          return core::InvalidArgument(
               "lines.lines",
-              absl::StrCat("at most ", domain::kMaxLinesPerMessage, " lines per message")));
+              absl::StrCat("at most ", domain::kMaxLinesPerMessage, " lines per message"));
         }
-        for (const v1::ReportLine& l : lines) Add(domain::FromTyped(l, ++typed_lines_));
-        break;
+        for (const v1::ReportLine& l : lines)
+          scratch_.push_back(domain::FromTyped(l, ++typed_lines_));
+        return absl::OkStatus();
       }
       case v1::IngestReportRequest::kChunk: {
         if (!parser_) {
-          return Fail(
-              core::InvalidArgument("chunk", "this report's format is LINES: send lines messages"));
+          return core::InvalidArgument("chunk",
+                                       "this report's format is LINES: send lines messages");
         }
         if (msg_.chunk().size() > domain::kMaxChunkBytes) {
-          return Fail(core::InvalidArgument("chunk", "at most 4 MiB per message"));
+          return core::InvalidArgument("chunk", "at most 4 MiB per message");
         }
-        scratch_.clear();
         parser_->Push(msg_.chunk(), scratch_);
-        for (parse::Item& item : scratch_) Add(std::move(item));
-        break;
+        return absl::OkStatus();
       }
       default:
-        return Fail(core::InvalidArgument("msg", "one of header, lines or chunk is required"));
+        return core::InvalidArgument("msg", "one of header, lines or chunk is required");
     }
-    msg_.Clear();
-    Continue();
   }
 
   void OnEndOfInput() {
@@ -279,8 +310,29 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
     pending_.push_back(std::move(item));
   }
 
-  // Decides what to do next: a full batch, the end, or another read.
+  // Starts the stream's next read (at most one is outstanding).
+  void Read() {
+    reading_ = true;
+    StartRead(&msg_);
+  }
+
+  // Normal mode: reads ahead while a group of batches is in the store, up to
+  // this many parsed items waiting (memory: about two chunks plus the group).
+  bool MayReadAhead() const {
+    return !aon_ && !input_ended_ && !reading_ && phase_ == Phase::kLines &&
+           pending_.size() < kBatchLines * kMaxBatchesInFlight;
+  }
+
+  // Decides what to do next: a full batch, the end, or another read. Runs
+  // under mu_ (a reaction or a store callback holds it).
   void Continue() {
+    if (finished_) return;
+    if (group_active_) {
+      // Normal mode: the group's last callback continues; read ahead meanwhile.
+      if (deferred_failure_.ok() && MayReadAhead()) Read();
+      return;
+    }
+    if (!deferred_failure_.ok()) return FinishNow(deferred_failure_);
     if (pending_.size() >= kBatchLines || (input_ended_ && !pending_.empty())) {
       const size_t n = std::min(pending_.size(), kBatchLines);
       std::vector<parse::Item> batch(std::make_move_iterator(pending_.begin()),
@@ -311,9 +363,16 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
         pending_.erase(pending_.begin(), pending_.begin() + m);
         received_ += static_cast<int64_t>(m);
       }
+      // The next chunk is read and parsed while the group is in the store
+      // (before queuing it: a closed store answers the group at once, and the
+      // stream may be finished when RunBatches returns).
+      if (MayReadAhead()) Read();
       return RunBatches(std::move(group));
     }
-    if (!input_ended_) return StartRead(&msg_);
+    if (!input_ended_) {
+      if (!reading_) Read();
+      return;
+    }
     if (aon_ && !published_) return Run(PublishCommand(), &IngestReactor::OnPublished);
     Complete();
   }
@@ -401,9 +460,15 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
     }
   }
 
-  // An error: an all_or_nothing stream first deletes what it staged.
+  // An error: an all_or_nothing stream first deletes what it staged; a
+  // normal-mode stream with a group in the store waits for its answers (their
+  // callbacks use this reactor) and finishes from the group's last callback.
   void Fail(absl::Status status) {
     phase_ = Phase::kEnding;
+    if (group_active_) {
+      if (deferred_failure_.ok()) deferred_failure_ = std::move(status);
+      return;
+    }
     if (aon_ && staged_) {
       staged_ = false;
       failure_ = std::move(status);
@@ -414,6 +479,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   }
 
   void FinishNow(const absl::Status& status) {
+    finished_ = true;
     // Nothing of this report happens after Finish: release its id first, so a
     // client that re-sends as soon as it has the answer is not refused.
     if (claimed_) service_.ReleaseReport(header_.report_id());
@@ -447,6 +513,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
     store_.Execute(std::move(meta), std::move(step.command),
                    [this, outcome = std::move(step.outcome),
                     then = std::move(then)](absl::StatusOr<CommandResult> r) {
+                     std::lock_guard<std::recursive_mutex> l(mu_);
                      if (!r.ok()) return Fail(r.status());
                      then(this, *outcome);
                    });
@@ -479,6 +546,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       group->remaining = group->steps.size();
       group->statuses.assign(group->steps.size(), absl::OkStatus());
     }
+    group_active_ = true;
     CommandMeta meta;
     meta.request_id = absl::StrCat("report/", header_.report_id(), "/", attempt_);
     meta.actor = actor_;
@@ -494,7 +562,11 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
           last = --group->remaining == 0;
         }
         if (!last) return;
-        // Every callback of the group has run: no lock needed.
+        // Every callback of the group has run (the group's mutex is only for
+        // the counter now); a read may be completing concurrently: mu_.
+        std::lock_guard<std::recursive_mutex> l(mu_);
+        group_active_ = false;
+        if (!deferred_failure_.ok()) return FinishNow(deferred_failure_);
         for (size_t j = 0; j < group->steps.size(); ++j) {
           absl::Status st;
           {
@@ -803,6 +875,14 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   int64_t typed_lines_ = 0;
   int64_t skip_through_ = 0;
   int64_t submitted_last_ = 0;  // last line of the batches queued so far (normal mode)
+  // Reactions and store callbacks may run concurrently once a normal-mode
+  // stream reads ahead: every one holds mu_. Recursive: a closed store
+  // answers inside Execute, on the caller's thread.
+  std::recursive_mutex mu_;
+  bool reading_ = false;           // a read is outstanding
+  bool group_active_ = false;      // RunBatches' commands are in the store
+  bool finished_ = false;          // Finish was called
+  absl::Status deferred_failure_;  // failed while a group was in the store
   int64_t first_line_ = 0;
   int64_t last_line_ = 0;
   bool input_ended_ = false;
