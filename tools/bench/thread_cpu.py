@@ -1,0 +1,59 @@
+#!/usr/bin/python3
+"""Per-thread CPU of running processes over an interval, from /proc.
+
+    tools/bench/thread_cpu.py SECONDS PID [PID...]
+
+Prints the CPU time each thread name used (threads of one name summed) as a
+share of one core, busiest first. Used to see which of a service's threads
+(es-decide, es-commit, es-answer, rocksdb:low/high, gRPC's) bounds a benchmark:
+see docs/BENCHMARKS.md.
+"""
+import collections
+import os
+import sys
+import time
+
+
+def snapshot(pids):
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+            process = open(f"/proc/{pid}/comm").read().strip()
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                stat = open(f"/proc/{pid}/task/{tid}/stat").read()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+            out[(pid, tid)] = (process, name, (int(fields[11]) + int(fields[12])) / ticks)
+    return out
+
+
+def main():
+    if len(sys.argv) < 3 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0 if len(sys.argv) > 1 else 2
+    seconds, pids = float(sys.argv[1]), sys.argv[2:]
+    before = snapshot(pids)
+    start = time.time()
+    time.sleep(seconds)
+    after = snapshot(pids)
+    wall = time.time() - start
+    used = collections.Counter()
+    for key, (process, name, cpu) in after.items():
+        used[(process, name)] += cpu - (before[key][2] if key in before else 0)
+    total = sum(used.values())
+    print(f"wall {wall:.1f} s, CPU {total:.2f} s = {100 * total / wall:.0f}% of one core")
+    for (process, name), cpu in used.most_common():
+        if cpu > 0:
+            print(f"  {process:16} {name:18} {cpu:7.2f} s {100 * cpu / wall:5.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
