@@ -12,9 +12,9 @@
 //
 // IngestReport is a client-streaming RPC served by a read reactor
 // (report_ingestion.h): the bytes are parsed incrementally, chunk by chunk, and
-// the lines are committed in batches of kBatchLines per store command, one
-// command in flight per stream, so a report of any size is held in memory one
-// batch at a time.
+// the lines are committed in batches of kBatchLines per store command, up to
+// kMaxBatchesInFlight of them in flight per stream, so a report of any size is
+// held in memory a few batches at a time.
 //
 // Price protection needs each partner's inventory at the instant of a drop: a
 // range scan of the ledger, which the Tx cannot do. The command scans the

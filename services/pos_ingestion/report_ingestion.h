@@ -12,13 +12,14 @@
 //   lines      typed LineBatch messages or byte chunks go through the format's
 //              push parser; every kBatchLines items one store command validates
 //              and records them (normal mode) or stages them in rm_staging
-//              (all_or_nothing). One thing is outstanding at a time: a read,
-//              or the store commands of what the last read completed (normal
-//              mode: up to kMaxBatchesInFlight batches queued together, so the
-//              store decides one while it syncs the one before; each checks
-//              that the report's last recorded line is its predecessor's, so a
-//              failed batch leaves no gap). The stream is paced by the store;
-//              the memory held is one chunk plus its batches.
+//              (all_or_nothing, one command at a time). Normal mode queues up
+//              to kMaxBatchesInFlight batches together, so the store decides
+//              one while it syncs the one before, and reads and parses the
+//              next message meanwhile (one read outstanding, at most ~8,000
+//              parsed lines waiting). Each batch checks that the report's last
+//              recorded line is its predecessor's, so a failed batch leaves no
+//              gap. The stream is paced by the store; the memory held is two
+//              chunks plus a group of batches.
 //   end        all_or_nothing: one command publishes every staged line, or
 //              deletes them and answers REFUSED with the rejects when any line
 //              was rejected. A correction then reverses the corrected report's
