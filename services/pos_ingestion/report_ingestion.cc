@@ -1,6 +1,7 @@
 #include "pos_ingestion/report_ingestion.h"
 
 #include <algorithm>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -527,7 +528,8 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   // report stays contiguous: a re-sent stream resumes after its last line.
   // The store's callbacks of one group may run on different threads (a batch
   // voided by a failed commit is answered by the writer), hence the counter
-  // under a mutex; the reactor has no read outstanding meanwhile.
+  // under the group's mutex; a read may be outstanding meanwhile, so the last
+  // callback takes mu_ like every reaction.
   void RunBatches(std::vector<std::vector<parse::Item>> batches) {
     struct Group {
       absl::Mutex mu;
@@ -871,7 +873,9 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   bool aon_ = false;
   std::unique_ptr<parse::Parser> parser_;
   std::vector<parse::Item> scratch_;
-  std::vector<parse::Item> pending_;
+  // Parsed items not yet in a batch. A deque: batches are taken from the
+  // front (a vector shifted the rest, up to a 4 MiB chunk's items, per batch).
+  std::deque<parse::Item> pending_;
   int64_t typed_lines_ = 0;
   int64_t skip_through_ = 0;
   int64_t submitted_last_ = 0;  // last line of the batches queued so far (normal mode)
