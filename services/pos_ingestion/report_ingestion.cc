@@ -82,8 +82,10 @@ absl::Status LoadBatchState(Tx& tx, domain::IngestBatch& b, const std::string& a
 }
 
 // Appends a batch decision's events to the report stream and records the
-// accepted lines, rejects and the report's new state.
-absl::Status CommitBatch(Tx& tx, const v1::ReportHeader& h, domain::BatchDecision& d) {
+// accepted lines, rejects and the report's new state (`report`: its state
+// before the batch, as the command read or opened it).
+absl::Status CommitBatch(Tx& tx, const v1::ReportHeader& h, domain::BatchDecision& d,
+                         v1::Report report) {
   std::vector<absl::Time> occurred;
   occurred.reserve(d.events.size());
   for (size_t i = 0; i < d.accepted; ++i)
@@ -97,8 +99,6 @@ absl::Status CommitBatch(Tx& tx, const v1::ReportHeader& h, domain::BatchDecisio
   for (const auto& r : d.rejects) {
     tx.Put(kRejectsCf, LineKey(h.report_id(), r.line_number()), r.SerializeAsString());
   }
-  CHANNELOPS_ASSIGN_OR_RETURN(v1::Report report,
-                              TxGetOrEmpty<v1::Report>(tx, kReportsCf, h.report_id()));
   CHANNELOPS_CHECK(!report.header().report_id().empty()) << "batch of an unopened report";
   report = domain::Evolve(std::move(report), d.events.back());
   tx.Put(kReportsCf, h.report_id(), report.SerializeAsString());
@@ -634,7 +634,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       b.items = std::move(items);
       CHANNELOPS_RETURN_IF_ERROR(LoadBatchState(tx, b, ""));
       domain::BatchDecision d = domain::Decide(b, c);
-      CHANNELOPS_RETURN_IF_ERROR(CommitBatch(tx, h, d));
+      CHANNELOPS_RETURN_IF_ERROR(CommitBatch(tx, h, d, std::move(current)));
       out.accepted = static_cast<int64_t>(d.accepted);
       out.ignored = d.ignored;
       out.rejects = std::move(d.rejects);
@@ -758,10 +758,8 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       // ReportReceived first: the report exists from this batch on.
       CHANNELOPS_RETURN_IF_ERROR(
           AppendEvents(tx, domain::ReportStream(h.report_id()), opened->events).status());
-      v1::Report report = domain::Evolve(v1::Report(), opened->events.front());
-      // Not written yet: CommitBatch reads the report through the Tx.
-      tx.Put(kReportsCf, h.report_id(), report.SerializeAsString());
-      CHANNELOPS_RETURN_IF_ERROR(CommitBatch(tx, h, d));
+      CHANNELOPS_RETURN_IF_ERROR(
+          CommitBatch(tx, h, d, domain::Evolve(v1::Report(), opened->events.front())));
       if (open.corrected) {
         // Its lines are reversed by the next commands, then both complete.
         v1::Report r = domain::Evolve(*open.corrected, opened->events.front());

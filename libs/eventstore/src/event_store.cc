@@ -541,13 +541,21 @@ class StoreImpl final : public EventStore {
   }
 
   // The first prune of a store written before the time index: every record is
-  // visited once; the expired ones go, the rest get their index entry.
+  // visited once; the expired ones go, the rest get their index entry
+  // (written in pages, so a large store is not held in one batch).
   absl::StatusOr<size_t> PruneAndIndexAll(uint64_t cutoff) {
+    constexpr size_t kPage = 4096;
     std::vector<WriteOp> ops;
     size_t removed = 0;
+    absl::Status written = absl::OkStatus();
     CHANNELOPS_RETURN_IF_ERROR(backend_->Scan(
         kIdem, "", "", SIZE_MAX,
         [&](absl::string_view k, absl::string_view v) {
+          if (ops.size() >= kPage) {
+            written = backend_->Write(ops, false);
+            ops.clear();
+            if (!written.ok()) return false;
+          }
           if (absl::StartsWith(k, kIdemTimePrefix) || v.size() < 8) return true;
           const uint64_t at = DecodeU64(v.substr(0, 8));
           if (at < cutoff) {
@@ -559,6 +567,7 @@ class StoreImpl final : public EventStore {
           return true;
         },
         nullptr));
+    CHANNELOPS_RETURN_IF_ERROR(written);
     if (!ops.empty()) CHANNELOPS_RETURN_IF_ERROR(backend_->Write(ops, false));
     return removed;
   }
