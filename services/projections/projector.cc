@@ -55,14 +55,31 @@ absl::StatusOr<std::optional<M>> Load(Tx& tx, const char* cf, const std::string&
   return std::optional<M>(std::move(m));
 }
 
+// Through the projector's cache: the parsed message is kept (and copied out).
+template <class M>
+absl::StatusOr<std::optional<M>> Load(CachedTx& tx, const char* cf, const std::string& key) {
+  CHANNELOPS_ASSIGN_OR_RETURN(std::shared_ptr<const M> m, tx.GetParsed<M>(cf, key));
+  if (!m) return std::optional<M>();
+  return std::optional<M>(*m);
+}
+
+template <class M>
+absl::StatusOr<M> LoadOr(CachedTx& tx, const char* cf, const std::string& key) {
+  CHANNELOPS_ASSIGN_OR_RETURN(std::optional<M> m, Load<M>(tx, cf, key));
+  return m ? std::move(*m) : M();
+}
+
 template <class M>
 absl::StatusOr<M> LoadOr(Tx& tx, const char* cf, const std::string& key) {
   CHANNELOPS_ASSIGN_OR_RETURN(std::optional<M> m, Load<M>(tx, cf, key));
   return m ? std::move(*m) : M();
 }
 
-void Save(Tx& tx, const char* cf, const std::string& key, const google::protobuf::Message& m) {
-  tx.Put(cf, key, m.SerializeAsString());
+// The cache keeps `m` parsed (moved in by callers done with it); it is
+// serialized once, when the command's writes are staged.
+template <class M>
+void Save(CachedTx& tx, const char* cf, const std::string& key, M m) {
+  tx.PutMessage(cf, key, std::make_shared<M>(std::move(m)));
 }
 
 // Adds `value` to the sorted list under `key`; false if it was there.
@@ -193,7 +210,7 @@ std::string RoiDirtyKey(const std::string& partner_id, const std::string& period
 
 class Projector::Run {
  public:
-  Run(Tx& tx, const ConsumedEvent& ev, Projector& projector)
+  Run(CachedTx& tx, const ConsumedEvent& ev, Projector& projector)
       : tx_(tx), ev_(ev), projector_(projector) {}
 
   absl::Status Apply() {
@@ -1453,7 +1470,7 @@ class Projector::Run {
   // Records a line: read models, statement totals, and the event for the topic.
   absl::Status PostLine(const v1::CreditLine& l) {
     CHANNELOPS_ASSIGN_OR_RETURN(core::Money amount, core::Money::FromProto(l.amount(), "amount"));
-    Save(tx_, kLinesCf, l.line_id(), l);
+    tx_.Put(kLinesCf, l.line_id(), l.SerializeAsString());  // written, rarely read here
     tx_.Put(kPayeeLinesCf, Join0(Join0(l.payee_id(), l.period_id()), l.line_id()), "");
     auto update = [&](const std::string& period,
                       const std::function<absl::Status(v1::StatementTotal&)>& fn,
@@ -1483,7 +1500,7 @@ class Projector::Run {
       }
       CHANNELOPS_RETURN_IF_ERROR(fn(*total));
       if (counts_line) st.set_line_count(st.line_count() + 1);
-      Save(tx_, kStatementsCf, key, st);
+      Save(tx_, kStatementsCf, key, std::move(st));
       return ListAdd(tx_, kPeriodPayeesCf, period, l.payee_id()).status();
     };
     auto add = [&](common::v1::Money* m) -> absl::Status {
@@ -1527,23 +1544,28 @@ class Projector::Run {
   }
   static std::string HolderSale(const std::string& holder) { return holder.substr(11); }
 
-  Tx& tx_;
+  CachedTx& tx_;
   const ConsumedEvent& ev_;
   Projector& projector_;
   std::optional<v1::PlanSet> plans_;
   std::vector<std::string> requeue_;  // sales to credit again (incentive moved)
 };
 
-Projector::Projector(ProjectorOptions options) : options_(std::move(options)) {}
+// The dirty marks are not cached: FlushRoi reads them committed, outside
+// commands, and operators (and tests) may set one by hand.
+Projector::Projector(ProjectorOptions options)
+    : options_(std::move(options)), cache_({kRoiDirtyCf}) {}
 
-absl::Status Projector::Apply(Tx& tx, const ConsumedEvent& event) {
+absl::Status Projector::Apply(Tx& raw, const ConsumedEvent& event) {
+  CachedTx tx(raw, cache_);
   Run run(tx, event, *this);
   return run.Apply();
 }
 
 void Projector::AbandonBatch() { roi_changed_.clear(); }
 
-absl::Status Projector::FinishBatch(Tx& tx) {
+absl::Status Projector::FinishBatch(Tx& raw) {
+  CachedTx tx(raw, cache_);
   std::map<std::string, RoiNotes> notes;
   notes.swap(roi_changed_);
   for (auto& entry : notes) {
@@ -1565,11 +1587,13 @@ absl::Status Projector::FinishBatch(Tx& tx) {
       tx.Put(kRoiDirtyCf, key, absl::StrCat(latest));
     }
   }
+  tx.Flush();  // the batch's read-model writes, staged in its command
   return absl::OkStatus();
 }
 
 absl::StatusOr<Projector::RoiPublished> Projector::PublishRoi(
-    Tx& tx, const std::vector<std::string>& candidates) {
+    Tx& raw, const std::vector<std::string>& candidates) {
+  CachedTx tx(raw, cache_);
   struct Dirty {
     std::set<std::string> periods;
     int64_t latest = std::numeric_limits<int64_t>::min();
@@ -1646,6 +1670,7 @@ absl::StatusOr<Projector::RoiPublished> Projector::PublishRoi(
     ++result.events;
   }
   for (const std::string& key : consumed) tx.Delete(kRoiDirtyCf, key);
+  tx.Flush();
   return result;
 }
 

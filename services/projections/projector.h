@@ -57,6 +57,7 @@
 #include "channelops/analytics/v1/read_models.pb.h"
 #include "channelops/eventstore/event_store.h"
 #include "channelops/kafka/consumer_runner.h"
+#include "projections/state_cache.h"
 
 namespace channelops::projections {
 
@@ -187,6 +188,10 @@ class Projector {
 
   class Run;  // one Apply's working state (projector.cc)
 
+  // The read-model cache's counters (hits, misses, drops); writer thread only
+  // while the store runs (tests and benchmarks read them after).
+  StateCacheStats cache_stats() const { return cache_.stats(); }
+
  private:
   struct RoiNotes {
     std::set<std::string> periods;  // "YYYY-MM"
@@ -195,6 +200,9 @@ class Projector {
   };
   ProjectorOptions options_;
   std::map<std::string, RoiNotes> roi_changed_;  // by partner, in the current batch
+  // The read models as this process's commands left them (state_cache.h):
+  // every Apply, FinishBatch and PublishRoi reads and writes through it.
+  StateCache cache_;
 };
 
 // Publishes the noted partner ROI changes: store commands, each running

@@ -693,6 +693,14 @@ int main(int argc, char** argv) {
       "recomputed, %zu published in %zu PartnerRoiChanged\n",
       run->flushes, run->flush_seconds, run->roi.commands, run->roi.published.marks,
       run->roi.published.periods, run->roi.published.events);
+  const auto cache = projector.cache_stats();
+  printf(
+      "  read-model cache: %llu hits, %llu misses, list scans %llu hits, %llu misses, %llu "
+      "drops\n",
+      static_cast<unsigned long long>(cache.hits), static_cast<unsigned long long>(cache.misses),
+      static_cast<unsigned long long>(cache.scan_hits),
+      static_cast<unsigned long long>(cache.scan_misses),
+      static_cast<unsigned long long>(cache.drops));
   printf("floor: >= 0.5x bare consumer: %s\n", rate >= 0.5 * bare ? "PASS" : "FAIL");
   return 0;
 }

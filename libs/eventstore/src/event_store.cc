@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <thread>
@@ -292,6 +293,7 @@ class TxImpl final : public Tx {
   absl::StatusOr<uint64_t> StreamVersion(absl::string_view stream_id) override;
   absl::StatusOr<uint64_t> Append(absl::string_view stream_id, int64_t expected_version,
                                   std::vector<NewEvent> events) override;
+  uint64_t discard_epoch() const override;
 
   absl::StatusOr<std::optional<std::string>> GetByIndex(int cf, absl::string_view key);
   void Stage(int cf, absl::string_view key, std::optional<std::string> value, bool overlay);
@@ -311,6 +313,11 @@ class TxImpl final : public Tx {
   // Read-your-writes; ordered, so a prefix scan visits only its matches.
   absl::btree_map<std::string, std::optional<std::string>> local_;
 };
+
+uint64_t NextStoreEpochBase() {
+  static std::atomic<uint64_t> stores{0};
+  return (stores.fetch_add(1) + 1) << 32;
+}
 
 std::string OverlayKey(int cf, absl::string_view key) {
   std::string k(1, static_cast<char>(cf));
@@ -681,6 +688,7 @@ class StoreImpl final : public EventStore {
           heads_.clear();
           completed_.clear();
           next_position_ = last_written_ + 1;
+          ++discard_epoch_;
           FailAnswers(current, failure_status_);
           voided = std::move(current);
           current = Batch{};
@@ -781,6 +789,7 @@ class StoreImpl final : public EventStore {
     absl::StatusOr<std::string> response = p.command(tx);
     if (!response.ok()) {
       if (metrics_.commands_rejected) metrics_.commands_rejected->Increment();
+      ++discard_epoch_;  // what it staged is dropped
       batch.answers.push_back(Answer{std::move(p.done), response.status(), p.submitted});
       return;
     }
@@ -1090,6 +1099,9 @@ class StoreImpl final : public EventStore {
   absl::flat_hash_map<std::string, std::string> heads_;  // stream -> encoded version
   uint64_t next_position_ = 1;
   uint64_t batch_seq_ = 0;
+  // Tx::discard_epoch(): starts apart for every store opened in the process
+  // (a cache kept across commands must not outlive its store either).
+  uint64_t discard_epoch_ = NextStoreEpochBase();
 
   mutable absl::Mutex mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);  // taken from the inbox, not yet decided
@@ -1135,6 +1147,8 @@ absl::StatusOr<std::optional<std::string>> TxImpl::GetByIndex(int cf, absl::stri
   if (it != local_.end()) return it->second;
   return store_.ReadThrough(cf, key);
 }
+
+uint64_t TxImpl::discard_epoch() const { return store_.discard_epoch_; }
 
 absl::StatusOr<std::optional<std::string>> TxImpl::Get(absl::string_view cf,
                                                        absl::string_view key) {

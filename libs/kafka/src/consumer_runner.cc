@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <map>
 #include <set>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "channelops/core/check.h"
 #include "channelops/kafka/message.h"
 #include "google/protobuf/util/json_util.h"
 #include "json_log.h"
@@ -103,6 +105,29 @@ struct Attempt {
   std::map<TopicPartition, int64_t> next_offsets;
   std::optional<size_t> poison;  // index of the item whose handler failed
   absl::Status poison_status;
+  bool chain_broken = false;  // not run: an earlier batch of its chain failed
+};
+
+// A batch queued in the store, waiting for its answer (pipelined mode).
+struct InFlight {
+  std::shared_ptr<std::vector<Item>> items;
+  std::shared_ptr<Attempt> attempt;
+  std::map<size_t, absl::Status> poisoned;  // decode failures, reported once committed
+  absl::Mutex mu;
+  bool done ABSL_GUARDED_BY(mu) = false;
+  absl::Status status ABSL_GUARDED_BY(mu);
+};
+
+// The batches queued together form a chain: each is decided on top of the
+// one before, so each is valid only if every one before it is written. A
+// batch checks, on the store's writer thread, that nothing was discarded since
+// the previous batch of its chain was decided (Tx::discard_epoch: the previous
+// one failed, or a write failed under it); if something was, it is not run.
+// Writer-thread state.
+struct Chain {
+  uint64_t generation = 0;
+  std::optional<uint64_t> epoch;  // after the chain's last batch was decided
+  bool broken = false;            // a batch of the chain returned an error
 };
 
 }  // namespace
@@ -209,11 +234,16 @@ class ConsumerRunner::Impl {
              {"group", options_.group_id},
              {"topics", absl::StrJoin(options_.topics, ",")}});
     while (!stopping()) {
+      // Room for the next batch first; answers are handled in order.
+      Reap(/*wait_for_room=*/true);
+      if (stopping()) break;
       PollBatch();
       if (stopping()) break;
-      if (!batch_.empty()) ApplyBatch();
+      if (!batch_.empty()) Submit();
+      Reap(/*wait_for_room=*/false);
       if (absl::Now() - last_lag_update_ >= kLagInterval) UpdateLag();
     }
+    Drain();
     batch_.clear();
     // Leaves the group; the revoke arrives through RebalanceCb on this thread.
     rd_kafka_consumer_close(rk_.get());
@@ -261,7 +291,8 @@ class ConsumerRunner::Impl {
     batch_.push_back(std::move(m));
   }
 
-  void ApplyBatch() {
+  // Decodes batch_ into items; `poisoned` gets the records that fail to decode.
+  std::shared_ptr<std::vector<Item>> TakeItems(std::map<size_t, absl::Status>* poisoned) {
     auto items = std::make_shared<std::vector<Item>>();
     items->reserve(batch_.size());
     for (const MessagePtr& m : batch_) {
@@ -270,13 +301,131 @@ class ConsumerRunner::Impl {
       items->push_back(std::move(it));
     }
     batch_.clear();
-
-    // Poison found so far (item index -> why); reported once the batch commits,
-    // so a batch that is retried does not report the same record twice.
-    std::map<size_t, absl::Status> poisoned;
     for (size_t i = 0; i < items->size(); ++i) {
-      if (!(*items)[i].decode.ok()) poisoned.emplace(i, (*items)[i].decode);
+      if (!(*items)[i].decode.ok()) poisoned->emplace(i, (*items)[i].decode);
     }
+    return items;
+  }
+
+  // Queues batch_ in the store as the next batch of the current chain.
+  void Submit() {
+    auto f = std::make_shared<InFlight>();
+    f->items = TakeItems(&f->poisoned);
+    f->attempt = std::make_shared<Attempt>();
+    std::set<size_t> skip;
+    for (const auto& entry : f->poisoned) skip.insert(entry.first);
+    eventstore::CommandMeta meta;
+    meta.actor = absl::StrCat("consumer/", options_.name);
+    store_.Execute(
+        std::move(meta),
+        [this, items = f->items, attempt = f->attempt, skip = std::move(skip),
+         generation = generation_](eventstore::Tx& tx) -> absl::StatusOr<std::string> {
+          // Writer thread: chain_ is only touched here.
+          if (chain_.generation != generation) {
+            chain_ = Chain{generation, std::nullopt, false};
+          } else if (chain_.broken ||
+                     (chain_.epoch.has_value() && tx.discard_epoch() != *chain_.epoch)) {
+            chain_.broken = true;
+            attempt->chain_broken = true;
+            return absl::AbortedError("an earlier batch of this consumer failed; re-run in order");
+          }
+          absl::StatusOr<std::string> r = RunBatch(tx, *items, skip, *attempt);
+          if (r.ok()) {
+            chain_.epoch = tx.discard_epoch();
+          } else {
+            chain_.broken = true;
+          }
+          return r;
+        },
+        [f](absl::StatusOr<eventstore::CommandResult> r) {
+          absl::MutexLock l(&f->mu);
+          f->status = r.status();
+          f->done = true;
+        });
+    in_flight_.push_back(std::move(f));
+  }
+
+  // Handles the answers of the oldest batches, in order: those already in,
+  // and, with wait_for_room, waits until fewer than max_batches_in_flight are
+  // queued.
+  void Reap(bool wait_for_room) {
+    while (!in_flight_.empty()) {
+      InFlight& f = *in_flight_.front();
+      absl::Status status;
+      {
+        absl::MutexLock l(&f.mu);
+        const bool must_wait = wait_for_room && in_flight_.size() >= options_.max_batches_in_flight;
+        if (!f.done && !must_wait) return;
+        f.mu.Await(absl::Condition(&f.done));
+        status = f.status;
+      }
+      if (!status.ok()) {
+        Recover();
+        return;
+      }
+      for (const auto& [i, st] : f.poisoned) {
+        ReportPoison((*f.items)[i].decode.ok() ? "handler" : "decode", (*f.items)[i].event, st);
+      }
+      OnCommitted(*f.attempt);
+      in_flight_.pop_front();
+    }
+  }
+
+  // Waits for every queued batch and handles its answer.
+  void Drain() {
+    while (!in_flight_.empty()) {
+      const size_t before = in_flight_.size();
+      Reap(/*wait_for_room=*/true);
+      if (in_flight_.size() == before) {
+        // Reap waits only while the queue is full: wait for the oldest here.
+        absl::MutexLock l(&in_flight_.front()->mu);
+        in_flight_.front()->mu.Await(absl::Condition(&in_flight_.front()->done));
+      }
+    }
+  }
+
+  // The oldest queued batch failed: every batch after it fails too (the
+  // chain). Waits for them, then re-runs them one at a time, in order: the
+  // failed one without its poison record, or from the stored offsets after a
+  // storage failure. A new chain starts after.
+  void Recover() {
+    std::vector<std::shared_ptr<InFlight>> failed(in_flight_.begin(), in_flight_.end());
+    in_flight_.clear();
+    ++generation_;
+    for (auto& f : failed) {
+      absl::MutexLock l(&f->mu);
+      f->mu.Await(absl::Condition(&f->done));
+      // A batch after a failed one cannot have been written (the chain).
+      CHANNELOPS_CHECK(f == failed.front() || !f->status.ok())
+          << "a batch was written after an earlier one of its chain failed";
+    }
+    for (size_t k = 0; k < failed.size(); ++k) {
+      InFlight& f = *failed[k];
+      std::map<size_t, absl::Status> poisoned = f.poisoned;
+      absl::Status status;
+      {
+        absl::MutexLock l(&f.mu);
+        status = f.status;
+      }
+      if (f.attempt->poison.has_value()) {
+        poisoned.emplace(*f.attempt->poison, f.attempt->poison_status);
+      } else if (!f.attempt->chain_broken) {
+        // Storage: nothing from here on was written; read it all again later.
+        RetryLater(failed, k, status);
+        return;
+      }
+      absl::Status s = ApplyBatch(f.items, std::move(poisoned));
+      if (!s.ok()) {
+        RetryLater(failed, k, s);
+        return;
+      }
+    }
+  }
+
+  // Applies one batch on its own (not in a chain), re-running it without each
+  // poison record found, until it is written or the store fails.
+  absl::Status ApplyBatch(std::shared_ptr<std::vector<Item>> items,
+                          std::map<size_t, absl::Status> poisoned) {
     while (true) {
       auto attempt = std::make_shared<Attempt>();
       std::set<size_t> skip;
@@ -293,25 +442,35 @@ class ConsumerRunner::Impl {
           ReportPoison((*items)[i].decode.ok() ? "handler" : "decode", (*items)[i].event, status);
         }
         OnCommitted(*attempt);
-        return;
+        return absl::OkStatus();
       }
-      if (attempt->poison.has_value()) {
-        // Re-run the batch without it: nothing the poison handler staged survives.
-        poisoned.emplace(*attempt->poison, attempt->poison_status);
-        continue;
-      }
-      retries_.fetch_add(1);
-      CountError("storage");
-      LogJson("warn", kLogger, "batch not applied; will retry from the stored offsets",
-              {{"consumer", options_.name},
-               {"records", std::to_string(items->size())},
-               {"error", r.status().ToString()},
-               {"retry_in", absl::FormatDuration(backoff_)}});
-      SeekBack(*items);
-      stop_.WaitForNotificationWithTimeout(backoff_);
-      backoff_ = std::min(backoff_ * 2, kMaxBackoff);
-      return;
+      if (!attempt->poison.has_value()) return r.status();
+      // Re-run the batch without it: nothing the poison handler staged survives.
+      poisoned.emplace(*attempt->poison, attempt->poison_status);
     }
+  }
+
+  // Batches failed[from..] were not written: every partition goes back to the
+  // first offset they hold (the stored one: everything before was written),
+  // after a backoff.
+  void RetryLater(const std::vector<std::shared_ptr<InFlight>>& failed, size_t from,
+                  const absl::Status& error) {
+    std::vector<Item> items;
+    size_t records = 0;
+    for (size_t k = from; k < failed.size(); ++k) {
+      records += failed[k]->items->size();
+      for (const Item& it : *failed[k]->items) items.push_back(Item{it.event, absl::OkStatus()});
+    }
+    retries_.fetch_add(1);
+    CountError("storage");
+    LogJson("warn", kLogger, "batch not applied; will retry from the stored offsets",
+            {{"consumer", options_.name},
+             {"records", std::to_string(records)},
+             {"error", error.ToString()},
+             {"retry_in", absl::FormatDuration(backoff_)}});
+    SeekBack(items);
+    stop_.WaitForNotificationWithTimeout(backoff_);
+    backoff_ = std::min(backoff_ * 2, kMaxBackoff);
   }
 
   // Runs on the store's writer thread.
@@ -489,6 +648,9 @@ class ConsumerRunner::Impl {
   }
 
   void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
+    // The queued batches first: the stored offsets read below, and the ones a
+    // revoke gives up, must be those of everything applied.
+    Drain();
     const bool cooperative =
         absl::string_view(rd_kafka_rebalance_protocol(rk_.get())) == "COOPERATIVE";
     std::vector<std::string> names;
@@ -563,6 +725,7 @@ class ConsumerRunner::Impl {
     LogJson(lvl, "librdkafka", buf, {{"client", rd_kafka_name(rk)}, {"facility", fac}});
   }
 
+  Chain chain_;  // writer thread only (inside the batch commands)
   eventstore::EventStore& store_;
   const ConsumerOptions options_;
   const Handler handler_;
@@ -578,6 +741,8 @@ class ConsumerRunner::Impl {
   // (inside rd_kafka_consumer_poll / rd_kafka_consumer_close).
   std::map<TopicPartition, int64_t> assigned_;  // -> next offset to apply, or kFromBeginning
   std::vector<MessagePtr> batch_;
+  std::deque<std::shared_ptr<InFlight>> in_flight_;  // queued in the store, oldest first
+  uint64_t generation_ = 1;                          // of the current chain
   absl::Duration backoff_;
   absl::Time last_lag_update_ = absl::InfinitePast();
   std::map<int, absl::Time> last_error_log_;
@@ -602,6 +767,9 @@ absl::StatusOr<std::unique_ptr<ConsumerRunner>> ConsumerRunner::Create(
     return absl::InvalidArgumentError("consumer: name must be non-empty and without '/'");
   }
   if (options.max_batch == 0) return absl::InvalidArgumentError("consumer: max_batch is 0");
+  if (options.max_batches_in_flight == 0) {
+    return absl::InvalidArgumentError("consumer: max_batches_in_flight is 0");
+  }
   if (!handler) return absl::InvalidArgumentError("consumer: null handler");
   if (options.retry_backoff <= absl::ZeroDuration()) options.retry_backoff = absl::Milliseconds(1);
   auto impl = std::make_unique<Impl>(store, std::move(options), std::move(handler), metrics);

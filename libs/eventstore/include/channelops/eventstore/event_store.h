@@ -111,6 +111,14 @@ class Tx {
   // of the last appended event.
   virtual absl::StatusOr<uint64_t> Append(absl::string_view stream_id, int64_t expected_version,
                                           std::vector<NewEvent> events) = 0;
+
+  // Changes whenever the store has thrown away state that earlier commands
+  // read or staged: a command that returned an error (its writes), or a batch
+  // whose write failed (it and every command decided on top of it). A cache
+  // that command code keeps across commands (on the writer thread) is valid
+  // while this value stays the same, and must be dropped when it changes.
+  // Two stores (also the same database opened again) never share a value.
+  virtual uint64_t discard_epoch() const = 0;
 };
 
 // A command returns the response bytes to give the caller (and to store for

@@ -28,6 +28,19 @@
 //    written, the consumer seeks back to the first offset of the batch and
 //    retries after a backoff (doubling up to 5 s) until it succeeds or Stop().
 //
+// Pipelining. Up to max_batches_in_flight batches are queued in the store at
+// once, so the store decides the next batch while the one before is written
+// and synced (each reads the ones before it: the store's read-your-writes).
+// They form a chain: a batch runs only if nothing was discarded since the
+// batch before it was decided (Tx::discard_epoch, checked on the writer
+// thread); otherwise it returns ABORTED without running. So when one batch
+// fails (poison, retryable error, failed write), every batch queued after it
+// fails too and none is written out of order; the runner waits for them all,
+// then applies them again one at a time, in order (the failed one without its
+// poison record), or seeks back to the first of them after a storage failure.
+// Answers are handled in order; a rebalance and Stop() first wait for every
+// queued batch.
+//
 // Metrics (when a registry is given; label consumer=<name>):
 //   channelops_consumer_events_applied_total{topic}
 //   channelops_consumer_duplicates_skipped_total{topic}
@@ -83,6 +96,11 @@ struct ConsumerOptions {
   // consumer of a store. Non-empty, without '/'.
   std::string name;
   size_t max_batch = 500;  // records per store command, at most
+  // Batches queued in the store at once: the next batch is decided while the
+  // one before is written and synced (read-your-writes across them is the
+  // store's). A failed batch voids the ones queued after it (they are re-run,
+  // in order); 1 applies one batch at a time.
+  size_t max_batches_in_flight = 3;
   // After the first record of a batch, how long to wait for more.
   absl::Duration batch_window = absl::Milliseconds(5);
   // First backoff after a failed batch; doubles up to 5 s.
@@ -97,7 +115,8 @@ class ConsumerRunner {
  public:
   // Validates the options and creates the consumer (not yet subscribed).
   // INVALID_ARGUMENT for empty bootstraps/group_id/topics/name, a name with '/',
-  // max_batch == 0, a null handler, or a Kafka property librdkafka refuses.
+  // max_batch == 0, max_batches_in_flight == 0, a null handler, or a Kafka
+  // property librdkafka refuses.
   // `store`, and `metrics` if given, must outlive the runner.
   static absl::StatusOr<std::unique_ptr<ConsumerRunner>> Create(
       eventstore::EventStore& store, ConsumerOptions options, Handler handler,
