@@ -19,15 +19,19 @@ namespace {
 namespace av1 = ::channelops::analytics::v1;
 namespace cd = comp::domain;
 
+// The record under `key` (nullptr if absent): shared with the projector's
+// cache when the view has one, parsed here otherwise.
 template <class M>
-absl::StatusOr<std::optional<M>> Get(ReadModelView& view, const char* cf, const std::string& key) {
+absl::StatusOr<std::shared_ptr<const M>> Get(ReadModelView& view, const char* cf,
+                                             const std::string& key) {
+  if (CachedTx* c = view.cached_tx()) return c->GetParsed<M>(cf, key);
   CHANNELOPS_ASSIGN_OR_RETURN(std::optional<std::string> raw, view.Get(cf, key));
-  if (!raw) return std::optional<M>();
-  M m;
-  if (!m.ParseFromString(*raw)) {
+  if (!raw) return std::shared_ptr<const M>();
+  auto m = std::make_shared<M>();
+  if (!m->ParseFromString(*raw)) {
     return absl::DataLossError(absl::StrCat("corrupt ", cf, " read model at '", key, "'"));
   }
-  return std::optional<M>(std::move(m));
+  return std::shared_ptr<const M>(std::move(m));
 }
 
 }  // namespace
@@ -212,7 +216,7 @@ absl::StatusOr<std::vector<absl::StatusOr<av1::PartnerRoi>>> ComputePartnerRois(
       roi.set_period_id(period_id);
       roi.set_currency_code(currency);
       roi.set_margin_bps(margin_bps);
-      if (!money) money.emplace();
+      if (!money) money = std::make_shared<const av1::PartnerPeriodMoney>();
       const core::Money mdf_paid = domain::AmountIn(money->mdf_paid(), currency);
       const core::Money coop_paid = domain::AmountIn(money->coop_paid(), currency);
       *roi.mutable_mdf_paid() = mdf_paid.ToProto();

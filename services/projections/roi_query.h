@@ -16,6 +16,7 @@
 #include "channelops/common/v1/types.pb.h"
 #include "channelops/core/money.h"
 #include "channelops/eventstore/event_store.h"
+#include "projections/state_cache.h"
 
 namespace channelops::projections {
 
@@ -30,6 +31,9 @@ class ReadModelView {
   // UNAVAILABLE on a storage failure.
   virtual absl::StatusOr<std::vector<std::string>> Suffixes(const char* cf,
                                                             const std::string& prefix) = 0;
+  // The projector's cache, when the view reads through one (parsed records
+  // are then shared, not parsed again); nullptr otherwise.
+  virtual CachedTx* cached_tx() { return nullptr; }
 };
 
 // Committed data. Thread-safe (the store's reads are); `store` must outlive it.
@@ -49,12 +53,15 @@ class CommittedView final : public ReadModelView {
 class CommandView final : public ReadModelView {
  public:
   explicit CommandView(eventstore::Tx& tx) : tx_(tx) {}
+  explicit CommandView(CachedTx& tx) : tx_(tx), cached_(&tx) {}
   absl::StatusOr<std::optional<std::string>> Get(const char* cf, const std::string& key) override;
   absl::StatusOr<std::vector<std::string>> Suffixes(const char* cf,
                                                     const std::string& prefix) override;
+  CachedTx* cached_tx() override { return cached_; }
 
  private:
   eventstore::Tx& tx_;
+  CachedTx* cached_ = nullptr;
 };
 
 // The figures of `partner_id` in the month `period_id` ("YYYY-MM"), in
