@@ -97,6 +97,12 @@ absl::StatusOr<bool> ListAdd(Tx& tx, const char* cf, const std::string& key,
   return true;
 }
 
+// Adds `value` to the list under `key` when it cannot be there yet (an
+// element naming a record this command is creating): a write, no read.
+void ListAddNew(Tx& tx, const char* cf, const std::string& key, const std::string& value) {
+  tx.Put(cf, ListPrefix(key) + value, "");
+}
+
 absl::StatusOr<std::vector<std::string>> ListGet(Tx& tx, const char* cf, const std::string& key) {
   std::vector<std::string> out;
   const std::string prefix = ListPrefix(key);
@@ -899,8 +905,9 @@ class Projector::Run {
                                 tx_.Get(kSaleIndexCf, absl::StrCat("x|", s.sale_key())));
     s.set_reversed(reversed_early.has_value());
     s.set_next_line(1);
-    // Indexes.
-    CHANNELOPS_RETURN_IF_ERROR(ListAdd(tx_, kSalesByDayCf, s.date(), s.sale_key()).status());
+    // Indexes. The sale is new (its record is written with them, in this
+    // command), so none of its index entries can exist yet.
+    ListAddNew(tx_, kSalesByDayCf, s.date(), s.sale_key());
     CHANNELOPS_ASSIGN_OR_RETURN(auto min, tx_.Get(kSalesByDayCf, "~min"));
     if (!min || s.date() < *min) tx_.Put(kSalesByDayCf, "~min", s.date());
     CHANNELOPS_ASSIGN_OR_RETURN(auto max, tx_.Get(kSalesByDayCf, "~max"));
@@ -912,9 +919,7 @@ class Projector::Run {
     const std::string invoice_key =
         s.invoice_number().empty() ? "" : InvoiceKey(s.partner_id(), s.invoice_number(), s.sku());
     if (!invoice_key.empty()) index.push_back("i|" + invoice_key);
-    for (const std::string& k : index) {
-      CHANNELOPS_RETURN_IF_ERROR(ListAdd(tx_, kSaleIndexCf, k, s.sale_key()).status());
-    }
+    for (const std::string& k : index) ListAddNew(tx_, kSaleIndexCf, k, s.sale_key());
     NotePartner(s.partner_id());
     CHANNELOPS_RETURN_IF_ERROR(Bump(0, 1, 0));
     CHANNELOPS_RETURN_IF_ERROR(Recompute(s, domain::Trigger::kSale, "sale received"));
