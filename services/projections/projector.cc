@@ -1116,7 +1116,7 @@ class Projector::Run {
   // The payee of an assignment on a day, with the event of its entry.
   absl::StatusOr<std::optional<Party>> AssignedOn(comp::v1::Role role, const std::string& id,
                                                   CivilDay day) {
-    CHANNELOPS_ASSIGN_OR_RETURN(auto rec, Load<v1::AssignmentRecord>(tx_, kAssignmentsCf, id));
+    CHANNELOPS_ASSIGN_OR_RETURN(auto rec, tx_.GetParsed<v1::AssignmentRecord>(kAssignmentsCf, id));
     if (!rec) return std::optional<Party>();
     const comp::v1::AssignmentEntry* e = cd::EntryInForce(rec->assignment(), day);
     if (e == nullptr || e->payee_id().empty()) return std::optional<Party>();
@@ -1232,7 +1232,7 @@ class Projector::Run {
         std::string best_key;
         for (const std::string& id : ids) {
           CHANNELOPS_ASSIGN_OR_RETURN(auto rec,
-                                      Load<v1::AssignmentRecord>(tx_, kAssignmentsCf, id));
+                                      tx_.GetParsed<v1::AssignmentRecord>(kAssignmentsCf, id));
           if (!rec) continue;
           const std::string& territory = rec->assignment().target_key();
           if (!cd::TerritoryContains(territory, a.country_code(), a.region(), a.postal_code()))
