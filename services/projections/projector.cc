@@ -97,6 +97,24 @@ absl::StatusOr<bool> ListAdd(Tx& tx, const char* cf, const std::string& key,
   return true;
 }
 
+// The wire form of a message whose field `field` (a message) holds
+// `message_bytes`: tag (length-delimited), length, bytes.
+std::string EmbedAsField(int field, absl::string_view message_bytes) {
+  std::string out;
+  auto varint = [&out](uint64_t v) {
+    while (v >= 0x80) {
+      out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+      v >>= 7;
+    }
+    out.push_back(static_cast<char>(v));
+  };
+  out.reserve(message_bytes.size() + 12);
+  varint((static_cast<uint64_t>(field) << 3) | 2);
+  varint(message_bytes.size());
+  out.append(message_bytes.data(), message_bytes.size());
+  return out;
+}
+
 // Adds `value` to the list under `key` when it cannot be there yet (an
 // element naming a record this command is creating): a write, no read.
 void ListAddNew(Tx& tx, const char* cf, const std::string& key, const std::string& value) {
@@ -1475,14 +1493,17 @@ class Projector::Run {
   // Records a line: read models, statement totals, and the event for the topic.
   absl::Status PostLine(const v1::CreditLine& l) {
     CHANNELOPS_ASSIGN_OR_RETURN(core::Money amount, core::Money::FromProto(l.amount(), "amount"));
-    tx_.Put(kLinesCf, l.line_id(), l.SerializeAsString());  // written, rarely read here
+    std::string line_bytes = l.SerializeAsString();
+    tx_.Put(kLinesCf, l.line_id(), line_bytes);  // written, rarely read here
     tx_.Put(kPayeeLinesCf, Join0(Join0(l.payee_id(), l.period_id()), l.line_id()), "");
     auto update = [&](const std::string& period,
                       const std::function<absl::Status(v1::StatementTotal&)>& fn,
                       bool counts_line) -> absl::Status {
       const std::string key = Join0(l.payee_id(), period);
-      CHANNELOPS_ASSIGN_OR_RETURN(auto st,
-                                  LoadOr<v1::CommissionStatement>(tx_, kStatementsCf, key));
+      // Changed in place in the cache (written once per batch, by FinishBatch).
+      CHANNELOPS_ASSIGN_OR_RETURN(v1::CommissionStatement * statement,
+                                  tx_.Mutable<v1::CommissionStatement>(kStatementsCf, key));
+      v1::CommissionStatement& st = *statement;
       if (st.frozen()) {
         return absl::InternalError(
             absl::StrCat("line ", l.line_id(), " into frozen period ", period));
@@ -1505,7 +1526,6 @@ class Projector::Run {
       }
       CHANNELOPS_RETURN_IF_ERROR(fn(*total));
       if (counts_line) st.set_line_count(st.line_count() + 1);
-      Save(tx_, kStatementsCf, key, std::move(st));
       return ListAdd(tx_, kPeriodPayeesCf, period, l.payee_id()).status();
     };
     auto add = [&](common::v1::Money* m) -> absl::Status {
@@ -1536,11 +1556,17 @@ class Projector::Run {
       CHANNELOPS_RETURN_IF_ERROR(update(
           p, [&](v1::StatementTotal& t) { return add(t.mutable_held()); }, false));
     }
-    analytics::v1::CreditLineRecorded e;
-    *e.mutable_line() = l;
-    return tx_
-        .Append(PayeeStream(l.payee_id()), eventstore::kAnyVersion,
-                {eventstore::NewEvent::Of(e, cd::FromProtoTime(l.recorded_at()))})
+    // CreditLineRecorded{line: l}, from the line's bytes (not copied and
+    // serialized again): its wire form is field `line`'s tag, the length, the line.
+    eventstore::NewEvent e;
+    e.payload.set_type_url(absl::StrCat(
+        "type.googleapis.com/", analytics::v1::CreditLineRecorded::descriptor()->full_name()));
+    e.payload.set_value(EmbedAsField(analytics::v1::CreditLineRecorded::kLineFieldNumber,
+                                     line_bytes));
+    e.occurred_at = cd::FromProtoTime(l.recorded_at());
+    std::vector<eventstore::NewEvent> events;
+    events.push_back(std::move(e));
+    return tx_.Append(PayeeStream(l.payee_id()), eventstore::kAnyVersion, std::move(events))
         .status();
   }
 

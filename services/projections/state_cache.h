@@ -45,6 +45,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "channelops/core/check.h"
 #include "channelops/eventstore/event_store.h"
 #include "google/protobuf/message.h"
 
@@ -130,6 +131,13 @@ class CachedTx final : public eventstore::Tx {
   template <class M>
   absl::StatusOr<std::shared_ptr<const M>> GetParsed(absl::string_view cf,
                                                      absl::string_view key);
+  // The record under (cf, key) to change in place (a default M if absent),
+  // written like a Put: staged, serialized, by Flush. Valid until the next
+  // call on this CachedTx. DATA_LOSS if it does not parse; UNAVAILABLE from
+  // storage.
+  template <class M>
+  absl::StatusOr<M*> Mutable(absl::string_view cf, absl::string_view key);
+
   // Put of m (serialized when staged); the cache keeps m as its parsed form.
   void PutMessage(absl::string_view cf, absl::string_view key,
                   std::shared_ptr<const google::protobuf::Message> m);
@@ -178,6 +186,25 @@ absl::StatusOr<std::shared_ptr<const M>> CachedTx::GetParsed(absl::string_view c
   }
   entry->parsed = m;
   return std::shared_ptr<const M>(std::move(m));
+}
+
+template <class M>
+absl::StatusOr<M*> CachedTx::Mutable(absl::string_view cf, absl::string_view key) {
+  CHANNELOPS_CHECK(cache_.Cached(cf)) << "Mutable on an uncached family: " << cf;
+  auto current = GetParsed<M>(cf, key);
+  if (!current.ok()) return current.status();
+  // A copy unless the cache holds the only reference (a reader may still
+  // hold the record it was given).
+  std::shared_ptr<M> m;
+  if (*current && current->use_count() == 2) {  // the cache's and `current`
+    m = std::const_pointer_cast<M>(std::move(*current));
+  } else {
+    m = *current ? std::make_shared<M>(**current) : std::make_shared<M>();
+    current->reset();
+  }
+  M* raw = m.get();
+  PutMessage(cf, key, std::move(m));
+  return raw;
 }
 
 }  // namespace channelops::projections

@@ -235,6 +235,26 @@ TEST_F(ScenarioTest, StatementsMatchTheHandComputedFiguresToTheMicro) {
   EXPECT_EQ(feb->totals(0).clawbacks().amount_micros(), -270'000'000);
 }
 
+TEST_F(ScenarioTest, EveryCreditLineEventCarriesTheRecordedLine) {
+  Open();
+  Apply(scenario::Build(/*close_january=*/false), /*batch=*/7);
+  auto log = store_->ReadAll(1, SIZE_MAX);
+  ASSERT_TRUE(log.ok()) << log.status();
+  int lines = 0;
+  for (const auto& env : *log) {
+    if (env.event_type() != av1::CreditLineRecorded::descriptor()->full_name()) continue;
+    av1::CreditLineRecorded e;
+    ASSERT_TRUE(env.payload().UnpackTo(&e));
+    EXPECT_EQ(env.stream_id(), PayeeStream(e.line().payee_id()));
+    auto explained = service_->Explain(e.line().line_id());
+    ASSERT_TRUE(explained.ok()) << explained.status();
+    EXPECT_EQ(explained->line().SerializeAsString(), e.line().SerializeAsString())
+        << e.line().line_id();
+    ++lines;
+  }
+  EXPECT_GT(lines, 40);
+}
+
 TEST_F(ScenarioTest, PartnerInNewYorkCustomerInConnecticutCreditsTheCamAndTheConnecticutRep) {
   Open();
   Apply(scenario::Build(true));
