@@ -39,12 +39,15 @@ std::string MakeCsv(int64_t lines, absl::CivilDay day) {
 int main(int argc, char** argv) {
   int64_t lines = 1'000'000;
   bool pg = true;
+  std::vector<std::string> server_flags;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--lines=", 0) == 0) lines = std::stoll(a.substr(8));
     if (a == "--no-postgres") pg = false;
+    // Passed to the pos_ingestion binary (e.g. --server_flag=--store_memtable_budget_mb=128).
+    if (a.rfind("--server_flag=", 0) == 0) server_flags.push_back(a.substr(14));
     if (a == "--help") {
-      printf("bench_pos [--lines=1000000] [--no-postgres]\n");
+      printf("bench_pos [--lines=1000000] [--no-postgres] [--server_flag=FLAG ...]\n");
       return 0;
     }
   }
@@ -106,7 +109,8 @@ int main(int argc, char** argv) {
   // 2. End to end over gRPC into the real binary.
   channelops::testing::TempDir dir;
   std::unique_ptr<channelops::testing::ChildProcess> svc;
-  std::string addr = StartService(CHANNELOPS_BIN_DIR, "pos_ingestion", dir.Path("pos"), &svc);
+  std::string addr = StartService(CHANNELOPS_BIN_DIR, "pos_ingestion", dir.Path("pos"), &svc,
+                                  server_flags);
   if (addr.empty()) return 1;
   grpc::ChannelArguments args;
   auto stub = pos::v1::PosIngestionService::NewStub(
