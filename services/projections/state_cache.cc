@@ -7,9 +7,15 @@
 
 namespace channelops::projections {
 
+size_t StateCache::Cost(const std::string& k, const Entry& e) {
+  const size_t raw = e.raw ? e.raw->size() : 0;
+  return k.size() + raw + (e.parsed ? 3 * raw : 0) + 96;
+}
+
 void StateCache::Clear() {
   young_.clear();
   old_.clear();
+  young_bytes_ = old_bytes_ = 0;
   scans_.clear();
   scan_entries_ = 0;
   dirty_.clear();
@@ -29,13 +35,14 @@ StateCache::Entry* StateCache::Find(const std::string& k) {
   auto it = old_.find(k);
   if (it == old_.end()) return nullptr;
   Entry e = std::move(it->second);
-  old_.erase(it);
+  old_.erase(it);  // its cost stays counted in old_bytes_ until the turnover
   return &Insert(k, std::move(e));
 }
 
 StateCache::Entry& StateCache::Insert(const std::string& k, Entry e) {
   auto [it, inserted] = young_.try_emplace(k);
   if (!inserted && it->second.dirty) e.dirty = true;  // still to be staged
+  young_bytes_ += Cost(k, e);
   it->second = std::move(e);
   return it->second;
 }
@@ -46,6 +53,7 @@ void StateCache::Write(absl::string_view cf, absl::string_view key, Entry e) {
   old_.erase(k);
   auto [it, inserted] = young_.try_emplace(k);
   const bool was_dirty = !inserted && it->second.dirty;
+  young_bytes_ += Cost(k, e);
   it->second = std::move(e);
   it->second.dirty = true;
   if (!was_dirty) dirty_.insert(std::move(k));
@@ -86,9 +94,11 @@ void StateCache::Sync(uint64_t epoch) {
   epoch_ = epoch;
   // Between commands nothing is dirty (a command flushes, or fails and moves
   // the epoch), so a generation can be dropped here without losing a write.
-  if (dirty_.empty() && young_.size() >= max_entries_) {
+  if (dirty_.empty() && (young_.size() >= max_entries_ || young_bytes_ >= max_bytes_)) {
     old_ = std::move(young_);
     young_.clear();
+    old_bytes_ = young_bytes_;
+    young_bytes_ = 0;
     ++stats_.drops;
   }
 }
@@ -144,7 +154,10 @@ void CachedTx::Flush() {
     const size_t sep = k.find('\0');
     const absl::string_view cf(k.data(), sep);
     const absl::string_view key = absl::string_view(k).substr(sep + 1);
-    if (!e.raw && e.parsed) e.raw = e.parsed->SerializeAsString();
+    if (!e.raw && e.parsed) {
+      e.raw = e.parsed->SerializeAsString();
+      cache_.young_bytes_ += 4 * e.raw->size();  // now known: the bytes and the parsed form
+    }
     if (e.raw) {
       inner_.Put(cf, key, *e.raw);
     } else {

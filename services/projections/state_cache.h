@@ -57,16 +57,27 @@ struct StateCacheStats {
   uint64_t scan_hits = 0;
   uint64_t scan_misses = 0;
   uint64_t drops = 0;  // whole cache dropped (a discard, or a generation turned over)
+  size_t bytes = 0;    // estimated memory of both generations' entries
 };
 
 class StateCache {
  public:
   // `uncached_cfs`: column families read and written straight through the
-  // command's Tx (e.g. ones that other commands write too).
-  explicit StateCache(std::vector<std::string> uncached_cfs = {}, size_t max_entries = 200000)
-      : uncached_(uncached_cfs.begin(), uncached_cfs.end()), max_entries_(max_entries) {}
+  // command's Tx (e.g. ones that other commands write too). A generation is
+  // turned over when it holds `max_entries` or about `max_bytes` (estimated:
+  // a parsed record counts three times its serialized size), so the cache
+  // holds at most about twice that, plus one command's reads and writes.
+  explicit StateCache(std::vector<std::string> uncached_cfs = {}, size_t max_entries = 200000,
+                      size_t max_bytes = 128 << 20)
+      : uncached_(uncached_cfs.begin(), uncached_cfs.end()),
+        max_entries_(max_entries),
+        max_bytes_(max_bytes) {}
 
-  StateCacheStats stats() const { return stats_; }
+  StateCacheStats stats() const {
+    StateCacheStats s = stats_;
+    s.bytes = young_bytes_ + old_bytes_;
+    return s;
+  }
   void Clear();
 
  private:
@@ -94,7 +105,12 @@ class StateCache {
   bool Cached(absl::string_view cf) const { return !uncached_.contains(cf); }
 
   absl::flat_hash_set<std::string> uncached_;
+  // The estimate counted for an entry (key, value, parsed form, map slot).
+  static size_t Cost(const std::string& k, const Entry& e);
+
   size_t max_entries_;
+  size_t max_bytes_;
+  size_t young_bytes_ = 0, old_bytes_ = 0;  // estimates; replaced entries are not subtracted
   bool synced_ = false;
   uint64_t epoch_ = 0;
   absl::flat_hash_map<std::string, Entry> young_, old_;
@@ -185,6 +201,7 @@ absl::StatusOr<std::shared_ptr<const M>> CachedTx::GetParsed(absl::string_view c
     return absl::DataLossError(absl::StrCat("corrupt ", cf, " read model at '", key, "'"));
   }
   entry->parsed = m;
+  cache_.young_bytes_ += 3 * entry->raw->size();  // (counted in young even if found in old)
   return std::shared_ptr<const M>(std::move(m));
 }
 

@@ -704,11 +704,11 @@ int main(int argc, char** argv) {
   const auto cache = projector.cache_stats();
   printf(
       "  read-model cache: %llu hits, %llu misses, list scans %llu hits, %llu misses, %llu "
-      "drops\n",
+      "drops, ~%zu MiB at the end\n",
       static_cast<unsigned long long>(cache.hits), static_cast<unsigned long long>(cache.misses),
       static_cast<unsigned long long>(cache.scan_hits),
       static_cast<unsigned long long>(cache.scan_misses),
-      static_cast<unsigned long long>(cache.drops));
+      static_cast<unsigned long long>(cache.drops), cache.bytes >> 20);
   printf("floor: >= 0.5x bare consumer: %s\n", rate >= 0.5 * bare ? "PASS" : "FAIL");
   return 0;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "channelops/testing/temp_dir.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
@@ -152,6 +153,33 @@ TEST(StateCacheTest, AnotherStoreOrTheSameOneReopenedStartsCold) {
   auto a2 = OpenStore(dir.Path("a"));
   EXPECT_EQ(read(*a2), std::optional<std::string>("in a"));
   a2->Close();
+}
+
+TEST(StateCacheTest, GenerationsTurnOverAtTheByteBoundAndEvictedRecordsReadThrough) {
+  auto store = OpenStore("");
+  StateCache cache({}, /*max_entries=*/1000000, /*max_bytes=*/8 << 10);
+  const std::string value(100, 'v');
+  for (int i = 0; i < 500; ++i) {
+    auto r = store->ExecuteSync({}, [&](eventstore::Tx& raw) -> absl::StatusOr<std::string> {
+      CachedTx tx(raw, cache);
+      tx.Put("rm_a", absl::StrCat("k", i), value + std::to_string(i));
+      tx.Flush();
+      return std::string();
+    });
+    ASSERT_TRUE(r.ok()) << r.status();
+    // Two generations of about 8 KiB, plus one command's writes.
+    EXPECT_LE(cache.stats().bytes, 2 * (8 << 10) + 1024) << i;
+  }
+  EXPECT_GT(cache.stats().drops, 10u);
+  auto r = store->ExecuteSync({}, [&](eventstore::Tx& raw) -> absl::StatusOr<std::string> {
+    CachedTx tx(raw, cache);
+    for (int i = 0; i < 500; ++i) {
+      auto v = tx.Get("rm_a", absl::StrCat("k", i));
+      EXPECT_TRUE(v.ok() && *v == std::optional<std::string>(value + std::to_string(i))) << i;
+    }
+    return std::string();
+  });
+  ASSERT_TRUE(r.ok());
 }
 
 TEST(StateCacheTest, UncachedFamiliesGoStraightThrough) {
