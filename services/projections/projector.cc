@@ -614,7 +614,10 @@ class Projector::Run {
         }
       }
     }
-    if (!attribution_may_change) return absl::OkStatus();
+    // A registration never approved attributes no sale (AttributesOn), before
+    // or after this event: no sale's credit can change.
+    const bool ever_approved = !before.approved_date().empty() || !d.approved_date().empty();
+    if (!attribution_may_change || !ever_approved) return absl::OkStatus();
     // The sales this registration may attribute: its customer's sales by the
     // same partner, and sales that name it.
     std::set<std::string> keys;

@@ -35,7 +35,8 @@ StateCache::Entry* StateCache::Find(const std::string& k) {
   auto it = old_.find(k);
   if (it == old_.end()) return nullptr;
   Entry e = std::move(it->second);
-  old_.erase(it);  // its cost stays counted in old_bytes_ until the turnover
+  old_bytes_ -= std::min(old_bytes_, Cost(k, e));  // moves to the young generation
+  old_.erase(it);
   return &Insert(k, std::move(e));
 }
 
@@ -50,7 +51,10 @@ StateCache::Entry& StateCache::Insert(const std::string& k, Entry e) {
 void StateCache::Write(absl::string_view cf, absl::string_view key, Entry e) {
   ForgetScansOver(cf, key);
   std::string k = Key(cf, key);
-  old_.erase(k);
+  if (auto it = old_.find(k); it != old_.end()) {
+    old_bytes_ -= std::min(old_bytes_, Cost(k, it->second));
+    old_.erase(it);
+  }
   auto [it, inserted] = young_.try_emplace(k);
   const bool was_dirty = !inserted && it->second.dirty;
   young_bytes_ += Cost(k, e);
