@@ -30,6 +30,9 @@
 #include "compensation/domain/crediting.h"
 #include "compensation/domain/decider.h"
 #include "compensation/domain/resolve.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "projections/domain/attribution.h"
 #include "projections/domain/ledger.h"
 #include "projections/roi_query.h"
@@ -46,15 +49,6 @@ absl::Status Corrupt(const char* cf, const std::string& key) {
   return absl::DataLossError(absl::StrCat("corrupt ", cf, " read model at '", key, "'"));
 }
 
-template <class M>
-absl::StatusOr<std::optional<M>> Load(Tx& tx, const char* cf, const std::string& key) {
-  CHANNELOPS_ASSIGN_OR_RETURN(std::optional<std::string> raw, tx.Get(cf, key));
-  if (!raw) return std::optional<M>();
-  M m;
-  if (!m.ParseFromString(*raw)) return Corrupt(cf, key);
-  return std::optional<M>(std::move(m));
-}
-
 // Through the projector's cache: the parsed message is kept (and copied out).
 template <class M>
 absl::StatusOr<std::optional<M>> Load(CachedTx& tx, const char* cf, const std::string& key) {
@@ -65,12 +59,6 @@ absl::StatusOr<std::optional<M>> Load(CachedTx& tx, const char* cf, const std::s
 
 template <class M>
 absl::StatusOr<M> LoadOr(CachedTx& tx, const char* cf, const std::string& key) {
-  CHANNELOPS_ASSIGN_OR_RETURN(std::optional<M> m, Load<M>(tx, cf, key));
-  return m ? std::move(*m) : M();
-}
-
-template <class M>
-absl::StatusOr<M> LoadOr(Tx& tx, const char* cf, const std::string& key) {
   CHANNELOPS_ASSIGN_OR_RETURN(std::optional<M> m, Load<M>(tx, cf, key));
   return m ? std::move(*m) : M();
 }
@@ -100,18 +88,16 @@ absl::StatusOr<bool> ListAdd(Tx& tx, const char* cf, const std::string& key,
 // The wire form of a message whose field `field` (a message) holds
 // `message_bytes`: tag (length-delimited), length, bytes.
 std::string EmbedAsField(int field, absl::string_view message_bytes) {
+  namespace wire = google::protobuf::internal;
   std::string out;
-  auto varint = [&out](uint64_t v) {
-    while (v >= 0x80) {
-      out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-      v >>= 7;
-    }
-    out.push_back(static_cast<char>(v));
-  };
-  out.reserve(message_bytes.size() + 12);
-  varint((static_cast<uint64_t>(field) << 3) | 2);
-  varint(message_bytes.size());
-  out.append(message_bytes.data(), message_bytes.size());
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.WriteTag(
+        wire::WireFormatLite::MakeTag(field, wire::WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+    coded.WriteVarint32(static_cast<uint32_t>(message_bytes.size()));
+    coded.WriteRaw(message_bytes.data(), static_cast<int>(message_bytes.size()));
+  }
   return out;
 }
 

@@ -145,8 +145,7 @@ class CachedTx final : public eventstore::Tx {
   // The value under (cf, key) parsed as M, shared with the cache (nullptr:
   // absent). DATA_LOSS if it does not parse; UNAVAILABLE from storage.
   template <class M>
-  absl::StatusOr<std::shared_ptr<const M>> GetParsed(absl::string_view cf,
-                                                     absl::string_view key);
+  absl::StatusOr<std::shared_ptr<const M>> GetParsed(absl::string_view cf, absl::string_view key);
   // The record under (cf, key) to change in place (a default M if absent),
   // written like a Put: staged, serialized, by Flush. Valid until the next
   // call on this CachedTx. DATA_LOSS if it does not parse; UNAVAILABLE from

@@ -44,6 +44,13 @@ class EventStoreContract : public ::testing::TestWithParam<bool /*rocksdb*/> {
     ASSERT_TRUE(s.ok()) << s.status();
     store_ = std::move(*s);
   }
+  // Closes the store and opens it again on `clock` (the in-memory twin starts empty).
+  void OpenOnClock(core::FakeClock& clock) {
+    store_->Close();
+    store_.reset();
+    clock_ = &clock;
+    Open();
+  }
   void Reopen() {
     ASSERT_TRUE(GetParam()) << "only the durable store can be reopened";
     store_->Close();
@@ -306,10 +313,7 @@ TEST_P(EventStoreContract, PruneIdempotencyRemovesOldRecords) {
 // expired keeps the new record until that one expires.
 TEST_P(EventStoreContract, PruneIdempotencyRemovesExactlyTheExpiredRecords) {
   core::FakeClock clock;
-  store_->Close();
-  store_.reset();
-  clock_ = &clock;
-  Open();
+  OpenOnClock(clock);
   const absl::Time t0 = clock.Now();
   // A new store: the first prune finds nothing and marks it indexed, so every
   // record below is found through the index entry its command wrote.
@@ -353,10 +357,7 @@ TEST_P(EventStoreContract, PruneIdempotencyRemovesExactlyTheExpiredRecords) {
 // than a page, some expired, some kept.
 TEST_P(EventStoreContract, FirstPruneVisitsEveryRecordInPages) {
   core::FakeClock clock;
-  store_->Close();
-  store_.reset();
-  clock_ = &clock;
-  Open();
+  OpenOnClock(clock);
   const absl::Time t0 = clock.Now();
   for (int i = 0; i < 6'000; ++i) {
     ASSERT_TRUE(AppendOne("s", kAnyVersion, "x", absl::StrCat("old", i)).ok());
