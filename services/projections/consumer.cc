@@ -1,5 +1,6 @@
 #include "projections/consumer.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "channelops/core/status_macros.h"
@@ -77,6 +78,9 @@ class BatchEndStore final : public eventstore::EventStore {
 absl::StatusOr<std::unique_ptr<ProjectionsConsumer>> ProjectionsConsumer::Create(
     eventstore::EventStore& store, kafka::ConsumerOptions options, Projector& projector,
     prometheus::Registry* metrics) {
+  // The next batch is decided while the one before is written and synced
+  // (docs/BENCHMARKS.md: the writer was idle 61% of the time with one).
+  options.max_batches_in_flight = std::max<size_t>(options.max_batches_in_flight, 3);
   std::unique_ptr<ProjectionsConsumer> c(new ProjectionsConsumer(store, projector));
   c->batch_store_ = std::make_unique<BatchEndStore>(store, projector);
   CHANNELOPS_ASSIGN_OR_RETURN(c->runner_,

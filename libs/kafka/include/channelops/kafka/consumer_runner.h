@@ -99,8 +99,9 @@ struct ConsumerOptions {
   // Batches queued in the store at once: the next batch is decided while the
   // one before is written and synced (read-your-writes across them is the
   // store's). A failed batch voids the ones queued after it (they are re-run,
-  // in order); 1 applies one batch at a time.
-  size_t max_batches_in_flight = 3;
+  // in order); 1 (the default) applies one batch at a time. The projections
+  // use 3 (docs/BENCHMARKS.md).
+  size_t max_batches_in_flight = 1;
   // After the first record of a batch, how long to wait for more.
   absl::Duration batch_window = absl::Milliseconds(5);
   // First backoff after a failed batch; doubles up to 5 s.
