@@ -363,9 +363,7 @@ class ConsumerRunner::Impl {
         Recover();
         return;
       }
-      for (const auto& [i, st] : f.poisoned) {
-        ReportPoison((*f.items)[i].decode.ok() ? "handler" : "decode", (*f.items)[i].event, st);
-      }
+      ReportPoisoned(*f.items, f.poisoned);
       OnCommitted(*f.attempt);
       in_flight_.pop_front();
     }
@@ -374,13 +372,20 @@ class ConsumerRunner::Impl {
   // Waits for every queued batch and handles its answer.
   void Drain() {
     while (!in_flight_.empty()) {
-      const size_t before = in_flight_.size();
-      Reap(/*wait_for_room=*/true);
-      if (in_flight_.size() == before) {
-        // Reap waits only while the queue is full: wait for the oldest here.
-        absl::MutexLock l(&in_flight_.front()->mu);
-        in_flight_.front()->mu.Await(absl::Condition(&in_flight_.front()->done));
+      {
+        InFlight& oldest = *in_flight_.front();
+        absl::MutexLock l(&oldest.mu);
+        oldest.mu.Await(absl::Condition(&oldest.done));
       }
+      Reap(/*wait_for_room=*/false);
+    }
+  }
+
+  // A committed batch's poison records (skipped), reported once.
+  void ReportPoisoned(const std::vector<Item>& items,
+                      const std::map<size_t, absl::Status>& poisoned) {
+    for (const auto& [i, status] : poisoned) {
+      ReportPoison(items[i].decode.ok() ? "handler" : "decode", items[i].event, status);
     }
   }
 
@@ -438,9 +443,7 @@ class ConsumerRunner::Impl {
             return RunBatch(tx, *items, skip, *attempt);
           });
       if (r.ok()) {
-        for (const auto& [i, status] : poisoned) {
-          ReportPoison((*items)[i].decode.ok() ? "handler" : "decode", (*items)[i].event, status);
-        }
+        ReportPoisoned(*items, poisoned);
         OnCommitted(*attempt);
         return absl::OkStatus();
       }
