@@ -124,6 +124,7 @@ int main(int argc, char** argv) {
   int partners = 10'000;
   double seconds = 10;
   int inflight = 64;
+  std::vector<std::string> server_flags;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto val = [&](const char* p) { return a.substr(strlen(p)); };
@@ -131,15 +132,19 @@ int main(int argc, char** argv) {
     if (a.rfind("--partners=", 0) == 0) partners = std::stoi(val("--partners="));
     if (a.rfind("--seconds=", 0) == 0) seconds = std::stod(val("--seconds="));
     if (a.rfind("--inflight=", 0) == 0) inflight = std::stoi(val("--inflight="));
+    if (a.rfind("--server_flag=", 0) == 0) server_flags.push_back(val("--server_flag="));
     if (a == "--help") {
-      printf("bench_dealreg [--preload=1000000] [--partners=10000] [--seconds=10] [--inflight=64]\n");
+      printf("bench_dealreg [--preload=1000000] [--partners=10000] [--seconds=10] [--inflight=64]\n"
+           "              [--server_flag=--flag=value ...]  (passed to deal_registration)\n");
       return 0;
     }
   }
   channelops::testing::TempDir dir;
   std::string bin = absl::StrCat(CHANNELOPS_BIN_DIR, "/deal_registration");
-  auto svc = ChildProcess::Start(bin, {"--grpc_addr=127.0.0.1:0", "--metrics_addr=127.0.0.1:0",
-                                       "--kafka_bootstrap=", "--data_dir=" + dir.Path("dealreg")});
+  std::vector<std::string> server_args = {"--grpc_addr=127.0.0.1:0", "--metrics_addr=127.0.0.1:0",
+                                          "--kafka_bootstrap=", "--data_dir=" + dir.Path("dealreg")};
+  for (const std::string& f : server_flags) server_args.push_back(f);
+  auto svc = ChildProcess::Start(bin, server_args);
   if (!svc.ok()) {
     fprintf(stderr, "%s\n", svc.status().ToString().c_str());
     return 1;
