@@ -120,6 +120,7 @@ void PrintConflictCheck(const char* what, const Histogram& before, const Histogr
 }  // namespace
 
 int main(int argc, char** argv) {
+  BenchProcessInit();
   int64_t preload = 1'000'000;
   int partners = 10'000;
   double seconds = 10;

@@ -16,6 +16,7 @@
 namespace lr = channelops::leads::v1;
 
 int main(int argc, char** argv) {
+  BenchProcessInit();
   double seconds = 10;
   int inflight = 64, partners = 1000;
   for (int i = 1; i < argc; ++i) {

@@ -26,6 +26,7 @@ channelops::common::v1::Money Usd(int64_t u) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  BenchProcessInit();
   int64_t requests = 20000;
   int funds = 10000, inflight = 64;
   for (int i = 1; i < argc; ++i) {

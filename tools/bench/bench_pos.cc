@@ -37,6 +37,7 @@ std::string MakeCsv(int64_t lines, absl::CivilDay day) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  BenchProcessInit();
   int64_t lines = 1'000'000;
   bool pg = true;
   std::vector<std::string> server_flags;

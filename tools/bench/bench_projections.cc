@@ -63,6 +63,7 @@ struct Flags {
   size_t max_batch = 500;     // records per store command (the consumer runner's default)
   int roi_publish_ms = 1000;  // main.cc's --roi_publish_interval default
   bool rebuild = false;       // setup facts in the measured stream
+  bool in_memory = false;     // diagnostic: the store in memory (compute vs storage)
 };
 
 constexpr const char* kStates[] = {"NY", "CT", "MA", "CA", "TX", "WA", "IL", "FL", "GA", "NJ"};
@@ -481,7 +482,7 @@ int main(int argc, char** argv) {
     if (a == "--help" || a == "-h") {
       printf(
           "bench_projections [--events=200000] [--partners=200] [--customers=20000] "
-          "[--partitions=32] [--max_batch=500] [--roi_publish_ms=1000] [--rebuild]\n"
+          "[--partitions=32] [--max_batch=500] [--roi_publish_ms=1000] [--rebuild] [--in_memory]\n"
           "Produces N source events (POS sale lines and returns, leads, deal registrations, MDF\n"
           "claims, after a plan, assignments and one funded campaign per partner) to the\n"
           "in-process dev Kafka cluster, then measures a bare librdkafka consumer reading them\n"
@@ -508,6 +509,8 @@ int main(int argc, char** argv) {
       f.roi_publish_ms = std::stoi(v);
     } else if (a == "--rebuild") {
       f.rebuild = true;
+    } else if (a == "--in_memory") {
+      f.in_memory = true;
     } else {
       // `tools/channelops bench ARGS` gives every bench the same arguments.
       fprintf(stderr, "bench_projections: ignoring %s (see --help)\n", argv[i]);
@@ -536,7 +539,7 @@ int main(int argc, char** argv) {
   so.source = "channelops/projections";
   so.read_model_cfs = projections::ReadModelCfs();
   so.sync = true;  // durable, as in production
-  auto store = eventstore::EventStore::Open(so);
+  auto store = f.in_memory ? eventstore::EventStore::OpenInMemory(so) : eventstore::EventStore::Open(so);
   if (!store.ok()) {
     fprintf(stderr, "%s\n", store.status().ToString().c_str());
     return 1;

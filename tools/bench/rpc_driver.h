@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "channelops/testing/child_process.h"
@@ -26,6 +27,13 @@ struct Result {
   double p50_us = 0, p99_us = 0;
   int64_t errors = 0;
 };
+
+// The clients' side of a benchmark runs without Abseil's mutex deadlock
+// detector, as the services do (libs/server's runtime): gRPC locks absl
+// mutexes on every call. Called first thing by each bench_* main.
+inline void BenchProcessInit() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+}
 
 // Keeps `inflight` async calls outstanding for `seconds`; `issue(i, done)` starts
 // call i and must call done(ok) exactly once.

@@ -258,6 +258,12 @@ std::vector<char*> InitProcess(int argc, char** argv, const char* usage) {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Debian builds Abseil without NDEBUG, so absl::Mutex runs its deadlock
+  // detector by default: every Mutex (gRPC's own, per call) gets a node in one
+  // process-wide graph under a global lock, and every Lock walks it. Measured:
+  // 90 -> 37 ns for a nested lock pair with a new mutex.
+  // In-process tests (gtest binaries) keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   absl::FlagsUsageConfig cfg;
   cfg.contains_helpshort_flags = [](absl::string_view) { return true; };
