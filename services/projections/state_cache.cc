@@ -7,9 +7,15 @@
 
 namespace channelops::projections {
 
-size_t StateCache::Cost(const std::string& k, const Entry& e) {
+size_t StateCache::Cost(size_t key_size, const Entry& e) {
   const size_t raw = e.raw ? e.raw->size() : 0;
-  return k.size() + raw + (e.parsed ? 3 * raw : 0) + 96;
+  return key_size + raw + (e.parsed ? 3 * raw : 0) + 96;
+}
+
+void StateCache::Charge(size_t key_size, Entry& e) {
+  young_bytes_ -= std::min(young_bytes_, e.charged);
+  e.charged = Cost(key_size, e);
+  young_bytes_ += e.charged;
 }
 
 void StateCache::Clear() {
@@ -35,7 +41,7 @@ StateCache::Entry* StateCache::Find(const std::string& k) {
   auto it = old_.find(k);
   if (it == old_.end()) return nullptr;
   Entry e = std::move(it->second);
-  old_bytes_ -= std::min(old_bytes_, Cost(k, e));  // moves to the young generation
+  old_bytes_ -= std::min(old_bytes_, e.charged);  // moves to the young generation
   old_.erase(it);
   return &Insert(k, std::move(e));
 }
@@ -43,8 +49,9 @@ StateCache::Entry* StateCache::Find(const std::string& k) {
 StateCache::Entry& StateCache::Insert(const std::string& k, Entry e) {
   auto [it, inserted] = young_.try_emplace(k);
   if (!inserted && it->second.dirty) e.dirty = true;  // still to be staged
-  young_bytes_ += Cost(k, e);
+  e.charged = inserted ? 0 : it->second.charged;  // what young_bytes_ holds for the slot
   it->second = std::move(e);
+  Charge(k.size(), it->second);
   return it->second;
 }
 
@@ -52,13 +59,14 @@ void StateCache::Write(absl::string_view cf, absl::string_view key, Entry e) {
   ForgetScansOver(cf, key);
   std::string k = Key(cf, key);
   if (auto it = old_.find(k); it != old_.end()) {
-    old_bytes_ -= std::min(old_bytes_, Cost(k, it->second));
+    old_bytes_ -= std::min(old_bytes_, it->second.charged);
     old_.erase(it);
   }
   auto [it, inserted] = young_.try_emplace(k);
   const bool was_dirty = !inserted && it->second.dirty;
-  young_bytes_ += Cost(k, e);
+  e.charged = inserted ? 0 : it->second.charged;
   it->second = std::move(e);
+  Charge(k.size(), it->second);
   it->second.dirty = true;
   if (!was_dirty) dirty_.insert(std::move(k));
 }
@@ -160,7 +168,7 @@ void CachedTx::Flush() {
     const absl::string_view key = absl::string_view(k).substr(sep + 1);
     if (!e.raw && e.parsed) {
       e.raw = e.parsed->SerializeAsString();
-      cache_.young_bytes_ += 4 * e.raw->size();  // now known: the bytes and the parsed form
+      cache_.Charge(k.size(), e);  // now known: the bytes and the parsed form
     }
     if (e.raw) {
       inner_.Put(cf, key, *e.raw);

@@ -86,6 +86,7 @@ class StateCache {
     std::optional<std::string> raw;  // nullopt: absent (or, if parsed is set, not serialized yet)
     std::shared_ptr<const google::protobuf::Message> parsed;  // of the value, when asked for
     bool dirty = false;  // written by this command, not yet staged (Flush)
+    size_t charged = 0;  // what its generation's byte estimate counts for it
   };
   using ScanResult = std::vector<std::pair<std::string, std::string>>;
 
@@ -105,12 +106,15 @@ class StateCache {
   bool Cached(absl::string_view cf) const { return !uncached_.contains(cf); }
 
   absl::flat_hash_set<std::string> uncached_;
-  // The estimate counted for an entry (key, value, parsed form, map slot).
-  static size_t Cost(const std::string& k, const Entry& e);
+  // The estimate for an entry (key, value, parsed form, map slot); Charge
+  // brings a young entry's share of young_bytes_ up to date after it changed
+  // (replaced, parsed, serialized), so the estimate follows the entries held.
+  static size_t Cost(size_t key_size, const Entry& e);
+  void Charge(size_t key_size, Entry& e);
 
   size_t max_entries_;
   size_t max_bytes_;
-  size_t young_bytes_ = 0, old_bytes_ = 0;  // estimates; replaced entries are not subtracted
+  size_t young_bytes_ = 0, old_bytes_ = 0;  // sums of the generations' entries' `charged`
   bool synced_ = false;
   uint64_t epoch_ = 0;
   absl::flat_hash_map<std::string, Entry> young_, old_;
@@ -200,7 +204,7 @@ absl::StatusOr<std::shared_ptr<const M>> CachedTx::GetParsed(absl::string_view c
     return absl::DataLossError(absl::StrCat("corrupt ", cf, " read model at '", key, "'"));
   }
   entry->parsed = m;
-  cache_.young_bytes_ += 3 * entry->raw->size();  // (counted in young even if found in old)
+  cache_.Charge(cf.size() + 1 + key.size(), *entry);  // found entries are young (Find)
   return std::shared_ptr<const M>(std::move(m));
 }
 

@@ -182,6 +182,33 @@ TEST(StateCacheTest, GenerationsTurnOverAtTheByteBoundAndEvictedRecordsReadThrou
   ASSERT_TRUE(r.ok());
 }
 
+// A record changed in every command (a statement many sales add to) is counted
+// once, at its current size: replacing, mutating, parsing and re-serializing it
+// does not add up, so it does not turn the generations over by itself.
+TEST(StateCacheTest, ARecordRewrittenInEveryCommandIsCountedOnceAtItsCurrentSize) {
+  auto store = OpenStore("");
+  StateCache cache({}, /*max_entries=*/1000000, /*max_bytes=*/64 << 10);
+  for (int i = 0; i < 300; ++i) {
+    auto r = store->ExecuteSync({}, [&](eventstore::Tx& raw) -> absl::StatusOr<std::string> {
+      CachedTx tx(raw, cache);
+      auto m = tx.Mutable<StringValue>("rm_a", "statement");
+      if (!m.ok()) return m.status();
+      (*m)->set_value(std::string(1000, 'x'));  // grows to 1000 bytes, then stays
+      tx.Put("rm_a", "total", absl::StrCat(i));
+      auto again = tx.GetParsed<StringValue>("rm_a", "statement");  // read back, parsed
+      if (!again.ok()) return again.status();
+      tx.Flush();
+      return std::string();
+    });
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  const StateCacheStats st = cache.stats();
+  EXPECT_EQ(st.drops, 0u) << "two records never fill 64 KiB";
+  // "statement": key + 1002 bytes + 3x parsed + slot; "total": a few bytes + slot.
+  EXPECT_GT(st.bytes, 4000u);
+  EXPECT_LT(st.bytes, 4500u);
+}
+
 TEST(StateCacheTest, UncachedFamiliesGoStraightThrough) {
   auto store = OpenStore("");
   StateCache cache({"rm_b"});
