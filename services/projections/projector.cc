@@ -1483,7 +1483,7 @@ class Projector::Run {
   absl::Status PostLine(const v1::CreditLine& l) {
     CHANNELOPS_ASSIGN_OR_RETURN(core::Money amount, core::Money::FromProto(l.amount(), "amount"));
     std::string line_bytes = l.SerializeAsString();
-    tx_.Put(kLinesCf, l.line_id(), line_bytes);  // written, rarely read here
+    tx_.Put(kLinesCf, l.line_id(), line_bytes);  // uncached: straight into the command's Tx
     tx_.Put(kPayeeLinesCf, Join0(Join0(l.payee_id(), l.period_id()), l.line_id()), "");
     auto update = [&](const std::string& period,
                       const std::function<absl::Status(v1::StatementTotal&)>& fn,
@@ -1497,8 +1497,13 @@ class Projector::Run {
         return absl::InternalError(
             absl::StrCat("line ", l.line_id(), " into frozen period ", period));
       }
-      st.set_payee_id(l.payee_id());
-      st.set_period_id(period);
+      // A new statement: its payee joins the period's list (ClosePeriod freezes
+      // the listed payees' statements). Every statement is created here.
+      const bool created = st.payee_id().empty();
+      if (created) {
+        st.set_payee_id(l.payee_id());
+        st.set_period_id(period);
+      }
       v1::StatementTotal* total = nullptr;
       for (auto& t : *st.mutable_totals()) {
         if (t.currency_code() == amount.currency()) total = &t;
@@ -1515,6 +1520,7 @@ class Projector::Run {
       }
       CHANNELOPS_RETURN_IF_ERROR(fn(*total));
       if (counts_line) st.set_line_count(st.line_count() + 1);
+      if (!created) return absl::OkStatus();
       return ListAdd(tx_, kPeriodPayeesCf, period, l.payee_id()).status();
     };
     auto add = [&](common::v1::Money* m) -> absl::Status {
@@ -1572,9 +1578,11 @@ class Projector::Run {
 };
 
 // The dirty marks are not cached: FlushRoi reads them committed, outside
-// commands, and operators (and tests) may set one by hand.
+// commands, and operators (and tests) may set one by hand. Credit lines and
+// the payee-line index are only written by the projector (the query service
+// reads them from the store): cached, they would only push out what is read.
 Projector::Projector(ProjectorOptions options)
-    : options_(std::move(options)), cache_({kRoiDirtyCf}) {}
+    : options_(std::move(options)), cache_({kRoiDirtyCf, kLinesCf, kPayeeLinesCf}) {}
 
 absl::Status Projector::Apply(Tx& raw, const ConsumedEvent& event) {
   CachedTx tx(raw, cache_);
