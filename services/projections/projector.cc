@@ -1582,7 +1582,10 @@ class Projector::Run {
 // the payee-line index are only written by the projector (the query service
 // reads them from the store): cached, they would only push out what is read.
 Projector::Projector(ProjectorOptions options)
-    : options_(std::move(options)), cache_({kRoiDirtyCf, kLinesCf, kPayeeLinesCf}) {}
+    : options_(std::move(options)),
+      cache_({kRoiDirtyCf, kLinesCf, kPayeeLinesCf},
+             /*max_entries=*/std::max<size_t>(1000, options_.cache_generation_bytes / 512),
+             /*max_bytes=*/options_.cache_generation_bytes) {}
 
 absl::Status Projector::Apply(Tx& raw, const ConsumedEvent& event) {
   CachedTx tx(raw, cache_);

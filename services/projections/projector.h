@@ -146,6 +146,10 @@ struct ProjectorOptions {
   // so that the topic and GetPartnerRoi agree) and currency.
   int32_t roi_margin_bps = 3000;
   std::string roi_currency = "USD";
+  // The read-model cache (state_cache.h): each of its two generations turns
+  // over at about this many bytes (estimated) or one entry per 512 of them
+  // (262,144 entries at 128 MiB).
+  size_t cache_generation_bytes = size_t{128} << 20;
 };
 
 class Projector {

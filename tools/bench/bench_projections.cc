@@ -64,6 +64,7 @@ struct Flags {
   int roi_publish_ms = 1000;  // main.cc's --roi_publish_interval default
   bool rebuild = false;       // setup facts in the measured stream
   bool in_memory = false;     // diagnostic: the store in memory (compute vs storage)
+  int cache_mb = 128;         // the projector's read-model cache, per generation
 };
 
 constexpr const char* kStates[] = {"NY", "CT", "MA", "CA", "TX", "WA", "IL", "FL", "GA", "NJ"};
@@ -482,7 +483,7 @@ int main(int argc, char** argv) {
     if (a == "--help" || a == "-h") {
       printf(
           "bench_projections [--events=200000] [--partners=200] [--customers=20000] "
-          "[--partitions=32] [--max_batch=500] [--roi_publish_ms=1000] [--rebuild] [--in_memory]\n"
+          "[--partitions=32] [--max_batch=500] [--roi_publish_ms=1000] [--rebuild] [--in_memory] [--cache_mb=128]\n"
           "Produces N source events (POS sale lines and returns, leads, deal registrations, MDF\n"
           "claims, after a plan, assignments and one funded campaign per partner) to the\n"
           "in-process dev Kafka cluster, then measures a bare librdkafka consumer reading them\n"
@@ -493,7 +494,11 @@ int main(int argc, char** argv) {
           "often while the projections run, and once more before the clock stops (main.cc's\n"
           "--roi_publish_interval).\n"
           "--rebuild: the plan, assignments and fund approvals are measured with the rest (as\n"
-          "when projections re-consume every topic); default: applied before, untimed.\n");
+          "when projections re-consume every topic); default: applied before, untimed.\n"
+          "--in_memory: the store on its in-memory backend instead of RocksDB (a diagnostic:\n"
+          "storage's share of the time).\n"
+          "--cache_mb: the projector's read-model cache per generation (the projections\n"
+          "binary's --read_model_cache_mb).\n");
       return 0;
     } else if (const char* v = value("events")) {
       f.events = std::stoll(v);
@@ -511,6 +516,8 @@ int main(int argc, char** argv) {
       f.rebuild = true;
     } else if (a == "--in_memory") {
       f.in_memory = true;
+    } else if (const char* v = value("cache_mb")) {
+      f.cache_mb = std::stoi(v);
     } else {
       // `tools/channelops bench ARGS` gives every bench the same arguments.
       fprintf(stderr, "bench_projections: ignoring %s (see --help)\n", argv[i]);
@@ -544,7 +551,8 @@ int main(int argc, char** argv) {
     fprintf(stderr, "%s\n", store.status().ToString().c_str());
     return 1;
   }
-  projections::Projector projector;
+  projections::Projector projector(
+      {.cache_generation_bytes = static_cast<size_t>(std::max(1, f.cache_mb)) << 20});
   // Applies records until `n` were applied (or skipped) by this consumer.
   struct Run {
     double seconds = 0, to_first_batch = 0;
@@ -651,11 +659,11 @@ int main(int argc, char** argv) {
       "# projections benchmark: %lld source events + %lld setup (plan, assignments, funded "
       "campaigns; %s), %zu bytes/event on average, 5 topics x %d partitions, in-process dev Kafka "
       "cluster, %d partners, %d customers, batches of <= %zu records, partner ROI published "
-      "every %d ms\n# mix: %s\n",
+      "every %d ms, read-model cache %d MiB per generation%s\n# mix: %s\n",
       static_cast<long long>(f.events), static_cast<long long>(setup),
       f.rebuild ? "produced with the rest: a rebuild" : "applied before the measurement",
       out.bytes() / total, f.partitions, f.partners, f.customers, f.max_batch, f.roi_publish_ms,
-      mix.c_str());
+      f.cache_mb, f.in_memory ? ", store IN MEMORY (diagnostic)" : "", mix.c_str());
   fflush(stdout);
 
   const double bare = BareConsumer(bootstraps, f.partitions, total);
