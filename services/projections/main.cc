@@ -51,7 +51,7 @@ ABSL_FLAG(int32_t, read_model_cache_mb, 128,
           "MiB of read models the projector keeps in memory per cache generation (two "
           "generations: about twice this, estimated from serialized sizes). A cache that holds "
           "the working set spares re-reading and re-parsing records from the store: with 1024 "
-          "the 200,000-event benchmark ran ~20% faster than with 128 (docs/BENCHMARKS.md). "
+          "the 200,000-event benchmark ran 13-20% faster than with 128 (docs/BENCHMARKS.md). "
           "At least 1");
 
 namespace {
