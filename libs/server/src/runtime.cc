@@ -260,8 +260,8 @@ std::vector<char*> InitProcess(int argc, char** argv, const char* usage) {
   signal(SIGPIPE, SIG_IGN);
   // Debian builds Abseil without NDEBUG, so absl::Mutex runs its deadlock
   // detector by default: every Mutex (gRPC's own, per call) gets a node in one
-  // process-wide graph under a global lock, and every Lock walks it. Measured:
-  // 90 -> 37 ns for a nested lock pair with a new mutex.
+  // process-wide graph under a global lock, and every Lock walks it.
+  // bench_handoff: a new mutex locked inside another, 86 -> 25 ns.
   // In-process tests (gtest binaries) keep it on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
