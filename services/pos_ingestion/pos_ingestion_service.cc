@@ -157,7 +157,7 @@ absl::Status RecordShipment(Tx& tx, MovementWriter& w, const domain::Event& e) {
                                   ? std::get<v1::ShipmentRecorded>(e).partner_id()
                                   : std::get<v1::ShipmentReceived>(e).partner_id();
   CHANNELOPS_ASSIGN_OR_RETURN(auto pos, AppendEvents(tx, domain::PartnerStream(partner), {e}));
-  const uint64_t position = pos.front();
+  const uint64_t position = LedgerSeq(pos.front(), 0);  // one entry per CF and instant
   if (const auto* r = std::get_if<v1::ShipmentRecorded>(&e)) {
     v1::Shipment s = domain::Evolve(v1::Shipment(), e);
     tx.Put(kShipmentsCf, s.shipment_id(), s.SerializeAsString());
@@ -517,25 +517,33 @@ grpc::ServerUnaryReactor* PosIngestionService::ReconcileInventory(
   std::map<std::string, Reported> reported;
   const std::string prefix = Join0(req->report_id(), "");
   absl::Status parse = absl::OkStatus();
-  absl::Status st = store_.Scan(kReportLinesCf, prefix, prefix, SIZE_MAX,
+  std::vector<v1::ChunkRecord> chunks;
+  absl::Status st = store_.Scan(kReportChunksCf, prefix, prefix, SIZE_MAX,
                                 [&](absl::string_view key, absl::string_view v) {
-                                  v1::LineRecord rec;
+                                  v1::ChunkRecord& rec = chunks.emplace_back();
                                   if (!rec.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
-                                    parse = Corrupt(kReportLinesCf, key);
+                                    parse = Corrupt(kReportChunksCf, key);
                                     return false;
                                   }
-                                  const v1::PosLine& l = rec.line();
-                                  if (rec.reversed() || l.activity() != v1::LINE_ACTIVITY_ON_HAND) {
-                                    return true;
-                                  }
-                                  Reported& rep = reported[l.sku()];
-                                  if (l.date() > rep.date) {
-                                    rep.date = l.date();
-                                    rep.quantity = 0;
-                                  }
-                                  if (l.date() == rep.date) rep.quantity += l.quantity();
+                                  if (rec.reversed()) chunks.pop_back();
                                   return true;
                                 });
+  for (size_t i = 0; st.ok() && parse.ok() && i < chunks.size(); ++i) {
+    auto chunk = LoadChunk(store_, chunks[i]);
+    if (!chunk.ok()) {
+      st = chunk.status();
+      break;
+    }
+    for (const v1::PosLine& l : chunk->lines()) {
+      if (l.activity() != v1::LINE_ACTIVITY_ON_HAND) continue;
+      Reported& rep = reported[l.sku()];
+      if (l.date() > rep.date) {
+        rep.date = l.date();
+        rep.quantity = 0;
+      }
+      if (l.date() == rep.date) rep.quantity += l.quantity();
+    }
+  }
   if (!st.ok()) return server::FinishRpc(reactor, st);
   if (!parse.ok()) return server::FinishRpc(reactor, parse);
   resp->set_report_id(req->report_id());

@@ -24,7 +24,7 @@ constexpr char kRetryPayloadUrl[] = "channelops.pos/retry-after-commit";
 
 std::vector<std::string> AllReadModelCfs() {
   return {kProductsCf, kPriceChangesCf, kPendingPricesCf, kTermsCf,     kEnrolmentCf, kShipmentsCf,
-          kReportsCf,  kReportLinesCf,  kRejectsCf,       kLineIndexCf, kLedgerCf,    kTransitCf,
+          kReportsCf,  kReportLinesCf, kReportChunksCf,  kRejectsCf,       kLineIndexCf, kLedgerCf,    kTransitCf,
           kHoldersCf,  kSkuSeqCf,       kSellThroughCf,   kCreditsCf,   kStagingCf};
 }
 
@@ -58,8 +58,8 @@ std::string LedgerPrefix(const std::string& partner_id, const std::string& sku) 
 }
 
 std::string LedgerKey(const std::string& partner_id, const std::string& sku, absl::Time at,
-                      uint64_t position) {
-  return absl::StrCat(LedgerPrefix(partner_id, sku), TimeKey(at), EncodeU64(position));
+                      uint64_t seq) {
+  return absl::StrCat(LedgerPrefix(partner_id, sku), TimeKey(at), EncodeU64(seq));
 }
 
 bool ParseLedgerKey(absl::string_view key, size_t prefix_size, std::string* sku, absl::Time* at) {
@@ -142,10 +142,10 @@ absl::Status MovementWriter::Touch(const std::string& partner_id, const std::str
 }
 
 absl::Status MovementWriter::Ledger(const std::string& partner_id, const std::string& sku,
-                                    absl::Time at, uint64_t position, const v1::LedgerEntry& entry,
+                                    absl::Time at, uint64_t seq, const v1::LedgerEntry& entry,
                                     bool transit) {
   CHANNELOPS_RETURN_IF_ERROR(Touch(partner_id, sku));
-  tx_.Put(transit ? kTransitCf : kLedgerCf, LedgerKey(partner_id, sku, at, position),
+  tx_.Put(transit ? kTransitCf : kLedgerCf, LedgerKey(partner_id, sku, at, seq),
           entry.SerializeAsString());
   return absl::OkStatus();
 }
@@ -166,46 +166,62 @@ absl::Status MovementWriter::SellThrough(const v1::PosLine& line, int sign) {
   return domain::AddToSellThrough(it->second, line, sign);
 }
 
-// A LineRecord{line, reversed = false} as LineRecord's serializer writes it
-// (field 1, length-delimited, then the line's bytes; a false bool is not
-// written), without copying the line into a LineRecord first.
-std::string SerializeLineRecord(const v1::PosLine& line) {
-  std::string out;
-  const size_t size = line.ByteSizeLong();
-  out.reserve(size + 6);
-  out.push_back(static_cast<char>((v1::LineRecord::kLineFieldNumber << 3) | 2));
-  size_t v = size;
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
+absl::Status MovementWriter::AcceptChunk(const v1::PosLinesAccepted& chunk, uint64_t position) {
+  const auto& lines = chunk.lines();
+  if (lines.empty()) return absl::OkStatus();
+  const v1::PosLine& first = lines[0];
+  v1::ChunkRecord record;
+  record.set_position(position);
+  record.set_first_line_number(first.line_number());
+  record.set_last_line_number(lines[lines.size() - 1].line_number());
+  record.set_lines(lines.size());
+  tx_.Put(kReportChunksCf, LineKey(first.report_id(), first.line_number()),
+          record.SerializeAsString());
+  // The chunk's movements, summed per (SKU, instant, kind, reversal): every
+  // line of a report has the report's partner.
+  struct Movement {
+    const v1::PosLine* line;  // the first line summed into it
+    v1::LedgerEntry entry;
+  };
+  std::vector<Movement> movements;
+  absl::flat_hash_map<std::string, size_t> index;
+  for (const v1::PosLine& line : lines) {
+    CHANNELOPS_CHECK(line.report_id() == first.report_id() &&
+                     line.partner_id() == first.partner_id())
+        << "a chunk holds the lines of one report";
+    if (std::string identity = domain::LineIdentity(line); !identity.empty()) {
+      v1::LineOwner owner;
+      owner.set_report_id(line.report_id());
+      owner.set_line_number(line.line_number());
+      tx_.Put(kLineIndexCf, identity, owner.SerializeAsString());
+    }
+    if (auto entry = domain::LedgerEntryOf(line, /*reversal=*/false)) {
+      std::string key = absl::StrCat(line.sku(), std::string(1, '\0'),
+                                     TimeKey(domain::FromProtoTime(line.movement_at())),
+                                     static_cast<int>(entry->kind()));
+      auto [it, added] = index.emplace(std::move(key), movements.size());
+      if (added) {
+        entry->set_lines(1);
+        movements.push_back(Movement{&line, std::move(*entry)});
+      } else {
+        v1::LedgerEntry& sum = movements[it->second].entry;
+        sum.set_delta(sum.delta() + entry->delta());
+        sum.set_lines(sum.lines() + 1);
+      }
+    }
+    CHANNELOPS_RETURN_IF_ERROR(SellThrough(line, 1));
   }
-  out.push_back(static_cast<char>(v));
-  line.AppendToString(&out);
-  return out;
-}
-
-absl::Status MovementWriter::AcceptLine(const v1::PosLine& line, uint64_t position) {
-  tx_.Put(kReportLinesCf, LineKey(line.report_id(), line.line_number()), SerializeLineRecord(line));
-  if (std::string identity = domain::LineIdentity(line); !identity.empty()) {
-    v1::LineOwner owner;
-    owner.set_report_id(line.report_id());
-    owner.set_line_number(line.line_number());
-    tx_.Put(kLineIndexCf, identity, owner.SerializeAsString());
-  }
-  if (auto entry = domain::LedgerEntryOf(line, /*reversal=*/false)) {
+  CHANNELOPS_CHECK(movements.size() < kMaxLedgerEntriesPerEvent) << "chunk too large";
+  for (size_t n = 0; n < movements.size(); ++n) {
+    const v1::PosLine& line = *movements[n].line;
     CHANNELOPS_RETURN_IF_ERROR(Ledger(line.partner_id(), line.sku(),
-                                      domain::FromProtoTime(line.movement_at()), position, *entry,
-                                      false));
+                                      domain::FromProtoTime(line.movement_at()),
+                                      LedgerSeq(position, n), movements[n].entry, false));
   }
-  return SellThrough(line, 1);
+  return absl::OkStatus();
 }
 
-absl::Status MovementWriter::ReverseLine(const v1::LineRecord& record, uint64_t position) {
-  const v1::PosLine& line = record.line();
-  v1::LineRecord reversed = record;
-  reversed.set_reversed(true);
-  tx_.Put(kReportLinesCf, LineKey(line.report_id(), line.line_number()),
-          reversed.SerializeAsString());
+absl::Status MovementWriter::ReverseLine(const v1::PosLine& line, uint64_t position) {
   if (std::string identity = domain::LineIdentity(line); !identity.empty()) {
     CHANNELOPS_ASSIGN_OR_RETURN(auto owner, TxGet<v1::LineOwner>(tx_, kLineIndexCf, identity));
     // Taken over by the correction: leave it.
@@ -213,10 +229,24 @@ absl::Status MovementWriter::ReverseLine(const v1::LineRecord& record, uint64_t 
   }
   if (auto entry = domain::LedgerEntryOf(line, /*reversal=*/true)) {
     CHANNELOPS_RETURN_IF_ERROR(Ledger(line.partner_id(), line.sku(),
-                                      domain::FromProtoTime(line.movement_at()), position, *entry,
-                                      false));
+                                      domain::FromProtoTime(line.movement_at()),
+                                      LedgerSeq(position, 0), *entry, false));
   }
   return SellThrough(line, -1);
+}
+
+absl::StatusOr<v1::PosLinesAccepted> LoadChunk(const eventstore::EventStore& store,
+                                               const v1::ChunkRecord& record) {
+  CHANNELOPS_ASSIGN_OR_RETURN(auto events, store.ReadAll(record.position(), 1));
+  v1::PosLinesAccepted chunk;
+  if (events.empty() || events[0].global_position() != record.position() ||
+      !events[0].payload().UnpackTo(&chunk) || chunk.lines_size() != record.lines()) {
+    return absl::DataLossError(absl::StrCat("rm_report_chunks points at position ",
+                                            record.position(),
+                                            ", which holds no PosLinesAccepted of ",
+                                            record.lines(), " lines"));
+  }
+  return chunk;
 }
 
 absl::Status MovementWriter::Flush() {

@@ -15,11 +15,13 @@
 //   rm_enrolment       partner_id | "\x01default"           -> program_id
 //   rm_shipments       shipment_id                          -> Shipment
 //   rm_reports         report_id                            -> Report
-//   rm_report_lines    report_id \0 BE line                 -> LineRecord (accepted lines)
+//   rm_report_chunks   report_id \0 BE first line           -> ChunkRecord (where a
+//                                                              PosLinesAccepted event is)
+//   rm_report_lines    (empty: per-line records, before rm_report_chunks replaced them)
 //   rm_rejects         report_id \0 BE line                 -> RejectedLine
 //   rm_line_index      partner \0 invoice \0 BE invoice line -> LineOwner
-//   rm_ledger          partner \0 sku \0 BE instant BE pos  -> LedgerEntry (on-hand movements)
-//   rm_transit         partner \0 sku \0 BE instant BE pos  -> LedgerEntry (in-transit movements)
+//   rm_ledger          partner \0 sku \0 BE instant BE seq  -> LedgerEntry (on-hand movements)
+//   rm_transit         partner \0 sku \0 BE instant BE seq  -> LedgerEntry (in-transit movements)
 //   rm_sku_holders     sku \0 partner                       -> "" (partners with movements)
 //   rm_sku_seq         sku                                  -> BE u64 (movements written so far)
 //   rm_sellthrough     partner \0 sku \0 BE day             -> SellThroughDay
@@ -29,8 +31,10 @@
 //                      attempt \0 'I' identity              -> LineOwner
 //
 // "BE instant" is the unix microseconds with the sign bit flipped, so that
-// instants before 1970 sort first too; "pos" is the global position of the
-// event that caused the movement (unique, so entries never collide).
+// instants before 1970 sort first too; "seq" is LedgerSeq(position, n): the
+// global position of the event that caused the movement and the entry's index
+// among that event's entries (a PosLinesAccepted chunk's lines are summed per
+// SKU, instant and kind into a few entries), so entries never collide.
 
 #include <cstdint>
 #include <optional>
@@ -58,6 +62,7 @@ inline constexpr char kEnrolmentCf[] = "rm_enrolment";
 inline constexpr char kShipmentsCf[] = "rm_shipments";
 inline constexpr char kReportsCf[] = "rm_reports";
 inline constexpr char kReportLinesCf[] = "rm_report_lines";
+inline constexpr char kReportChunksCf[] = "rm_report_chunks";
 inline constexpr char kRejectsCf[] = "rm_rejects";
 inline constexpr char kLineIndexCf[] = "rm_line_index";
 inline constexpr char kLedgerCf[] = "rm_ledger";
@@ -80,8 +85,12 @@ std::string TimeKey(absl::Time t);            // 8 bytes, order-preserving
 absl::Time TimeFromKey(absl::string_view b);  // inverse of TimeKey (8 bytes)
 std::string LineKey(const std::string& report_id, int64_t line_number);
 std::string LedgerPrefix(const std::string& partner_id, const std::string& sku);  // ends in \0
+// A ledger entry's sequence: the causing event's global position and the
+// entry's index among that event's entries (< kMaxLedgerEntriesPerEvent).
+inline constexpr uint64_t kMaxLedgerEntriesPerEvent = 1 << 12;
+inline uint64_t LedgerSeq(uint64_t position, uint64_t n) { return position << 12 | n; }
 std::string LedgerKey(const std::string& partner_id, const std::string& sku, absl::Time at,
-                      uint64_t position);
+                      uint64_t seq);
 // The SKU and instant of a rm_ledger / rm_transit key under LedgerPrefix(partner, "")-style
 // partner prefix of `prefix_size` bytes. false if malformed.
 bool ParseLedgerKey(absl::string_view key, size_t prefix_size, std::string* sku, absl::Time* at);
@@ -132,9 +141,6 @@ absl::StatusOr<std::optional<v1::PriceProtectionTerms>> TermsFor(eventstore::Tx&
 // of this service has one writer at a time by construction - a report's
 // session, a SKU's commands on the single writer thread). Returns the global
 // position of each event, in order.
-// The bytes of LineRecord{line, reversed = false}, serialized without copying
-// the line (rm_report_lines values of accepted lines).
-std::string SerializeLineRecord(const v1::PosLine& line);
 
 absl::StatusOr<std::vector<uint64_t>> AppendEvents(eventstore::Tx& tx, const std::string& stream,
                                                    const std::vector<domain::Event>& events,
@@ -147,15 +153,18 @@ class MovementWriter {
  public:
   explicit MovementWriter(eventstore::Tx& tx) : tx_(tx) {}
 
-  // One rm_ledger (transit = false) or rm_transit entry.
+  // One rm_ledger (transit = false) or rm_transit entry; `seq` = LedgerSeq(...).
   absl::Status Ledger(const std::string& partner_id, const std::string& sku, absl::Time at,
-                      uint64_t position, const v1::LedgerEntry& entry, bool transit);
+                      uint64_t seq, const v1::LedgerEntry& entry, bool transit);
   // Adds (sign 1) or removes (sign -1) a line to its day of sell-through.
   absl::Status SellThrough(const v1::PosLine& line, int sign);
-  // An accepted line: its record, identity, movement and sell-through.
-  absl::Status AcceptLine(const v1::PosLine& line, uint64_t position);
-  // Reverses an accepted line of a corrected report (its record is marked).
-  absl::Status ReverseLine(const v1::LineRecord& record, uint64_t position);
+  // A PosLinesAccepted event at `position` (lines of one report): its chunk
+  // record, each line's identity and sell-through, and its movements summed
+  // per (SKU, instant, kind) into one ledger entry each.
+  absl::Status AcceptChunk(const v1::PosLinesAccepted& chunk, uint64_t position);
+  // Reverses an accepted line of a corrected report (ReportLineReversed at
+  // `position`); the caller marks the line's chunk reversed.
+  absl::Status ReverseLine(const v1::PosLine& line, uint64_t position);
   absl::Status Flush();
 
  private:
@@ -183,6 +192,11 @@ bool IsRetryLater(const absl::Status& s);
 absl::StatusOr<std::vector<domain::Holding>> LoadHoldings(eventstore::Tx& tx,
                                                           const eventstore::EventStore& store,
                                                           const std::string& sku, absl::Time at);
+
+// The lines of a report chunk (committed data): its PosLinesAccepted event,
+// read from the log. DATA_LOSS if the record does not point at one.
+absl::StatusOr<v1::PosLinesAccepted> LoadChunk(const eventstore::EventStore& store,
+                                               const v1::ChunkRecord& record);
 
 // Folds the ledger of (partner, sku) up to `as_of` (committed data).
 absl::Status FoldLedger(const eventstore::EventStore& store, const std::string& partner_id,

@@ -86,15 +86,20 @@ absl::Status LoadBatchState(Tx& tx, domain::IngestBatch& b, const std::string& a
 // before the batch, as the command read or opened it).
 absl::Status CommitBatch(Tx& tx, const v1::ReportHeader& h, domain::BatchDecision& d,
                          v1::Report report) {
+  // A chunk occurred when its latest line did.
   std::vector<absl::Time> occurred;
   occurred.reserve(d.events.size());
-  for (size_t i = 0; i < d.accepted; ++i)
-    occurred.push_back(domain::FromProtoTime(d.Line(i).movement_at()));
+  for (size_t i = 0; i < d.chunks; ++i) {
+    absl::Time latest = absl::InfinitePast();
+    for (const v1::PosLine& l : d.Chunk(i).lines())
+      latest = std::max(latest, domain::FromProtoTime(l.movement_at()));
+    occurred.push_back(latest);
+  }
   CHANNELOPS_ASSIGN_OR_RETURN(
       auto positions, AppendEvents(tx, domain::ReportStream(h.report_id()), d.events, occurred));
   MovementWriter w(tx);
-  for (size_t i = 0; i < d.accepted; ++i) {
-    CHANNELOPS_RETURN_IF_ERROR(w.AcceptLine(d.Line(i), positions[i]));
+  for (size_t i = 0; i < d.chunks; ++i) {
+    CHANNELOPS_RETURN_IF_ERROR(w.AcceptChunk(d.Chunk(i), positions[i]));
   }
   for (const auto& r : d.rejects) {
     tx.Put(kRejectsCf, LineKey(h.report_id(), r.line_number()), r.SerializeAsString());
@@ -656,8 +661,8 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       CHANNELOPS_RETURN_IF_ERROR(LoadBatchState(tx, b, attempt));
       domain::BatchDecision d = domain::Decide(b, c);
       if (!refused && d.rejects.empty()) {
-        for (size_t i = 0; i < d.accepted; ++i) {
-          const v1::PosLine& l = d.Line(i);
+        for (size_t c = 0; c < d.chunks; ++c) {
+          for (const v1::PosLine& l : d.Chunk(c).lines()) {
           tx.Put(kStagingCf, StagingKey(attempt, 'L', BigEndianLine(l.line_number())),
                  l.SerializeAsString());
           if (std::string identity = domain::LineIdentity(l); !identity.empty()) {
@@ -665,6 +670,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
             owner.set_report_id(h.report_id());
             owner.set_line_number(l.line_number());
             tx.Put(kStagingCf, StagingKey(attempt, 'I', identity), owner.SerializeAsString());
+          }
           }
         }
         for (const v1::DuplicateLine& dup : d.duplicates) {
@@ -787,8 +793,9 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
     });
   }
 
-  // Reverses the next kBatchLines accepted lines of the corrected report after
-  // `cursor` (committed rows; earlier reversal batches are durable).
+  // Reverses the next chunks of the corrected report after `cursor` (an
+  // rm_report_chunks key; committed rows: earlier reversal batches are
+  // durable), about kBatchLines lines per command.
   Step ReverseCommand(std::string cursor) {
     return Bind([&store = store_, h = header_, cursor = std::move(cursor)](
                     Tx& tx, Outcome& out) -> absl::Status {
@@ -796,34 +803,56 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       const std::string prefix = Join0(corrected, "");
       std::string start = cursor.empty() ? prefix : cursor + std::string(1, '\0');
       std::vector<std::string> keys;
-      CHANNELOPS_RETURN_IF_ERROR(store.Scan(kReportLinesCf, prefix, start, kBatchLines,
-                                            [&](absl::string_view key, absl::string_view) {
+      size_t lines = 0;
+      bool budget_spent = false;
+      CHANNELOPS_RETURN_IF_ERROR(store.Scan(kReportChunksCf, prefix, start, SIZE_MAX,
+                                            [&](absl::string_view key, absl::string_view v) {
+                                              if (lines >= kBatchLines) {
+                                                budget_spent = true;
+                                                return false;
+                                              }
+                                              v1::ChunkRecord rec;
+                                              if (!rec.ParseFromArray(
+                                                      v.data(), static_cast<int>(v.size()))) {
+                                                keys.emplace_back(key);  // TxGet reports it
+                                                return false;
+                                              }
                                               keys.emplace_back(key);
+                                              lines += static_cast<size_t>(rec.lines());
                                               return true;
                                             }));
       std::vector<domain::Event> events;
-      std::vector<v1::LineRecord> records;
-      for (const std::string& key : keys) {
-        CHANNELOPS_ASSIGN_OR_RETURN(auto rec, TxGet<v1::LineRecord>(tx, kReportLinesCf, key));
-        if (!rec || rec->reversed()) continue;  // reversed by an earlier stream of this correction
-        v1::ReportLineReversed e;
-        *e.mutable_line() = rec->line();
-        e.set_corrected_by_report_id(h.report_id());
-        events.push_back(std::move(e));
-        records.push_back(std::move(*rec));
-      }
       std::vector<absl::Time> occurred;
-      for (const auto& r : records)
-        occurred.push_back(domain::FromProtoTime(r.line().movement_at()));
+      std::vector<v1::PosLinesAccepted> chunks;
+      std::vector<std::pair<std::string, v1::ChunkRecord>> records;
+      for (const std::string& key : keys) {
+        CHANNELOPS_ASSIGN_OR_RETURN(auto rec, TxGet<v1::ChunkRecord>(tx, kReportChunksCf, key));
+        if (!rec || rec->reversed()) continue;  // reversed by an earlier stream of this correction
+        CHANNELOPS_ASSIGN_OR_RETURN(v1::PosLinesAccepted chunk, LoadChunk(store, *rec));
+        for (const v1::PosLine& l : chunk.lines()) {
+          v1::ReportLineReversed e;
+          *e.mutable_line() = l;
+          e.set_corrected_by_report_id(h.report_id());
+          events.push_back(std::move(e));
+          occurred.push_back(domain::FromProtoTime(l.movement_at()));
+        }
+        chunks.push_back(std::move(chunk));
+        rec->set_reversed(true);
+        records.emplace_back(key, std::move(*rec));
+      }
       CHANNELOPS_ASSIGN_OR_RETURN(
           auto positions, AppendEvents(tx, domain::ReportStream(corrected), events, occurred));
       MovementWriter w(tx);
-      for (size_t i = 0; i < records.size(); ++i) {
-        CHANNELOPS_RETURN_IF_ERROR(w.ReverseLine(records[i], positions[i]));
+      size_t i = 0;
+      for (const v1::PosLinesAccepted& chunk : chunks) {
+        for (const v1::PosLine& l : chunk.lines()) {
+          CHANNELOPS_RETURN_IF_ERROR(w.ReverseLine(l, positions[i++]));
+        }
       }
+      for (const auto& [key, rec] : records) tx.Put(kReportChunksCf, key, rec.SerializeAsString());
       CHANNELOPS_RETURN_IF_ERROR(w.Flush());
       out.cursor = keys.empty() ? cursor : keys.back();
-      out.more = keys.size() == kBatchLines;
+      out.more = budget_spent;
       return absl::OkStatus();
     });
   }

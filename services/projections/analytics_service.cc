@@ -104,8 +104,10 @@ std::string CurrencyOr(const std::string& c) { return c.empty() ? "USD" : c; }
 
 std::string Describe(const av1::EventRef& r) {
   return absl::StrCat(r.role(), ": ", r.event_type(), " on ", r.stream_id(), " v",
-                      r.stream_version(), " (", r.source(), " position ", r.global_position(),
-                      ", event ", r.event_id(), ")");
+                      r.stream_version(),
+                      r.line_number() > 0 ? absl::StrCat(" line ", r.line_number()) : "", " (",
+                      r.source(), " position ", r.global_position(), ", event ", r.event_id(),
+                      ")");
 }
 
 std::string KindName(av1::LineKind k) {

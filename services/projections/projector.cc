@@ -268,6 +268,7 @@ class Projector::Run {
     if (Is<leads::v1::LeadConverted>(ev_)) return OnLead<leads::v1::LeadConverted>();
     if (Is<leads::v1::LeadClosed>(ev_)) return OnLead<leads::v1::LeadClosed>();
     // ---- POS ----
+    if (Is<pos::v1::PosLinesAccepted>(ev_)) return OnPosLines();
     if (Is<pos::v1::PosLineAccepted>(ev_)) return OnPosLine();
     if (Is<pos::v1::ReportLineReversed>(ev_)) return OnLineReversed();
     if (Is<pos::v1::ShipmentRecorded>(ev_)) return OnShipment();
@@ -858,10 +859,22 @@ class Projector::Run {
     return OnNewSale(std::move(s));
   }
 
+  // A chunk of accepted lines: each line as if it were its own event.
+  absl::Status OnPosLines() {
+    pos::v1::PosLinesAccepted e;
+    CHANNELOPS_RETURN_IF_ERROR(Unpack(ev_, &e));
+    for (const pos::v1::PosLine& l : e.lines()) CHANNELOPS_RETURN_IF_ERROR(OnAcceptedLine(l));
+    return absl::OkStatus();
+  }
+
+  // One accepted line per event (topics written before PosLinesAccepted).
   absl::Status OnPosLine() {
     pos::v1::PosLineAccepted e;
     CHANNELOPS_RETURN_IF_ERROR(Unpack(ev_, &e));
-    const pos::v1::PosLine& l = e.line();
+    return OnAcceptedLine(e.line());
+  }
+
+  absl::Status OnAcceptedLine(const pos::v1::PosLine& l) {
     if (IsSale(l.activity())) {
       v1::SaleRecord s;
       s.set_sale_key(LineKey(l));
@@ -889,6 +902,7 @@ class Projector::Run {
       s.set_domain_key(l.domain_key());
       s.set_explicit_deal_id(l.deal_registration_id());
       *s.mutable_ref() = RefOf(ev_, "sale");
+      if (Is<pos::v1::PosLinesAccepted>(ev_)) s.mutable_ref()->set_line_number(l.line_number());
       return OnNewSale(std::move(s));
     }
     if (l.activity() == pos::v1::LINE_ACTIVITY_CUSTOMER_RETURN) {
@@ -897,6 +911,7 @@ class Projector::Run {
       r.set_quantity(l.quantity() < 0 ? -l.quantity() : l.quantity());
       r.set_date(l.date());
       *r.mutable_ref() = RefOf(ev_, "return");
+      if (Is<pos::v1::PosLinesAccepted>(ev_)) r.mutable_ref()->set_line_number(l.line_number());
       r.set_match_key(InvoiceKey(l.partner_id(), l.original_invoice_number(), l.sku()));
       return OnReturn(std::move(r));
     }

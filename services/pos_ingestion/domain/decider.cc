@@ -448,7 +448,7 @@ BatchDecision Decide(const IngestBatch& c, const Context& ctx) {
     return it == c.products.end() ? nullptr : &it->second;
   };
   BatchDecision out;
-  out.events.reserve(c.items.size() + 1);
+  out.events.reserve(c.items.size() / kMaxLinesPerChunk + 2);
   absl::flat_hash_map<std::string, int64_t> seen;  // identities accepted in this batch
   int64_t first = 0, last = 0;
   for (const parse::Item& item : c.items) {

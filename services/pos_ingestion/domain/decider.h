@@ -41,7 +41,7 @@ struct Context {
 
 using Event = std::variant<v1::ProductUpserted, v1::PriceChangeScheduled, v1::PriceChanged,
                            v1::PriceProtectionTermsSet, v1::ShipmentRecorded, v1::ShipmentReceived,
-                           v1::ReportReceived, v1::PosLineAccepted, v1::ReportLinesProcessed,
+                           v1::ReportReceived, v1::PosLinesAccepted, v1::ReportLinesProcessed,
                            v1::ReportLineReversed, v1::ReportSuperseded, v1::ReportCompleted,
                            v1::PriceProtectionCredited>;
 
@@ -182,26 +182,41 @@ struct IngestBatch {
   absl::flat_hash_map<std::string, v1::LineOwner>
       owners;  // identities already held, by LineIdentity
 };
+// A PosLinesAccepted event holds at most this many lines and about this many
+// bytes of them (one event is one Kafka record, under the default 1 MB limit).
+inline constexpr int kMaxLinesPerChunk = 512;
+inline constexpr size_t kMaxLineBytesPerChunk = 512 << 10;
+
 struct BatchDecision {
-  // The accepted lines are the first `accepted` events, one PosLineAccepted
-  // each in line order (Line(i) reads one); one ReportLinesProcessed follows.
-  // The events own the lines: nothing is copied between deciding and writing.
+  // The accepted lines are in the first `chunks` events, PosLinesAccepted
+  // each, in line order; one ReportLinesProcessed follows. The events own
+  // the lines: nothing is copied between deciding and writing.
   size_t accepted = 0;
+  size_t chunks = 0;
   std::vector<v1::RejectedLine> rejects;
   std::vector<v1::DuplicateLine> duplicates;
   int64_t ignored = 0;
   std::vector<Event> events;
 
-  const v1::PosLine& Line(size_t i) const {
-    return std::get<v1::PosLineAccepted>(events[i]).line();
+  const v1::PosLinesAccepted& Chunk(size_t i) const {
+    return std::get<v1::PosLinesAccepted>(events[i]);
   }
   // Appends an accepted line (before the ReportLinesProcessed).
   void Accept(v1::PosLine line) {
-    v1::PosLineAccepted e;
-    *e.mutable_line() = std::move(line);
-    events.push_back(std::move(e));
+    const size_t bytes = line.ByteSizeLong();
+    if (chunks == 0 || Chunk(chunks - 1).lines_size() >= kMaxLinesPerChunk ||
+        chunk_bytes_ + bytes > kMaxLineBytesPerChunk) {
+      events.emplace_back(v1::PosLinesAccepted());
+      ++chunks;
+      chunk_bytes_ = 0;
+    }
+    chunk_bytes_ += bytes;
+    *std::get<v1::PosLinesAccepted>(events[chunks - 1]).add_lines() = std::move(line);
     ++accepted;
   }
+
+ private:
+  size_t chunk_bytes_ = 0;
 };
 // Validates every item (lines.h), then drops duplicates: a line whose identity
 // is held by another report line (or by an earlier line of this batch) is a

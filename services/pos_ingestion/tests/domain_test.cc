@@ -325,8 +325,10 @@ TEST_F(BatchTest, DuplicatesAreCountedOnceAndNamedWithTheOriginal) {
   BatchDecision d = Run({SaleOn(2, "INV-1", 1), SaleOn(3, "INV-1", 2), SaleOn(4, "INV-1", 1), issue,
                          SaleOn(6, "INV-9", 1)});
   ASSERT_EQ(d.accepted, 2u);
-  EXPECT_EQ(d.Line(0).line_number(), 2);
-  EXPECT_EQ(d.Line(1).line_number(), 3);
+  ASSERT_EQ(d.chunks, 1u);
+  ASSERT_THAT(d.Chunk(0).lines(), SizeIs(2));
+  EXPECT_EQ(d.Chunk(0).lines(0).line_number(), 2);
+  EXPECT_EQ(d.Chunk(0).lines(1).line_number(), 3);
   ASSERT_THAT(d.duplicates, SizeIs(2));
   EXPECT_EQ(d.duplicates[0].line_number(), 4);  // same invoice line as line 2 of this report
   EXPECT_EQ(d.duplicates[0].original_report_id(), "R1");
@@ -336,8 +338,8 @@ TEST_F(BatchTest, DuplicatesAreCountedOnceAndNamedWithTheOriginal) {
   EXPECT_EQ(d.duplicates[1].original_line_number(), 44);
   ASSERT_THAT(d.rejects, SizeIs(1));
   EXPECT_EQ(d.rejects[0].code(), v1::REJECT_CODE_MALFORMED);
-  // Events: one per accepted line, then the batch summary.
-  ASSERT_THAT(d.events, SizeIs(3));
+  // Events: one chunk of the accepted lines, then the batch summary.
+  ASSERT_THAT(d.events, SizeIs(2));
   const auto& p = std::get<v1::ReportLinesProcessed>(d.events.back());
   EXPECT_EQ(p.first_line_number(), 2);
   EXPECT_EQ(p.last_line_number(), 6);

@@ -270,6 +270,15 @@ class PosIngestionServiceTest : public ::testing::Test {
     return out;
   }
 
+  // The accepted lines of a report stream, in order (PosLinesAccepted chunks).
+  std::vector<v1::PosLine> AcceptedLines(const std::string& stream) {
+    std::vector<v1::PosLine> out;
+    for (auto& chunk : Events<v1::PosLinesAccepted>(stream)) {
+      for (auto& l : *chunk.mutable_lines()) out.push_back(std::move(l));
+    }
+    return out;
+  }
+
   core::FakeClock clock_{kStart};
   testing::TempDir dir_{"pos_service_test"};
   std::unique_ptr<eventstore::EventStore> store_;
@@ -332,8 +341,12 @@ TEST_F(PosIngestionServiceTest,
   EXPECT_EQ(first.response.duplicates(0).line_number(), 9982);
   EXPECT_EQ(first.response.duplicates(0).original_report_id(), "P200-2026-01");
   EXPECT_EQ(first.response.duplicates(0).original_line_number(), 2);
-  // One accepted-line event per accepted line, committed in batches of kBatchLines.
-  EXPECT_THAT(Events<v1::PosLineAccepted>("report-P200-2026-01"), SizeIs(9980));
+  // Every accepted line, in chunk events of at most kMaxLinesPerChunk lines
+  // (each batch of kBatchLines ends a chunk).
+  EXPECT_THAT(AcceptedLines("report-P200-2026-01"), SizeIs(9980));
+  auto chunks = Events<v1::PosLinesAccepted>("report-P200-2026-01");
+  EXPECT_THAT(chunks, SizeIs(20));  // 4 per batch of 2,000 rows
+  for (const auto& c : chunks) EXPECT_LE(c.lines_size(), domain::kMaxLinesPerChunk);
   EXPECT_THAT(Events<v1::ReportLinesProcessed>("report-P200-2026-01"), SizeIs(5));
 
   v1::Report stored = GetReport("P200-2026-01");
@@ -449,15 +462,15 @@ TEST_F(PosIngestionServiceTest, Edi867And852FeedInventorySellThroughReconciliati
   EXPECT_THAT(edi.response.rejects(), IsEmpty());
 
   // Accepted lines carry the deal registration customer key and references.
-  auto lines = Events<v1::PosLineAccepted>("report-ACME-867-2026-01");
+  auto lines = AcceptedLines("report-ACME-867-2026-01");
   ASSERT_THAT(lines, SizeIs(6));
-  EXPECT_EQ(lines[0].line().line_number(), 16);
-  EXPECT_EQ(lines[0].line().customer_key(), core::CustomerKey("US", "Globex Corp."));
-  EXPECT_EQ(lines[1].line().deal_registration_id(), "DR-2026-0042");
-  EXPECT_EQ(lines[2].line().customer_key(), "US|initech");
-  EXPECT_EQ(lines[3].line().spa_id(), "SPA-7781");
-  EXPECT_EQ(lines[3].line().customer_key(), "US|umbrella");
-  EXPECT_EQ(lines[4].line().original_invoice_number(), "INV-1001");
+  EXPECT_EQ(lines[0].line_number(), 16);
+  EXPECT_EQ(lines[0].customer_key(), core::CustomerKey("US", "Globex Corp."));
+  EXPECT_EQ(lines[1].deal_registration_id(), "DR-2026-0042");
+  EXPECT_EQ(lines[2].customer_key(), "US|initech");
+  EXPECT_EQ(lines[3].spa_id(), "SPA-7781");
+  EXPECT_EQ(lines[3].customer_key(), "US|umbrella");
+  EXPECT_EQ(lines[4].original_invoice_number(), "INV-1001");
 
   // Inventory: 100 received - 10 SS - 20 SD + 1 RU - 3 RV; DS is not from stock.
   v1::InventoryPosition ssd = Inventory("P-100", "SSD-2TB");
@@ -665,26 +678,34 @@ TEST_F(PosIngestionServiceTest, ABrokenStreamIsResumedByResendingTheReport) {
   EXPECT_EQ(n.accepted(), 4500);
   EXPECT_EQ(n.duplicates(), 0);
   EXPECT_EQ(Inventory("P-100", "SSD-2TB").sold(), 4500);
-  EXPECT_THAT(Events<v1::PosLineAccepted>("report-P-100-TYPED"), SizeIs(4500));
+  EXPECT_THAT(AcceptedLines("report-P-100-TYPED"), SizeIs(4500));
 }
 
-TEST(SerializeLineRecordTest, SameBytesAsTheLineRecordSerializer) {
-  for (size_t name_size : {0, 10, 120, 200, 20000, 3'000'000}) {
+// Chunks stay under Kafka's default 1 MB record limit however long the lines
+// are: a batch of 2,000 lines with ~3 KB of customer name each is cut by
+// bytes, not by count. A line's identity is its (report, line number).
+TEST(BatchDecisionTest, ChunksAreCutByLineCountAndByBytes) {
+  domain::BatchDecision small, large;
+  for (int i = 1; i <= 2000; ++i) {
     v1::PosLine line;
     line.set_report_id("R-1");
-    line.set_line_number(42);
+    line.set_line_number(i);
     line.set_sku("SSD-2TB");
-    line.set_quantity(3);
-    line.set_inventory_delta(-3);
-    line.set_customer_key(std::string(name_size, 'k'));
-    v1::LineRecord record;
-    *record.mutable_line() = line;
-    EXPECT_EQ(SerializeLineRecord(line), record.SerializeAsString()) << name_size;
-    v1::LineRecord parsed;
-    ASSERT_TRUE(parsed.ParseFromString(SerializeLineRecord(line))) << name_size;
-    EXPECT_EQ(parsed.line().customer_key().size(), name_size);
-    EXPECT_FALSE(parsed.reversed());
+    small.Accept(line);
+    line.mutable_end_customer()->set_name(std::string(3000, 'a'));
+    large.Accept(std::move(line));
   }
+  EXPECT_EQ(small.chunks, 4u);
+  EXPECT_EQ(small.accepted, 2000u);
+  EXPECT_GT(large.chunks, 4u);
+  int64_t next = 1;
+  for (size_t c = 0; c < large.chunks; ++c) {
+    const auto& chunk = large.Chunk(c);
+    EXPECT_LE(chunk.lines_size(), domain::kMaxLinesPerChunk);
+    EXPECT_LE(chunk.ByteSizeLong(), domain::kMaxLineBytesPerChunk + 16 * 1024) << "chunk " << c;
+    for (const auto& l : chunk.lines()) ASSERT_EQ(l.line_number(), next++);
+  }
+  EXPECT_EQ(next, 2001);
 }
 
 // One chunk of 8,000 rows is four batch commands queued together. When the
@@ -727,7 +748,7 @@ TEST_F(PosIngestionServiceTest, AFailedBatchStopsTheBatchesQueuedAfterItAndTheRe
     EXPECT_EQ(partial.status(), v1::REPORT_STATUS_RECEIVING);
     EXPECT_EQ(partial.last_line_number(), 2001);
     EXPECT_EQ(partial.counts().accepted(), 2000);
-    EXPECT_THAT(Events<v1::PosLineAccepted>("report-" + id), SizeIs(2000));
+    EXPECT_THAT(AcceptedLines("report-" + id), SizeIs(2000));
     EXPECT_EQ(Inventory(partner, "SSD-2TB").sold(), 2000);
 
     const std::string fixed = csv_with("SSD-2TB");
@@ -742,8 +763,7 @@ TEST_F(PosIngestionServiceTest, AFailedBatchStopsTheBatchesQueuedAfterItAndTheRe
     EXPECT_EQ(resumed.response.report().counts().accepted(), 8000);
     EXPECT_EQ(resumed.response.report().last_line_number(), 8001);
     std::vector<int64_t> numbers;
-    for (const auto& e : Events<v1::PosLineAccepted>("report-" + id))
-      numbers.push_back(e.line().line_number());
+    for (const auto& l : AcceptedLines("report-" + id)) numbers.push_back(l.line_number());
     ASSERT_THAT(numbers, SizeIs(8000));
     for (int i = 0; i < 8000; ++i) ASSERT_EQ(numbers[i], i + 2) << "event " << i;
     EXPECT_EQ(Inventory(partner, "SSD-2TB").sold(), 8000);

@@ -226,9 +226,12 @@ struct SaleSpec {
 
 inline std::string SaleKey(const std::string& id) { return absl::StrCat("pos:rep-", id, "/1"); }
 
+// A sale is published as pos_ingestion writes it now: a PosLinesAccepted chunk
+// (of one line). Returns below use the earlier one-line PosLineAccepted, which
+// topics written before the chunks still hold: the scenario covers both.
 inline void Sale(Feed& f, const SaleSpec& s) {
-  pos::v1::PosLineAccepted e;
-  auto* l = e.mutable_line();
+  pos::v1::PosLinesAccepted e;
+  auto* l = e.add_lines();
   l->set_report_id("rep-" + s.id);
   l->set_partner_id(s.partner);
   l->set_line_number(1);

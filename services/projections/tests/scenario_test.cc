@@ -363,7 +363,7 @@ TEST_F(ScenarioTest, ReturnsAreClawbacksThatReferenceTheOriginalCredit) {
   EXPECT_THAT(explained->component_history(), SizeIs(2));
   std::string chain;
   for (const auto& step : explained->chain()) chain += step + "\n";
-  EXPECT_THAT(chain, HasSubstr("sale: channelops.pos.v1.PosLineAccepted on report-rep-S1"));
+  EXPECT_THAT(chain, HasSubstr("sale: channelops.pos.v1.PosLinesAccepted on report-rep-S1 v1 line 1"));
   EXPECT_THAT(chain, HasSubstr("return: channelops.pos.v1.PosLineAccepted on report-rep-R1"));
   EXPECT_THAT(chain, HasSubstr("plan: channelops.comp.v1.PlanPublished on plan-channel-2026"));
   EXPECT_THAT(chain, HasSubstr("assignment: channelops.comp.v1.RoleAssigned"));
@@ -517,6 +517,37 @@ TEST_F(ScenarioTest, AnyArrivalOrderEndsWithTheSameTotals) {
   ExpectPublishedRoiIsServed();
 }
 
+// pos_ingestion records a report's lines in PosLinesAccepted chunks of up to
+// 512 lines. All 20 sales in one chunk event credit exactly as 20 events of
+// one line each, and each credit's evidence names its line.
+TEST_F(ScenarioTest, SalesInOneChunkEventAreCreditedLineByLine) {
+  const std::string chunk_type = pos::v1::PosLinesAccepted::descriptor()->full_name();
+  std::vector<kafka::ConsumedEvent> events;
+  pos::v1::PosLinesAccepted all;
+  size_t chunk_at = 0;
+  for (auto& e : scenario::Build(/*close_january=*/false)) {
+    if (e.envelope.event_type() != chunk_type) {
+      events.push_back(std::move(e));
+      continue;
+    }
+    pos::v1::PosLinesAccepted one;
+    ASSERT_TRUE(e.envelope.payload().UnpackTo(&one));
+    for (auto& l : *one.mutable_lines()) *all.add_lines() = std::move(l);
+    if (all.lines_size() == 1) {
+      chunk_at = events.size();
+      events.push_back(std::move(e));
+    }
+  }
+  ASSERT_EQ(all.lines_size(), 20);
+  events[chunk_at].envelope.mutable_payload()->PackFrom(all);
+  Open();
+  Apply(events, /*batch=*/5);
+  ExpectStatements(scenario::ExpectedWithoutClose());
+  auto status = service_->Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->sales(), 20);
+}
+
 TEST_F(ScenarioTest, PartnerRoiChangesAreCoalescedPerFlushAndOnlyWhenFiguresChange) {
   const auto events = scenario::Build(/*close_january=*/false);
   // Batches only mark: nothing is published until the flush.
@@ -597,12 +628,12 @@ TEST_F(ScenarioTest, PartnerRoiChangesAreCoalescedPerFlushAndOnlyWhenFiguresChan
                                                 scenario::At(3, 11));
   const size_t published_before = PublishedRoi().size();
   for (auto& e : f.events()) {
-    if (e.envelope.event_type() == pos::v1::PosLineAccepted::descriptor()->full_name()) {
-      pos::v1::PosLineAccepted line;
-      ASSERT_TRUE(e.envelope.payload().UnpackTo(&line));
-      line.mutable_line()->mutable_extended_amount()->set_currency_code("EUR");
+    if (e.envelope.event_type() == pos::v1::PosLinesAccepted::descriptor()->full_name()) {
+      pos::v1::PosLinesAccepted chunk;
+      ASSERT_TRUE(e.envelope.payload().UnpackTo(&chunk));
+      chunk.mutable_lines(0)->mutable_extended_amount()->set_currency_code("EUR");
       auto copy = e;
-      copy.envelope.mutable_payload()->PackFrom(line);
+      copy.envelope.mutable_payload()->PackFrom(chunk);
       Apply({copy});
     } else {
       Apply({e});
