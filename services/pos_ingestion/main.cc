@@ -9,6 +9,7 @@
 #include "channelops/server/log.h"
 #include "channelops/server/runtime.h"
 #include "pos_ingestion/pos_ingestion_service.h"
+#include "pos_ingestion/read_models.h"
 
 ABSL_FLAG(absl::Duration, price_sweep_interval, absl::Minutes(1),
           "How often scheduled price changes that fell due are applied (drops issue "
@@ -23,8 +24,11 @@ int main(int argc, char** argv) {
                       "pos_ingestion: the PosIngestionService gRPC API (catalogue and prices, "
                       "sell-in, partner POS reports in CSV / X12 867 / X12 852, channel "
                       "inventory, price protection)");
-  auto rt = server::ServiceRuntime::Create({"pos_ingestion", "channelops.pos_ingestion.events.v1",
-                                            pos::PosIngestionService::ReadModelCfs()});
+  server::ServiceConfig config{"pos_ingestion", "channelops.pos_ingestion.events.v1",
+                               pos::PosIngestionService::ReadModelCfs()};
+  // Every accepted line looks up its identity, which is almost always new.
+  config.point_lookup_cfs = {pos::kLineIndexCf};
+  auto rt = server::ServiceRuntime::Create(std::move(config));
   if (!rt.ok()) {
     server::LogError("cannot start", {{"status", rt.status().ToString()}});
     return 1;

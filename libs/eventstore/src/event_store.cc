@@ -1,5 +1,6 @@
 #include "channelops/eventstore/event_store.h"
 
+#include <algorithm>
 #include <pthread.h>
 
 #include <atomic>
@@ -1263,6 +1264,13 @@ absl::StatusOr<std::vector<std::string>> ColumnFamilies(const Options& o) {
           absl::StrCat("read_model_cfs: '", rm, "' must start with rm_ and be at most 64 chars"));
     }
     cfs.push_back(rm);
+  }
+  for (const auto& pl : o.point_lookup_cfs) {
+    if (std::find(o.read_model_cfs.begin(), o.read_model_cfs.end(), pl) ==
+        o.read_model_cfs.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("point_lookup_cfs: '", pl, "' is not one of read_model_cfs"));
+    }
   }
   return cfs;
 }

@@ -39,6 +39,7 @@ class EventStoreContract : public ::testing::TestWithParam<bool /*rocksdb*/> {
     o.path = dir_.string();
     o.source = "channelops/test";
     o.read_model_cfs = {"rm_test"};
+    o.point_lookup_cfs = {"rm_test"};  // every contract holds with its memtable bloom filter
     o.clock = clock_;
     auto s = GetParam() ? EventStore::Open(o) : EventStore::OpenInMemory(o);
     ASSERT_TRUE(s.ok()) << s.status();
@@ -95,6 +96,18 @@ TEST_P(EventStoreContract, AppendsAndReadsStream) {
   ASSERT_TRUE((*evs)[1].payload().UnpackTo(&v));
   EXPECT_EQ(v.value(), "b");
   EXPECT_EQ(store_->LastPosition(), 2u);
+}
+
+TEST_P(EventStoreContract, PointLookupFamiliesMustBeReadModels) {
+  Options o;
+  o.path = (dir_ / "other").string();
+  o.read_model_cfs = {"rm_a"};
+  o.point_lookup_cfs = {"rm_b"};
+  auto s = GetParam() ? EventStore::Open(o) : EventStore::OpenInMemory(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(s.status().message()).find("point_lookup_cfs: 'rm_b'"), std::string::npos)
+      << s.status();
 }
 
 TEST_P(EventStoreContract, FailsOnWrongExpectedVersion) {

@@ -50,6 +50,8 @@ struct ServiceConfig {
   std::string topic;                        // e.g. "channelops.deal_registration.events.v1"
   std::vector<std::string> read_model_cfs;  // "rm_*"
   core::Clock* clock = nullptr;             // default: system clock
+  // Read models looked up mostly for keys that do not exist (eventstore::Options).
+  std::vector<std::string> point_lookup_cfs;
 };
 
 class ServiceRuntime {
