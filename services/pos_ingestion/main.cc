@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
     server::LogError("cannot start", {{"status", rt.status().ToString()}});
     return 1;
   }
+  if (auto st = pos::PosIngestionService::CheckStoreFormat((*rt)->store()); !st.ok()) {
+    server::LogError("cannot start", {{"status", st.ToString()}});
+    return 1;
+  }
   pos::PosIngestionService service((*rt)->store(), (*rt)->clock());
   service.set_authorizer((*rt)->authorizer());
   (*rt)->AddService(&service);

@@ -232,6 +232,20 @@ absl::Status InventoryOf(const EventStore& store, const std::string& partner_id,
 
 std::vector<std::string> PosIngestionService::ReadModelCfs() { return AllReadModelCfs(); }
 
+absl::Status PosIngestionService::CheckStoreFormat(const EventStore& store) {
+  bool legacy = false;
+  CHANNELOPS_RETURN_IF_ERROR(store.Scan(kReportLinesCf, "", "", 1,
+                                        [&](absl::string_view, absl::string_view) {
+                                          legacy = true;
+                                          return false;
+                                        }));
+  if (!legacy) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "the store holds report lines in rm_report_lines, the format before PosLinesAccepted "
+      "chunks (2026-11-27), which this version does not read; start from an empty store "
+      "directory (no migration exists: docs/pos_ingestion.md, Storage)");
+}
+
 PosIngestionService::PosIngestionService(EventStore& store, core::Clock& clock)
     : store_(store), clock_(clock) {}
 

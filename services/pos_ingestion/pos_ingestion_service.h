@@ -55,6 +55,10 @@ class PosIngestionService final : public v1::PosIngestionService::CallbackServic
  public:
   // The read models this service needs in its store.
   static std::vector<std::string> ReadModelCfs();
+  // FAILED_PRECONDITION if `store` holds report lines in the format before
+  // PosLinesAccepted chunks (rm_report_lines rows), which this version would
+  // not read: refuse to serve rather than answer from half the data.
+  static absl::Status CheckStoreFormat(const eventstore::EventStore& store);
 
   // `store` must have been opened with ReadModelCfs() and with `clock` (the
   // store's clock decides every command's "now"). Both must outlive this.

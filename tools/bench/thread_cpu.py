@@ -2,9 +2,13 @@
 """Per-thread CPU of running processes over an interval, from /proc.
 
     tools/bench/thread_cpu.py SECONDS PID [PID...]
+    tools/bench/thread_cpu.py --until-exit PID
 
 Prints the CPU time each thread name used (threads of one name summed) as a
-share of one core, busiest first. Used to see which of a service's threads
+share of one core, busiest first. With --until-exit: each thread name's whole
+CPU time from the process's start until it exits (sampled every 0.1 s; the
+last sample before the exit counts), e.g. a bench-started service's CPU per
+line: `bench_pos --no-postgres & thread_cpu.py --until-exit $(pgrep -x pos_ingestion)`. Used to see which of a service's threads
 (es-decide, es-commit, es-answer, rocksdb:low/high, gRPC's) bounds a benchmark:
 see docs/BENCHMARKS.md.
 """
@@ -38,6 +42,22 @@ def main():
     if len(sys.argv) < 3 or sys.argv[1] in ("-h", "--help"):
         print(__doc__.strip())
         return 0 if len(sys.argv) > 1 else 2
+    if sys.argv[1] == "--until-exit":
+        pid = sys.argv[2]
+        start = time.time()
+        last = {}
+        while os.path.exists(f"/proc/{pid}"):
+            last.update(snapshot([pid]))
+            time.sleep(0.1)
+        used = collections.Counter()
+        for (process, name, cpu) in last.values():
+            used[(process, name)] += cpu
+        total = sum(used.values())
+        print(f"until exit: {time.time() - start:.1f} s watched, CPU {total:.2f} s")
+        for (process, name), cpu in used.most_common():
+            if cpu > 0:
+                print(f"  {process:16} {name:18} {cpu:7.2f} s")
+        return 0
     seconds, pids = float(sys.argv[1]), sys.argv[2:]
     before = snapshot(pids)
     start = time.time()

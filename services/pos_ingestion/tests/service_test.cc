@@ -681,6 +681,19 @@ TEST_F(PosIngestionServiceTest, ABrokenStreamIsResumedByResendingTheReport) {
   EXPECT_THAT(AcceptedLines("report-P-100-TYPED"), SizeIs(4500));
 }
 
+// A store with per-line rows of the format before chunks is refused, named.
+TEST_F(PosIngestionServiceTest, AStoreInTheFormatBeforeChunksIsRefused) {
+  EXPECT_TRUE(PosIngestionService::CheckStoreFormat(*store_).ok());
+  auto r = store_->ExecuteSync({}, [](eventstore::Tx& tx) -> absl::StatusOr<std::string> {
+    tx.Put(kReportLinesCf, LineKey("R-OLD", 2), "");
+    return std::string();
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  absl::Status st = PosIngestionService::CheckStoreFormat(*store_);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("rm_report_lines"));
+}
+
 // Chunks stay under Kafka's default 1 MB record limit however long the lines
 // are: a batch of 2,000 lines with ~3 KB of customer name each is cut by
 // bytes, not by count. A line's identity is its (report, line number).
