@@ -56,11 +56,8 @@ struct Outcome {
 
 // The identity a raw line will have once accepted (see domain::LineIdentity).
 std::string RawIdentity(const std::string& partner_id, const parse::Line& l) {
-  v1::PosLine p;
-  p.set_partner_id(partner_id);
-  p.set_invoice_number(l.invoice_number);
-  p.set_invoice_line(static_cast<int32_t>(l.invoice_line > 0 ? l.invoice_line : 1));
-  return domain::LineIdentity(p);
+  return domain::LineIdentityOf(partner_id, l.invoice_number,
+                                static_cast<int32_t>(l.invoice_line > 0 ? l.invoice_line : 1));
 }
 
 // Loads what Decide(IngestBatch) needs: the catalogue entries and the owners

@@ -368,16 +368,23 @@ parse::Line FromTyped(const v1::ReportLine& t, int64_t line_number) {
   return l;
 }
 
-std::string LineIdentity(const v1::PosLine& line) {
-  if (line.invoice_number().empty()) return "";
-  std::string key = line.partner_id();
+std::string LineIdentityOf(absl::string_view partner_id, absl::string_view invoice_number,
+                           int32_t invoice_line) {
+  if (invoice_number.empty()) return "";
+  std::string key;
+  key.reserve(partner_id.size() + invoice_number.size() + 6);
+  key.append(partner_id.data(), partner_id.size());
   key.push_back('\0');
-  key.append(line.invoice_number());
+  key.append(invoice_number.data(), invoice_number.size());
   key.push_back('\0');
-  uint32_t n = static_cast<uint32_t>(line.invoice_line());
+  uint32_t n = static_cast<uint32_t>(invoice_line);
   for (int shift = 24; shift >= 0; shift -= 8)
     key.push_back(static_cast<char>((n >> shift) & 0xff));
   return key;
+}
+
+std::string LineIdentity(const v1::PosLine& line) {
+  return LineIdentityOf(line.partner_id(), line.invoice_number(), line.invoice_line());
 }
 
 }  // namespace channelops::pos::domain

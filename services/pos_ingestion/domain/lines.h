@@ -30,6 +30,7 @@
 #include <functional>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
 #include "channelops/pos/v1/pos.pb.h"
 #include "pos_ingestion/parsers/line.h"
@@ -68,6 +69,8 @@ parse::Line FromTyped(const v1::ReportLine& line, int64_t line_number);
 // invoice line ("" for lines without an invoice: they are never duplicates).
 // Stored as the rm_line_index key; big-endian line so keys sort by line.
 std::string LineIdentity(const v1::PosLine& line);
+std::string LineIdentityOf(absl::string_view partner_id, absl::string_view invoice_number,
+                           int32_t invoice_line);
 
 // The effect of an accepted line on the partner's on-hand quantity.
 int64_t InventoryDelta(v1::LineActivity activity, int64_t quantity);
