@@ -242,8 +242,11 @@ absl::Status PosIngestionService::CheckStoreFormat(const EventStore& store) {
   if (!legacy) return absl::OkStatus();
   return absl::FailedPreconditionError(
       "the store holds report lines in rm_report_lines, the format before PosLinesAccepted "
-      "chunks (2026-11-27), which this version does not read; start from an empty store "
-      "directory (no migration exists: docs/pos_ingestion.md, Storage)");
+      "chunks (2026-11-27), which this version does not read. No migration exists: start "
+      "pos_ingestion on an empty data directory together with an empty "
+      "channelops.pos_ingestion.events.v1 topic and empty stores for its consumers "
+      "(projections, mdf), whose dedupe marks hold the old store's positions "
+      "(docs/OPERATIONS.md, Kafka topics)");
 }
 
 PosIngestionService::PosIngestionService(EventStore& store, core::Clock& clock)
@@ -543,7 +546,7 @@ grpc::ServerUnaryReactor* PosIngestionService::ReconcileInventory(
                                   return true;
                                 });
   for (size_t i = 0; st.ok() && parse.ok() && i < chunks.size(); ++i) {
-    auto chunk = LoadChunk(store_, chunks[i]);
+    auto chunk = LoadChunk(store_, req->report_id(), chunks[i]);
     if (!chunk.ok()) {
       st = chunk.status();
       break;

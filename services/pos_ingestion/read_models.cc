@@ -23,9 +23,10 @@ constexpr char kRetryPayloadUrl[] = "channelops.pos/retry-after-commit";
 }  // namespace
 
 std::vector<std::string> AllReadModelCfs() {
-  return {kProductsCf, kPriceChangesCf, kPendingPricesCf, kTermsCf,     kEnrolmentCf, kShipmentsCf,
-          kReportsCf,  kReportLinesCf, kReportChunksCf,  kRejectsCf,       kLineIndexCf, kLedgerCf,    kTransitCf,
-          kHoldersCf,  kSkuSeqCf,       kSellThroughCf,   kCreditsCf,   kStagingCf};
+  return {kProductsCf,  kPriceChangesCf, kPendingPricesCf, kTermsCf,     kEnrolmentCf,
+          kShipmentsCf, kReportsCf,      kReportLinesCf,   kReportChunksCf, kRejectsCf,
+          kLineIndexCf, kLedgerCf,       kTransitCf,       kHoldersCf,   kSkuSeqCf,
+          kSellThroughCf, kCreditsCf,    kStagingCf};
 }
 
 std::string Join0(const std::string& a, const std::string& b) {
@@ -236,15 +237,21 @@ absl::Status MovementWriter::ReverseLine(const v1::PosLine& line, uint64_t posit
 }
 
 absl::StatusOr<v1::PosLinesAccepted> LoadChunk(const eventstore::EventStore& store,
+                                               const std::string& report_id,
                                                const v1::ChunkRecord& record) {
   CHANNELOPS_ASSIGN_OR_RETURN(auto events, store.ReadAll(record.position(), 1));
   v1::PosLinesAccepted chunk;
   if (events.empty() || events[0].global_position() != record.position() ||
-      !events[0].payload().UnpackTo(&chunk) || chunk.lines_size() != record.lines()) {
+      !events[0].payload().UnpackTo(&chunk) || chunk.lines_size() != record.lines() ||
+      chunk.lines_size() == 0 || chunk.lines(0).report_id() != report_id ||
+      chunk.lines(0).line_number() != record.first_line_number() ||
+      chunk.lines(chunk.lines_size() - 1).line_number() != record.last_line_number()) {
     return absl::DataLossError(absl::StrCat("rm_report_chunks points at position ",
                                             record.position(),
-                                            ", which holds no PosLinesAccepted of ",
-                                            record.lines(), " lines"));
+                                            ", which holds no PosLinesAccepted of report ",
+                                            report_id, " lines ", record.first_line_number(),
+                                            "..", record.last_line_number(), " (",
+                                            record.lines(), " lines)"));
   }
   return chunk;
 }

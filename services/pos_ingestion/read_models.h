@@ -194,8 +194,10 @@ absl::StatusOr<std::vector<domain::Holding>> LoadHoldings(eventstore::Tx& tx,
                                                           const std::string& sku, absl::Time at);
 
 // The lines of a report chunk (committed data): its PosLinesAccepted event,
-// read from the log. DATA_LOSS if the record does not point at one.
+// read from the log. DATA_LOSS if the record does not point at the chunk of
+// `report_id` it describes (type, report, line range and count checked).
 absl::StatusOr<v1::PosLinesAccepted> LoadChunk(const eventstore::EventStore& store,
+                                               const std::string& report_id,
                                                const v1::ChunkRecord& record);
 
 // Folds the ledger of (partner, sku) up to `as_of` (committed data).

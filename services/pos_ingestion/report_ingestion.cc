@@ -634,16 +634,16 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       CHANNELOPS_RETURN_IF_ERROR(LoadBatchState(tx, b, attempt));
       domain::BatchDecision d = domain::Decide(b, c);
       if (!refused && d.rejects.empty()) {
-        for (size_t c = 0; c < d.chunks; ++c) {
-          for (const v1::PosLine& l : d.Chunk(c).lines()) {
-          tx.Put(kStagingCf, StagingKey(attempt, 'L', BigEndianLine(l.line_number())),
-                 l.SerializeAsString());
-          if (std::string identity = domain::LineIdentity(l); !identity.empty()) {
-            v1::LineOwner owner;
-            owner.set_report_id(h.report_id());
-            owner.set_line_number(l.line_number());
-            tx.Put(kStagingCf, StagingKey(attempt, 'I', identity), owner.SerializeAsString());
-          }
+        for (size_t k = 0; k < d.chunks; ++k) {
+          for (const v1::PosLine& l : d.Chunk(k).lines()) {
+            tx.Put(kStagingCf, StagingKey(attempt, 'L', BigEndianLine(l.line_number())),
+                   l.SerializeAsString());
+            if (std::string identity = domain::LineIdentity(l); !identity.empty()) {
+              v1::LineOwner owner;
+              owner.set_report_id(h.report_id());
+              owner.set_line_number(l.line_number());
+              tx.Put(kStagingCf, StagingKey(attempt, 'I', identity), owner.SerializeAsString());
+            }
           }
         }
         for (const v1::DuplicateLine& dup : d.duplicates) {
@@ -801,7 +801,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       for (const std::string& key : keys) {
         CHANNELOPS_ASSIGN_OR_RETURN(auto rec, TxGet<v1::ChunkRecord>(tx, kReportChunksCf, key));
         if (!rec || rec->reversed()) continue;  // reversed by an earlier stream of this correction
-        CHANNELOPS_ASSIGN_OR_RETURN(v1::PosLinesAccepted chunk, LoadChunk(store, *rec));
+        CHANNELOPS_ASSIGN_OR_RETURN(v1::PosLinesAccepted chunk, LoadChunk(store, corrected, *rec));
         for (const v1::PosLine& l : chunk.lines()) {
           v1::ReportLineReversed e;
           *e.mutable_line() = l;

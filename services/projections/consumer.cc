@@ -81,6 +81,12 @@ absl::StatusOr<std::unique_ptr<ProjectionsConsumer>> ProjectionsConsumer::Create
   // The next batch is decided while the one before is written and synced
   // (docs/BENCHMARKS.md: the writer was idle 61% of the time with one).
   options.max_batches_in_flight = std::max<size_t>(options.max_batches_in_flight, 3);
+  // One pos_ingestion record holds up to 256 report lines (PosLinesAccepted):
+  // 500 of them in one command would be 128,000 sales to credit, one write
+  // batch, and all of it re-run after a poison record or a retry. About 1 MiB
+  // of records per command is ~8 full chunks (~2,000 sales), or ~2,000 small
+  // events of the other topics (max_batch caps those at 500 anyway).
+  if (options.max_batch_bytes == 0) options.max_batch_bytes = 1 << 20;
   std::unique_ptr<ProjectionsConsumer> c(new ProjectionsConsumer(store, projector));
   c->batch_store_ = std::make_unique<BatchEndStore>(store, projector);
   CHANNELOPS_ASSIGN_OR_RETURN(c->runner_,

@@ -863,7 +863,12 @@ class Projector::Run {
   absl::Status OnPosLines() {
     pos::v1::PosLinesAccepted e;
     CHANNELOPS_RETURN_IF_ERROR(Unpack(ev_, &e));
-    for (const pos::v1::PosLine& l : e.lines()) CHANNELOPS_RETURN_IF_ERROR(OnAcceptedLine(l));
+    for (const pos::v1::PosLine& l : e.lines()) {
+      line_ = l.line_number();  // names the line in every reference to this event
+      absl::Status st = OnAcceptedLine(l);
+      line_ = 0;
+      CHANNELOPS_RETURN_IF_ERROR(st);
+    }
     return absl::OkStatus();
   }
 
@@ -901,8 +906,7 @@ class Projector::Run {
       s.set_customer_key(l.customer_key());
       s.set_domain_key(l.domain_key());
       s.set_explicit_deal_id(l.deal_registration_id());
-      *s.mutable_ref() = RefOf(ev_, "sale");
-      if (Is<pos::v1::PosLinesAccepted>(ev_)) s.mutable_ref()->set_line_number(l.line_number());
+      *s.mutable_ref() = Ref("sale");
       return OnNewSale(std::move(s));
     }
     if (l.activity() == pos::v1::LINE_ACTIVITY_CUSTOMER_RETURN) {
@@ -910,8 +914,7 @@ class Projector::Run {
       r.set_return_key(LineKey(l));
       r.set_quantity(l.quantity() < 0 ? -l.quantity() : l.quantity());
       r.set_date(l.date());
-      *r.mutable_ref() = RefOf(ev_, "return");
-      if (Is<pos::v1::PosLinesAccepted>(ev_)) r.mutable_ref()->set_line_number(l.line_number());
+      *r.mutable_ref() = Ref("return");
       r.set_match_key(InvoiceKey(l.partner_id(), l.original_invoice_number(), l.sku()));
       return OnReturn(std::move(r));
     }
@@ -1450,11 +1453,14 @@ class Projector::Run {
           if (r.return_key() == d.return_key) *l.add_evidence() = r.ref();
         }
       }
-      if (ev_.envelope.event_id() != s.ref().event_id()) {
-        bool included = std::any_of(l.evidence().begin(), l.evidence().end(), [&](const auto& r) {
-          return r.event_id() == ev_.envelope.event_id();
-        });
-        if (!included) *l.add_evidence() = RefOf(ev_, "trigger");
+      // The event (and line of a chunk) that caused this recompute, unless
+      // it is the sale itself or already among the evidence.
+      const auto is_trigger = [&](const v1::EventRef& r) {
+        return r.event_id() == ev_.envelope.event_id() && r.line_number() == line_;
+      };
+      if (!is_trigger(s.ref()) &&
+          std::none_of(l.evidence().begin(), l.evidence().end(), is_trigger)) {
+        *l.add_evidence() = Ref("trigger");
       }
       *l.mutable_recorded_at() = ev_.envelope.occurred_at();
       CHANNELOPS_RETURN_IF_ERROR(PostLine(l));
@@ -1587,6 +1593,15 @@ class Projector::Run {
 
   CachedTx& tx_;
   const ConsumedEvent& ev_;
+  // The line being applied of a PosLinesAccepted chunk (0: the event is not a
+  // chunk): a reference to the event names it (Ref).
+  int64_t line_ = 0;
+
+  v1::EventRef Ref(const std::string& role) const {
+    v1::EventRef r = RefOf(ev_, role);
+    if (line_ > 0) r.set_line_number(line_);
+    return r;
+  }
   Projector& projector_;
   std::optional<v1::PlanSet> plans_;
   std::vector<std::string> requeue_;  // sales to credit again (incentive moved)

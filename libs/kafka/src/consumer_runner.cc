@@ -250,15 +250,20 @@ class ConsumerRunner::Impl {
     LogJson("info", kLogger, "consumer stopped", {{"consumer", options_.name}});
   }
 
-  // Collects up to max_batch records: blocks up to 100 ms for the first, then
-  // takes what arrives within batch_window.
+  // Collects up to max_batch records (and up to max_batch_bytes of them):
+  // blocks up to 100 ms for the first, then takes what arrives within
+  // batch_window.
   void PollBatch() {
     batch_.clear();
+    batch_bytes_ = 0;
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 100);
     if (m == nullptr) return;
     Take(m);
     const absl::Time window_end = absl::Now() + options_.batch_window;
-    while (batch_.size() < options_.max_batch && !stopping()) {
+    const auto bytes_left = [&] {
+      return options_.max_batch_bytes == 0 || batch_bytes_ < options_.max_batch_bytes;
+    };
+    while (batch_.size() < options_.max_batch && bytes_left() && !stopping()) {
       const int64_t wait_ms =
           std::max<int64_t>(0, absl::ToInt64Milliseconds(window_end - absl::Now()));
       m = rd_kafka_consumer_poll(rk_.get(), static_cast<int>(wait_ms));
@@ -288,6 +293,7 @@ class ConsumerRunner::Impl {
     }
     const TopicPartition tp(rd_kafka_topic_name(m->rkt), m->partition);
     if (!assigned_.contains(tp)) return;  // fetched before a revoke
+    batch_bytes_ += m->len;
     batch_.push_back(std::move(m));
   }
 
@@ -744,6 +750,7 @@ class ConsumerRunner::Impl {
   // (inside rd_kafka_consumer_poll / rd_kafka_consumer_close).
   std::map<TopicPartition, int64_t> assigned_;  // -> next offset to apply, or kFromBeginning
   std::vector<MessagePtr> batch_;
+  size_t batch_bytes_ = 0;  // the Kafka values of batch_
   std::deque<std::shared_ptr<InFlight>> in_flight_;  // queued in the store, oldest first
   uint64_t generation_ = 1;                          // of the current chain
   absl::Duration backoff_;

@@ -382,6 +382,24 @@ TEST_F(ConsumerRunnerTest, PipelinedBatchesStayInOrderThroughPoisonAndRetries) {
   EXPECT_GE((*runner)->stats().batches, kN / 7);
 }
 
+// A byte bound ends a batch with the record that reaches it: with a bound of
+// one byte, every record is its own store command (max_batch would allow 50).
+TEST_F(ConsumerRunnerTest, MaxBatchBytesEndsABatchAtTheRecordThatReachesIt) {
+  constexpr uint64_t kN = 60;
+  ASSERT_TRUE(testing::ProduceRecords(cluster_->bootstraps(), Records(1, kN)).ok());
+  ConsumerOptions o = Options("bytes");
+  o.max_batch_bytes = 1;
+  auto runner = ConsumerRunner::Create(*store_, o, CountInto);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  ASSERT_TRUE((*runner)->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return CaughtUp("bytes"); }, absl::Seconds(60))) << Count();
+  (*runner)->Stop();
+  EXPECT_EQ(Count(), kN);
+  // One record per store command (without the bound, a handful of commands
+  // of up to 50 records would do).
+  EXPECT_GE((*runner)->stats().batches, kN);
+}
+
 TEST_F(ConsumerRunnerTest, DecodesJsonEnvelopes) {
   constexpr uint64_t kN = 30;
   ASSERT_TRUE(testing::ProduceRecords(cluster_->bootstraps(), Records(1, kN, /*json=*/true)).ok());

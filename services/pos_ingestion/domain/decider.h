@@ -183,9 +183,13 @@ struct IngestBatch {
       owners;  // identities already held, by LineIdentity
 };
 // A PosLinesAccepted event holds at most this many lines and about this many
-// bytes of them (one event is one Kafka record, under the default 1 MB limit).
-inline constexpr int kMaxLinesPerChunk = 512;
-inline constexpr size_t kMaxLineBytesPerChunk = 512 << 10;
+// bytes of them. One event is one Kafka record, and a record must stay under
+// the default 1 MB limit also as JSON (--kafka_format=json): JSON escapes a
+// character in at most 6 bytes (\u003c) and adds each field's name, so 128 KiB
+// of lines render as at most ~6 x 128 KiB + 256 lines' field names
+// (ChunksRenderUnderTheKafkaRecordLimitAsJson checks a worst case).
+inline constexpr int kMaxLinesPerChunk = 256;
+inline constexpr size_t kMaxLineBytesPerChunk = 128 << 10;
 
 struct BatchDecision {
   // The accepted lines are in the first `chunks` events, PosLinesAccepted

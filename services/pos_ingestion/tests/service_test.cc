@@ -25,6 +25,7 @@
 #include "channelops/testing/local_server.h"
 #include "channelops/testing/temp_dir.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "pos_ingestion/domain/convert.h"
@@ -345,7 +346,11 @@ TEST_F(PosIngestionServiceTest,
   // (each batch of kBatchLines ends a chunk).
   EXPECT_THAT(AcceptedLines("report-P200-2026-01"), SizeIs(9980));
   auto chunks = Events<v1::PosLinesAccepted>("report-P200-2026-01");
-  EXPECT_THAT(chunks, SizeIs(20));  // 4 per batch of 2,000 rows
+  size_t expect_chunks = 0;  // each batch's accepted lines, in full chunks and one partial
+  for (const auto& p : Events<v1::ReportLinesProcessed>("report-P200-2026-01"))
+    expect_chunks += (p.accepted() + domain::kMaxLinesPerChunk - 1) / domain::kMaxLinesPerChunk;
+  EXPECT_EQ(chunks.size(), expect_chunks);
+  EXPECT_GE(chunks.size(), 5u * 2000 / domain::kMaxLinesPerChunk);
   for (const auto& c : chunks) EXPECT_LE(c.lines_size(), domain::kMaxLinesPerChunk);
   EXPECT_THAT(Events<v1::ReportLinesProcessed>("report-P200-2026-01"), SizeIs(5));
 
@@ -708,9 +713,9 @@ TEST(BatchDecisionTest, ChunksAreCutByLineCountAndByBytes) {
     line.mutable_end_customer()->set_name(std::string(3000, 'a'));
     large.Accept(std::move(line));
   }
-  EXPECT_EQ(small.chunks, 4u);
+  EXPECT_EQ(small.chunks, (2000u + domain::kMaxLinesPerChunk - 1) / domain::kMaxLinesPerChunk);
   EXPECT_EQ(small.accepted, 2000u);
-  EXPECT_GT(large.chunks, 4u);
+  EXPECT_GT(large.chunks, small.chunks);
   int64_t next = 1;
   for (size_t c = 0; c < large.chunks; ++c) {
     const auto& chunk = large.Chunk(c);
@@ -719,6 +724,67 @@ TEST(BatchDecisionTest, ChunksAreCutByLineCountAndByBytes) {
     for (const auto& l : chunk.lines()) ASSERT_EQ(l.line_number(), next++);
   }
   EXPECT_EQ(next, 2001);
+}
+
+// The relay can render events as JSON (--kafka_format=json), where '<' is six
+// bytes (\u003c) and every field carries its name. Worst cases: every string
+// field of every line at a length no validation allows (300 characters, all
+// '<'), and the most lines per chunk with every field set. Each chunk, with
+// room for its envelope, stays under Kafka's default 1,000,000-byte record.
+TEST(BatchDecisionTest, ChunksRenderUnderTheKafkaRecordLimitAsJson) {
+  const std::string worst(300, '<');
+  for (bool long_fields : {true, false}) {
+    const std::string text = long_fields ? worst : "<";
+    domain::BatchDecision d;
+    for (int i = 1; i <= 2000; ++i) {
+      v1::PosLine l;
+      l.set_report_id(text);
+      l.set_partner_id(text);
+      l.set_line_number(1'000'000'000 + i);
+      l.set_activity(v1::LINE_ACTIVITY_SHIP_AND_DEBIT_SALE);
+      l.set_sku(text);
+      l.set_product_line(text);
+      l.set_quantity(-1'000'000'000'000);
+      l.set_unit_of_measure(text);
+      l.mutable_unit_price()->set_currency_code("USD");
+      l.mutable_unit_price()->set_amount_micros(-9'000'000'000'000'000);
+      *l.mutable_extended_amount() = l.unit_price();
+      l.set_date("2026-01-31");
+      l.mutable_movement_at()->set_seconds(1'800'000'000);
+      l.mutable_movement_at()->set_nanos(999'999'999);
+      l.set_invoice_number(text);
+      l.set_invoice_line(1'000'000'000);
+      l.set_original_invoice_number(text);
+      auto* p = l.mutable_end_customer();
+      p->set_name(text);
+      p->set_email_domain(text);
+      p->set_account_type(text);
+      auto* a = p->mutable_address();
+      a->set_line1(text);
+      a->set_line2(text);
+      a->set_city(text);
+      a->set_region(text);
+      a->set_postal_code(text);
+      a->set_country_code(text);
+      l.set_end_customer_id(text);
+      l.set_customer_key(text);
+      l.set_domain_key(text);
+      l.set_deal_registration_id(text);
+      l.set_spa_id(text);
+      l.set_report_kind(v1::REPORT_KIND_SELL_THROUGH);
+      l.set_inventory_delta(-1'000'000'000'000);
+      d.Accept(std::move(l));
+    }
+    google::protobuf::util::JsonPrintOptions o;
+    o.preserve_proto_field_names = true;  // as the relay renders (longer names)
+    for (size_t c = 0; c < d.chunks; ++c) {
+      std::string json;
+      ASSERT_TRUE(google::protobuf::util::MessageToJsonString(d.Chunk(c), &json, o).ok());
+      EXPECT_LT(json.size(), 1'000'000u - 8'192u)
+          << (long_fields ? "long" : "short") << " fields, chunk " << c << " of "
+          << d.Chunk(c).lines_size() << " lines";
+    }
+  }
 }
 
 // One chunk of 8,000 rows is four batch commands queued together. When the

@@ -96,6 +96,11 @@ struct ConsumerOptions {
   // consumer of a store. Non-empty, without '/'.
   std::string name;
   size_t max_batch = 500;  // records per store command, at most
+  // Record bytes (Kafka values) per store command: a batch ends with the
+  // record that reaches it. 0: no bound. For topics whose records vary in
+  // weight, e.g. pos_ingestion's PosLinesAccepted (up to 256 report lines in
+  // one record): the projections bound a batch's work with it.
+  size_t max_batch_bytes = 0;
   // Batches queued in the store at once: the next batch is decided while the
   // one before is written and synced (read-your-writes across them is the
   // store's). A failed batch voids the ones queued after it (they are re-run,
