@@ -65,6 +65,10 @@ struct Flags {
   bool rebuild = false;       // setup facts in the measured stream
   bool in_memory = false;     // diagnostic: the store in memory (compute vs storage)
   int cache_mb = 128;         // the projector's read-model cache, per generation
+  // 0: each POS line its own PosLineAccepted record (the format before chunks);
+  // N: a partner's lines in PosLinesAccepted records of N lines, as
+  // pos_ingestion publishes them now (one record = N sales).
+  int pos_chunk_lines = 0;
 };
 
 constexpr const char* kStates[] = {"NY", "CT", "MA", "CA", "TX", "WA", "IL", "FL", "GA", "NJ"};
@@ -294,6 +298,13 @@ class Channel {
     l->set_report_id(report_id_);
     l->set_partner_id(Partner(p));
     l->set_line_number(++report_lines_);
+    if (f_.pos_chunk_lines > 0) {
+      // The partner's open report: its lines go out in chunks.
+      Pending& pending = pending_[p];
+      if (pending.report_id.empty()) pending.report_id = absl::StrCat("rep-", ++reports_);
+      l->set_report_id(pending.report_id);
+      l->set_line_number(pending.chunk.lines_size() + 1 + pending.lines_sent);
+    }
     l->set_activity(pos::v1::LINE_ACTIVITY_STOCK_SALE);
     l->set_sku(absl::StrCat("SKU-", product, "-", c % 50));
     l->set_product_line(product);
@@ -315,6 +326,19 @@ class Channel {
     l->set_inventory_delta(-qty);
     l->set_report_kind(pos::v1::REPORT_KIND_SELL_THROUGH);
     sales_.push_back({p, l->invoice_number(), l->sku(), product});
+    if (f_.pos_chunk_lines > 0) {
+      Pending& pending = pending_[p];
+      *pending.chunk.add_lines() = std::move(*l);
+      if (pending.chunk.lines_size() >= f_.pos_chunk_lines && !out_.full()) {
+        out_.Add(projections::kPosIngestionTopic, kPos,
+                 absl::StrCat("report-", pending.report_id), pending.chunk, Now());
+        chunk_lines_ += pending.chunk.lines_size();
+        pending.lines_sent += pending.chunk.lines_size();
+        pending.chunk.Clear();
+        if (pending.lines_sent >= 100'000) pending = Pending();  // the next report
+      }
+      return;
+    }
     out_.Add(projections::kPosIngestionTopic, kPos, absl::StrCat("report-", report_id_), e, Now());
   }
 
@@ -418,6 +442,19 @@ class Channel {
     int partner;
     std::string invoice, sku, product;
   };
+  struct Pending {  // --pos_chunk_lines: a partner's report being sent
+    std::string report_id;
+    pos::v1::PosLinesAccepted chunk;
+    int64_t lines_sent = 0;
+  };
+  std::map<int, Pending> pending_;
+  int64_t chunk_lines_ = 0;
+
+ public:
+  // Sale lines produced in PosLinesAccepted records (--pos_chunk_lines).
+  int64_t chunk_lines() const { return chunk_lines_; }
+
+ private:
   SourceTopics& out_;
   Flags f_;
   std::mt19937 rng_;
@@ -484,6 +521,7 @@ int main(int argc, char** argv) {
       printf(
           "bench_projections [--events=200000] [--partners=200] [--customers=20000] "
           "[--partitions=32] [--max_batch=500] [--roi_publish_ms=1000] [--rebuild] [--in_memory] [--cache_mb=128]\n"
+          "  [--pos_chunk_lines=0]\n"
           "Produces N source events (POS sale lines and returns, leads, deal registrations, MDF\n"
           "claims, after a plan, assignments and one funded campaign per partner) to the\n"
           "in-process dev Kafka cluster, then measures a bare librdkafka consumer reading them\n"
@@ -498,7 +536,11 @@ int main(int argc, char** argv) {
           "--in_memory: the store on its in-memory backend instead of RocksDB (a diagnostic:\n"
           "storage's share of the time).\n"
           "--cache_mb: the projector's read-model cache per generation (the projections\n"
-          "binary's --read_model_cache_mb).\n");
+          "binary's --read_model_cache_mb).\n"
+          "--pos_chunk_lines: 0 (default), one PosLineAccepted record per POS line, the format\n"
+          "before chunks; N, each partner's lines in PosLinesAccepted records of N lines, as\n"
+          "pos_ingestion publishes them now (pos_ingestion writes at most 256): records are\n"
+          "then heavier, and the sale lines/s is printed too.\n");
       return 0;
     } else if (const char* v = value("events")) {
       f.events = std::stoll(v);
@@ -518,6 +560,8 @@ int main(int argc, char** argv) {
       f.in_memory = true;
     } else if (const char* v = value("cache_mb")) {
       f.cache_mb = std::stoi(v);
+    } else if (const char* v = value("pos_chunk_lines")) {
+      f.pos_chunk_lines = std::stoi(v);
     } else {
       // `tools/channelops bench ARGS` gives every bench the same arguments.
       fprintf(stderr, "bench_projections: ignoring %s (see --help)\n", argv[i]);
@@ -701,6 +745,11 @@ int main(int argc, char** argv) {
     const double steady = measured / (run->seconds - run->to_first_batch);
     printf("  from the first batch on: %.0f events/s (%.3fx bare consumer)\n", steady,
            steady / bare);
+  }
+  if (f.pos_chunk_lines > 0) {
+    printf("  POS sale lines in PosLinesAccepted records of %d: %lld, %.0f lines/s end to end\n",
+           f.pos_chunk_lines, static_cast<long long>(channel.chunk_lines()),
+           channel.chunk_lines() / secs);
   }
   printf("  %llu batches (%.0f records each), %llu applied, %llu errors; derived: %s\n",
          static_cast<unsigned long long>(stats.batches),
