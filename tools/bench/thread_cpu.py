@@ -38,6 +38,21 @@ def snapshot(pids):
     return out
 
 
+def cpu_by_thread_name(used_by_tid):
+    """{(pid, tid): (process, name, cpu s)} -> Counter {(process, name): cpu s}."""
+    used = collections.Counter()
+    for (process, name, cpu) in used_by_tid.values():
+        used[(process, name)] += cpu
+    return used
+
+
+def print_threads(used, wall=None):
+    for (process, name), cpu in used.most_common():
+        if cpu > 0:
+            share = f" {100 * cpu / wall:5.1f}%" if wall else ""
+            print(f"  {process:16} {name:18} {cpu:7.2f} s{share}")
+
+
 def main():
     if len(sys.argv) < 3 or sys.argv[1] in ("-h", "--help"):
         print(__doc__.strip())
@@ -49,14 +64,9 @@ def main():
         while os.path.exists(f"/proc/{pid}"):
             last.update(snapshot([pid]))
             time.sleep(0.1)
-        used = collections.Counter()
-        for (process, name, cpu) in last.values():
-            used[(process, name)] += cpu
-        total = sum(used.values())
-        print(f"until exit: {time.time() - start:.1f} s watched, CPU {total:.2f} s")
-        for (process, name), cpu in used.most_common():
-            if cpu > 0:
-                print(f"  {process:16} {name:18} {cpu:7.2f} s")
+        used = cpu_by_thread_name(last)
+        print(f"until exit: {time.time() - start:.1f} s watched, CPU {sum(used.values()):.2f} s")
+        print_threads(used)
         return 0
     seconds, pids = float(sys.argv[1]), sys.argv[2:]
     before = snapshot(pids)
@@ -64,14 +74,13 @@ def main():
     time.sleep(seconds)
     after = snapshot(pids)
     wall = time.time() - start
-    used = collections.Counter()
-    for key, (process, name, cpu) in after.items():
-        used[(process, name)] += cpu - (before[key][2] if key in before else 0)
+    used = cpu_by_thread_name({
+        key: (process, name, cpu - (before[key][2] if key in before else 0))
+        for key, (process, name, cpu) in after.items()
+    })
     total = sum(used.values())
     print(f"wall {wall:.1f} s, CPU {total:.2f} s = {100 * total / wall:.0f}% of one core")
-    for (process, name), cpu in used.most_common():
-        if cpu > 0:
-            print(f"  {process:16} {name:18} {cpu:7.2f} s {100 * cpu / wall:5.1f}%")
+    print_threads(used, wall)
     return 0
 
 
