@@ -178,8 +178,8 @@ absl::Status MovementWriter::AcceptChunk(const v1::PosLinesAccepted& chunk, uint
   record.set_lines(lines.size());
   tx_.Put(kReportChunksCf, LineKey(first.report_id(), first.line_number()),
           record.SerializeAsString());
-  // The chunk's movements, summed per (SKU, instant, kind, reversal): every
-  // line of a report has the report's partner.
+  // The chunk's movements, summed per (SKU, instant, kind): every line of a
+  // report has the report's partner, and accepted lines are never reversals.
   struct Movement {
     const v1::PosLine* line;  // the first line summed into it
     v1::LedgerEntry entry;

@@ -331,6 +331,16 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
            pending_.size() < kBatchLines * kMaxBatchesInFlight;
   }
 
+  // The next batch: up to kBatchLines parsed items, counted as received.
+  std::vector<parse::Item> TakeBatch() {
+    const size_t n = std::min(pending_.size(), kBatchLines);
+    std::vector<parse::Item> batch(std::make_move_iterator(pending_.begin()),
+                                   std::make_move_iterator(pending_.begin() + n));
+    pending_.erase(pending_.begin(), pending_.begin() + n);
+    received_ += static_cast<int64_t>(n);
+    return batch;
+  }
+
   // Decides what to do next: a full batch, the end, or another read. Runs
   // under mu_ (a reaction or a store callback holds it).
   void Continue() {
@@ -345,11 +355,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       // store, so that the writer decides one while the committer writes and
       // syncs the ones before; each answer makes room for the next batch.
       while (in_flight_ < kMaxBatchesInFlight && batch_ready()) {
-        const size_t n = std::min(pending_.size(), kBatchLines);
-        std::vector<parse::Item> batch(std::make_move_iterator(pending_.begin()),
-                                       std::make_move_iterator(pending_.begin() + n));
-        pending_.erase(pending_.begin(), pending_.begin() + n);
-        received_ += static_cast<int64_t>(batch.size());
+        std::vector<parse::Item> batch = TakeBatch();
         // The next chunk is read and parsed while batches are in the store
         // (before queuing: a closed store answers at once, and the stream may
         // be finished when SubmitBatch returns).
@@ -362,11 +368,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
         return;
       }
     } else if (batch_ready()) {
-      const size_t n = std::min(pending_.size(), kBatchLines);
-      std::vector<parse::Item> batch(std::make_move_iterator(pending_.begin()),
-                                     std::make_move_iterator(pending_.begin() + n));
-      pending_.erase(pending_.begin(), pending_.begin() + n);
-      received_ += static_cast<int64_t>(batch.size());
+      std::vector<parse::Item> batch = TakeBatch();
       if (!published_ && received_ > kMaxAllOrNothingLines) {
         return Fail(core::InvalidArgument(
             "header.all_or_nothing",
@@ -517,16 +519,21 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   // Queues a step; `then` runs with its outcome once it is durable, or the
   // stream fails with its error. Exactly one step or read is outstanding.
   void Run(Step step, OutcomeFn then) {
-    CommandMeta meta;
-    meta.request_id = absl::StrCat("report/", header_.report_id(), "/", attempt_);
-    meta.actor = actor_;
-    store_.Execute(std::move(meta), std::move(step.command),
+    store_.Execute(Meta(), std::move(step.command),
                    [this, outcome = std::move(step.outcome),
                     then = std::move(then)](absl::StatusOr<CommandResult> r) {
                      std::lock_guard<std::recursive_mutex> l(mu_);
                      if (!r.ok()) return Fail(r.status());
                      then(this, *outcome);
                    });
+  }
+
+  // The metadata of this stream's commands.
+  CommandMeta Meta() const {
+    CommandMeta meta;
+    meta.request_id = absl::StrCat("report/", header_.report_id(), "/", attempt_);
+    meta.actor = actor_;
+    return meta;
   }
 
   // Queues one BatchCommand (normal mode); its answer continues the stream.
@@ -543,10 +550,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
     submitted_last_ = parse::LineNumberOf(items.back());
     Step step = BatchCommand(std::move(items), expect);
     ++in_flight_;
-    CommandMeta meta;
-    meta.request_id = absl::StrCat("report/", header_.report_id(), "/", attempt_);
-    meta.actor = actor_;
-    store_.Execute(std::move(meta), std::move(step.command),
+    store_.Execute(Meta(), std::move(step.command),
                    [this, outcome = std::move(step.outcome)](absl::StatusOr<CommandResult> r) {
                      std::lock_guard<std::recursive_mutex> l(mu_);
                      --in_flight_;

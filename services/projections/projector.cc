@@ -1591,17 +1591,18 @@ class Projector::Run {
   }
   static std::string HolderSale(const std::string& holder) { return holder.substr(11); }
 
-  CachedTx& tx_;
-  const ConsumedEvent& ev_;
-  // The line being applied of a PosLinesAccepted chunk (0: the event is not a
-  // chunk): a reference to the event names it (Ref).
-  int64_t line_ = 0;
-
+  // A reference to the event being applied, naming the line of a chunk.
   v1::EventRef Ref(const std::string& role) const {
     v1::EventRef r = RefOf(ev_, role);
     if (line_ > 0) r.set_line_number(line_);
     return r;
   }
+
+  CachedTx& tx_;
+  const ConsumedEvent& ev_;
+  // The line being applied of a PosLinesAccepted chunk (0: the event is not a
+  // chunk): a reference to the event names it (Ref).
+  int64_t line_ = 0;
   Projector& projector_;
   std::optional<v1::PlanSet> plans_;
   std::vector<std::string> requeue_;  // sales to credit again (incentive moved)
