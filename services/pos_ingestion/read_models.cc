@@ -167,7 +167,8 @@ absl::Status MovementWriter::SellThrough(const v1::PosLine& line, int sign) {
   return domain::AddToSellThrough(it->second, line, sign);
 }
 
-absl::Status MovementWriter::AcceptChunk(const v1::PosLinesAccepted& chunk, uint64_t position) {
+absl::Status MovementWriter::AcceptChunk(const v1::PosLinesAccepted& chunk, uint64_t position,
+                                         const std::string* identities) {
   const auto& lines = chunk.lines();
   if (lines.empty()) return absl::OkStatus();
   const v1::PosLine& first = lines[0];
@@ -186,13 +187,18 @@ absl::Status MovementWriter::AcceptChunk(const v1::PosLinesAccepted& chunk, uint
   };
   std::vector<Movement> movements;
   absl::flat_hash_map<std::string, size_t> index;
-  for (const v1::PosLine& line : lines) {
+  // Every line's owner record: the report id (shared) and the line number.
+  v1::LineOwner owner;
+  owner.set_report_id(first.report_id());
+  for (int k = 0; k < lines.size(); ++k) {
+    const v1::PosLine& line = lines[k];
     CHANNELOPS_CHECK(line.report_id() == first.report_id() &&
                      line.partner_id() == first.partner_id())
         << "a chunk holds the lines of one report";
-    if (std::string identity = domain::LineIdentity(line); !identity.empty()) {
-      v1::LineOwner owner;
-      owner.set_report_id(line.report_id());
+    std::string computed;
+    if (identities == nullptr) computed = domain::LineIdentity(line);
+    const std::string& identity = identities != nullptr ? identities[k] : computed;
+    if (!identity.empty()) {
       owner.set_line_number(line.line_number());
       tx_.Put(kLineIndexCf, identity, owner.SerializeAsString());
     }

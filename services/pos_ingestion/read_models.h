@@ -160,8 +160,10 @@ class MovementWriter {
   absl::Status SellThrough(const v1::PosLine& line, int sign);
   // A PosLinesAccepted event at `position` (lines of one report): its chunk
   // record, each line's identity and sell-through, and its movements summed
-  // per (SKU, instant, kind) into one ledger entry each.
-  absl::Status AcceptChunk(const v1::PosLinesAccepted& chunk, uint64_t position);
+  // per (SKU, instant, kind) into one ledger entry each. `identities`: the
+  // lines' LineIdentity, in order, when the caller has them (else computed).
+  absl::Status AcceptChunk(const v1::PosLinesAccepted& chunk, uint64_t position,
+                           const std::string* identities = nullptr);
   // Reverses an accepted line of a corrected report (ReportLineReversed at
   // `position`); the caller marks the line's chunk reversed.
   absl::Status ReverseLine(const v1::PosLine& line, uint64_t position);

@@ -1,12 +1,16 @@
 #include "pos_ingestion/report_ingestion.h"
 
 #include <algorithm>
-#include <deque>
+#include <iterator>
+#include <list>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "channelops/core/check.h"
@@ -50,35 +54,31 @@ struct Outcome {
   // A batch's parsed items and decided events, moved here once written so that
   // they are freed with the Outcome, off the store's writer thread (freeing
   // 2,000 lines was 6-8% of the writer's time).
-  std::vector<parse::Item> spent_items;
+  domain::PreparedItems spent_items;
   std::vector<domain::Event> spent_events;
 };
-
-// The identity a raw line will have once accepted (see domain::LineIdentity).
-std::string RawIdentity(const std::string& partner_id, const parse::Line& l) {
-  return domain::LineIdentityOf(partner_id, l.invoice_number,
-                                static_cast<int32_t>(l.invoice_line > 0 ? l.invoice_line : 1));
-}
 
 // Loads what Decide(IngestBatch) needs: the catalogue entries and the owners
 // of the identities in the batch (plus, for a staged report, those staged).
 absl::Status LoadBatchState(Tx& tx, domain::IngestBatch& b, const std::string& attempt) {
-  for (const parse::Item& item : b.items) {
-    const auto* l = std::get_if<parse::Line>(&item);
+  absl::flat_hash_set<std::string> looked_up;  // SKUs read (found or not)
+  for (domain::PreparedItem& item : b.items) {
+    const auto* l = std::get_if<parse::Line>(&item.item);
     if (l == nullptr) continue;
-    if (!l->sku.empty() && l->sku.size() <= domain::kMaxIdLength && !b.products.contains(l->sku)) {
+    if (!l->sku.empty() && l->sku.size() <= domain::kMaxIdLength && !looked_up.contains(l->sku)) {
       CHANNELOPS_ASSIGN_OR_RETURN(auto p, TxGet<v1::Product>(tx, kProductsCf, l->sku));
       if (p) b.products.emplace(l->sku, std::move(*p));
+      looked_up.insert(l->sku);
     }
-    if (l->invoice_number.empty() || l->invoice_number.size() > domain::kMaxIdLength) continue;
-    std::string identity = RawIdentity(b.header->partner_id(), *l);
-    if (b.owners.contains(identity)) continue;
+    if (!item.prepared) item.identity = domain::RawLineIdentity(b.header->partner_id(), *l);
+    const std::string& identity = item.identity;
+    if (identity.empty() || b.owners.contains(identity)) continue;
     CHANNELOPS_ASSIGN_OR_RETURN(auto owner, TxGet<v1::LineOwner>(tx, kLineIndexCf, identity));
     if (!owner && !attempt.empty()) {
       CHANNELOPS_ASSIGN_OR_RETURN(
           owner, TxGet<v1::LineOwner>(tx, kStagingCf, StagingKey(attempt, 'I', identity)));
     }
-    if (owner) b.owners.emplace(std::move(identity), std::move(*owner));
+    if (owner) b.owners.emplace(identity, std::move(*owner));
   }
   return absl::OkStatus();
 }
@@ -100,8 +100,10 @@ absl::Status CommitBatch(Tx& tx, const v1::ReportHeader& h, domain::BatchDecisio
   CHANNELOPS_ASSIGN_OR_RETURN(
       auto positions, AppendEvents(tx, domain::ReportStream(h.report_id()), d.events, occurred));
   MovementWriter w(tx);
+  size_t accepted = 0;
   for (size_t i = 0; i < d.chunks; ++i) {
-    CHANNELOPS_RETURN_IF_ERROR(w.AcceptChunk(d.Chunk(i), positions[i]));
+    CHANNELOPS_RETURN_IF_ERROR(w.AcceptChunk(d.Chunk(i), positions[i], &d.identities[accepted]));
+    accepted += static_cast<size_t>(d.Chunk(i).lines_size());
   }
   for (const auto& r : d.rejects) {
     tx.Put(kRejectsCf, LineKey(h.report_id(), r.line_number()), r.SerializeAsString());
@@ -152,12 +154,12 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
     // answer thread. The read side (msg_, the parser, scratch_) stays this
     // thread's while reading_ is set: nothing starts another read.
     absl::Status parsed = ParseMessage();
+    if (parsed.ok()) PrepareScratch();
     std::lock_guard<std::recursive_mutex> l(mu_);
     reading_ = false;
     if (finished_) return;
     if (!parsed.ok()) return Fail(std::move(parsed));
-    for (parse::Item& item : scratch_) Add(std::move(item));
-    scratch_.clear();
+    Add(prepared_);
     msg_.Clear();
     Continue();
   }
@@ -302,20 +304,54 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
     if (parser_) {
       scratch_.clear();
       parser_->Finish(scratch_);
-      for (parse::Item& item : scratch_) Add(std::move(item));
+      PrepareScratch();
+      Add(prepared_);
     }
     input_ended_ = true;
     Continue();
   }
 
-  void Add(parse::Item item) {
-    const int64_t n = parse::LineNumberOf(item);
-    if (n <= skip_through_) return;  // recorded by an earlier stream of this report
-    CHANNELOPS_CHECK(n > last_line_)
-        << "parser items out of order: " << n << " after " << last_line_;
-    last_line_ = n;
-    if (first_line_ == 0) first_line_ = n;
-    pending_.push_back(std::move(item));
+  // Validates the lines of scratch_ into prepared_ (domain::PreparedItem):
+  // the store's writer then keeps each verdict unless the line's catalogue
+  // entry or the day changed meanwhile. The catalogue entries are read from
+  // the store's committed view once per message. Read side only.
+  void PrepareScratch() {
+    catalogue_.clear();
+    domain::LineContext lc;
+    lc.header = &header_;
+    lc.today = domain::DayOf(service_.clock().Now());
+    // The header's shape validation guarantees both dates parse.
+    lc.period_start = *domain::ParseDate(header_.period().start_date());
+    lc.period_end = *domain::ParseDate(header_.period().end_date());
+    const domain::ProductLookup lookup = [this](const std::string& sku) -> const v1::Product* {
+      auto it = catalogue_.find(sku);
+      if (it == catalogue_.end()) {
+        std::optional<v1::Product> product;
+        auto raw = store_.Get(kProductsCf, sku);
+        // A read failure leaves the line to the writer (it reads again).
+        if (!raw.ok()) return nullptr;
+        if (*raw && !product.emplace().ParseFromString(**raw)) product.reset();
+        it = catalogue_.emplace(sku, std::move(product)).first;
+      }
+      return it->second ? &*it->second : nullptr;
+    };
+    for (parse::Item& item : scratch_) {
+      if (parse::LineNumberOf(item) <= skip_through_) continue;  // recorded by an earlier stream
+      domain::Prepare(prepared_.emplace_back(std::move(item)), lc, lookup);
+    }
+    scratch_.clear();
+  }
+
+  // Moves prepared items (in line order) to the pending ones.
+  void Add(domain::PreparedItems& items) {
+    for (const domain::PreparedItem& item : items) {
+      const int64_t n = parse::LineNumberOf(item.item);
+      CHANNELOPS_CHECK(n > last_line_)
+          << "parser items out of order: " << n << " after " << last_line_;
+      last_line_ = n;
+      if (first_line_ == 0) first_line_ = n;
+    }
+    pending_.splice(pending_.end(), items);
   }
 
   // Starts the stream's next read (at most one is outstanding).
@@ -332,11 +368,10 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   }
 
   // The next batch: up to kBatchLines parsed items, counted as received.
-  std::vector<parse::Item> TakeBatch() {
+  domain::PreparedItems TakeBatch() {
     const size_t n = std::min(pending_.size(), kBatchLines);
-    std::vector<parse::Item> batch(std::make_move_iterator(pending_.begin()),
-                                   std::make_move_iterator(pending_.begin() + n));
-    pending_.erase(pending_.begin(), pending_.begin() + n);
+    domain::PreparedItems batch;
+    batch.splice(batch.end(), pending_, pending_.begin(), std::next(pending_.begin(), n));
     received_ += static_cast<int64_t>(n);
     return batch;
   }
@@ -355,7 +390,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       // store, so that the writer decides one while the committer writes and
       // syncs the ones before; each answer makes room for the next batch.
       while (in_flight_ < kMaxBatchesInFlight && batch_ready()) {
-        std::vector<parse::Item> batch = TakeBatch();
+        domain::PreparedItems batch = TakeBatch();
         // The next chunk is read and parsed while batches are in the store
         // (before queuing: a closed store answers at once, and the stream may
         // be finished when SubmitBatch returns).
@@ -368,7 +403,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
         return;
       }
     } else if (batch_ready()) {
-      std::vector<parse::Item> batch = TakeBatch();
+      domain::PreparedItems batch = TakeBatch();
       if (!published_ && received_ > kMaxAllOrNothingLines) {
         return Fail(core::InvalidArgument(
             "header.all_or_nothing",
@@ -545,9 +580,9 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   // finishes once every queued batch has answered (each answer uses `this`).
   // An answer may run inside Execute (a closed store answers at once) or on
   // another thread while a read completes: mu_, recursive.
-  void SubmitBatch(std::vector<parse::Item> items) {
+  void SubmitBatch(domain::PreparedItems items) {
     const int64_t expect = submitted_last_;
-    submitted_last_ = parse::LineNumberOf(items.back());
+    submitted_last_ = parse::LineNumberOf(items.back().item);
     Step step = BatchCommand(std::move(items), expect);
     ++in_flight_;
     store_.Execute(Meta(), std::move(step.command),
@@ -597,7 +632,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
 
   // `expect_last`: the report's last recorded line before this batch (the
   // previous batch's last, or where the stream resumed).
-  Step BatchCommand(std::vector<parse::Item> items, int64_t expect_last) {
+  Step BatchCommand(domain::PreparedItems items, int64_t expect_last) {
     return Bind([h = header_, actor = actor_, items = std::move(items), expect_last](
                     Tx& tx, Outcome& out) mutable -> absl::Status {
       CHANNELOPS_ASSIGN_OR_RETURN(v1::Report current,
@@ -627,7 +662,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
 
   // all_or_nothing: validates a batch and stages its accepted lines (nothing
   // more is staged once a line was rejected: the report will be refused).
-  Step StageCommand(std::vector<parse::Item> items) {
+  Step StageCommand(domain::PreparedItems items) {
     staged_ = true;
     return Bind([h = header_, actor = actor_, attempt = attempt_, items = std::move(items),
                  refused = rejected_ > 0](Tx& tx, Outcome& out) mutable -> absl::Status {
@@ -877,9 +912,12 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   bool aon_ = false;
   std::unique_ptr<parse::Parser> parser_;
   std::vector<parse::Item> scratch_;
+  domain::PreparedItems prepared_;  // read side: scratch_, validated
+  // Read side: catalogue entries read for the message being prepared (nullopt: none).
+  absl::flat_hash_map<std::string, std::optional<v1::Product>> catalogue_;
   // Parsed items not yet in a batch. A deque: batches are taken from the
   // front (a vector shifted the rest, up to a 4 MiB chunk's items, per batch).
-  std::deque<parse::Item> pending_;
+  domain::PreparedItems pending_;
   int64_t typed_lines_ = 0;
   int64_t skip_through_ = 0;
   int64_t submitted_last_ = 0;  // last line of the batches queued so far (normal mode)

@@ -11,6 +11,7 @@
 #include "channelops/core/status_macros.h"
 #include "pos_ingestion/domain/convert.h"
 #include "pos_ingestion/domain/lines.h"
+#include "pos_ingestion/domain/validation.h"
 
 namespace channelops::pos::domain {
 namespace {
@@ -435,7 +436,44 @@ absl::StatusOr<OpenDecision> Decide(const OpenReport& c, const Context& ctx) {
   return out;
 }
 
-BatchDecision Decide(const IngestBatch& c, const Context& ctx) {
+std::string RawLineIdentity(const std::string& partner_id, const parse::Line& l) {
+  if (l.invoice_number.empty() || l.invoice_number.size() > kMaxIdLength) return "";
+  return LineIdentityOf(partner_id, l.invoice_number,
+                        static_cast<int32_t>(l.invoice_line > 0 ? l.invoice_line : 1));
+}
+
+void Prepare(PreparedItem& p, const LineContext& ctx, const ProductLookup& products) {
+  const auto* l = std::get_if<parse::Line>(&p.item);
+  if (l == nullptr) return;
+  p.prepared = true;
+  p.today = ctx.today;
+  const ProductLookup recording = [&p, &products](const std::string& sku) {
+    const v1::Product* found = products(sku);
+    p.read_product = true;
+    p.product_found = found != nullptr;
+    p.product_version = found != nullptr ? found->version() : 0;
+    return found;
+  };
+  p.verdict = ValidateLine(*l, ctx, recording);
+  p.identity = RawLineIdentity(ctx.header->partner_id(), *l);
+}
+
+namespace {
+
+// Whether a prepared verdict is the one ValidateLine would give now: made on
+// the same day, and with the same catalogue entry (or its absence) if it read one.
+bool StillValid(const PreparedItem& p, const LineContext& lc,
+                const absl::flat_hash_map<std::string, v1::Product>& products) {
+  if (!p.prepared || p.today != lc.today) return false;
+  if (!p.read_product) return true;
+  auto it = products.find(std::get<parse::Line>(p.item).sku);
+  if (it == products.end()) return !p.product_found;
+  return p.product_found && it->second.version() == p.product_version;
+}
+
+}  // namespace
+
+BatchDecision Decide(IngestBatch& c, const Context& ctx) {
   const v1::ReportHeader& h = *c.header;
   LineContext lc;
   lc.header = &h;
@@ -451,15 +489,18 @@ BatchDecision Decide(const IngestBatch& c, const Context& ctx) {
   out.events.reserve(c.items.size() / kMaxLinesPerChunk + 2);
   absl::flat_hash_map<std::string, int64_t> seen;  // identities accepted in this batch
   int64_t first = 0, last = 0;
-  for (const parse::Item& item : c.items) {
-    const int64_t n = parse::LineNumberOf(item);
+  out.identities.reserve(c.items.size());
+  for (PreparedItem& item : c.items) {
+    const int64_t n = parse::LineNumberOf(item.item);
     if (first == 0) first = n;
     last = n;
-    if (const auto* issue = std::get_if<parse::Issue>(&item)) {
+    if (const auto* issue = std::get_if<parse::Issue>(&item.item)) {
       out.rejects.push_back(RejectOf(*issue));
       continue;
     }
-    LineVerdict v = ValidateLine(std::get<parse::Line>(item), lc, lookup);
+    const bool kept = StillValid(item, lc, c.products);
+    LineVerdict v =
+        kept ? std::move(item.verdict) : ValidateLine(std::get<parse::Line>(item.item), lc, lookup);
     if (v.kind == LineVerdict::Kind::kIgnored) {
       ++out.ignored;
       continue;
@@ -468,7 +509,7 @@ BatchDecision Decide(const IngestBatch& c, const Context& ctx) {
       out.rejects.push_back(std::move(v.reject));
       continue;
     }
-    const std::string identity = LineIdentity(v.line);
+    std::string identity = kept ? std::move(item.identity) : LineIdentity(v.line);
     if (!identity.empty()) {
       v1::DuplicateLine dup;
       dup.set_line_number(n);
@@ -488,7 +529,7 @@ BatchDecision Decide(const IngestBatch& c, const Context& ctx) {
       }
       seen.emplace(identity, n);
     }
-    out.Accept(std::move(v.line));
+    out.Accept(std::move(v.line), std::move(identity));
   }
   v1::ReportLinesProcessed p;
   p.set_report_id(h.report_id());

@@ -18,6 +18,7 @@
 //   OUT_OF_RANGE         money overflow
 
 #include <cstdint>
+#include <list>
 #include <optional>
 #include <string>
 #include <variant>
@@ -30,6 +31,7 @@
 #include "channelops/pos/v1/pos.pb.h"
 #include "channelops/pos/v1/read_models.pb.h"
 #include "google/protobuf/message.h"
+#include "pos_ingestion/domain/lines.h"
 #include "pos_ingestion/parsers/line.h"
 
 namespace channelops::pos::domain {
@@ -174,10 +176,45 @@ struct OpenDecision {
 };
 absl::StatusOr<OpenDecision> Decide(const OpenReport& c, const Context& ctx);
 
+// A parsed item, validated ahead of the store's writer where it can be.
+// IngestReport validates each line on the stream's thread (PrepareItem),
+// against the catalogue as the store's readers saw it then and the day then.
+// The writer keeps that verdict when the line's catalogue entry it reads is
+// the one the verdict read (same presence and version) and its day is the
+// same; otherwise it validates the line again. Either way a line's verdict is
+// ValidateLine's against the writer's catalogue and day, and the writer does
+// not spend its time on what another thread already did.
+struct PreparedItem {
+  PreparedItem() = default;
+  // Not prepared: the writer validates it (and computes its identity).
+  PreparedItem(parse::Item i) : item(std::move(i)) {}  // NOLINT(runtime/explicit)
+
+  parse::Item item;
+  bool prepared = false;  // a parse::Line whose fields below are set
+  LineVerdict verdict;
+  bool read_product = false;   // the verdict looked the line's SKU up ...
+  bool product_found = false;  // ... and found it ...
+  uint64_t product_version = 0;  // ... at this version
+  absl::CivilDay today;          // the day it was validated on
+  std::string identity;          // the identity the line has once accepted ("" if none)
+};
+
+// Validates `p.item` if it is a parse::Line of the report `ctx.header` (other
+// items stay unprepared). Pure and thread-safe.
+void Prepare(PreparedItem& p, const LineContext& ctx, const ProductLookup& products);
+
+// Items move between threads and queues by list splicing: an item (a parsed
+// line and its verdict, several hundred bytes) is never moved once prepared.
+using PreparedItems = std::list<PreparedItem>;
+
+// The identity a line will have once accepted (LineIdentity of the accepted
+// line): "" without a usable invoice number.
+std::string RawLineIdentity(const std::string& partner_id, const parse::Line& l);
+
 // One batch of parsed items of a report.
 struct IngestBatch {
   const v1::ReportHeader* header = nullptr;
-  std::vector<parse::Item> items;                          // in line order
+  PreparedItems items;                                     // in line order
   absl::flat_hash_map<std::string, v1::Product> products;  // catalogue entries found, by SKU
   absl::flat_hash_map<std::string, v1::LineOwner>
       owners;  // identities already held, by LineIdentity
@@ -202,11 +239,17 @@ struct BatchDecision {
   int64_t ignored = 0;
   std::vector<Event> events;
 
+  // The identity of each accepted line, in order ("" if it has none).
+  std::vector<std::string> identities;
+
   const v1::PosLinesAccepted& Chunk(size_t i) const {
     return std::get<v1::PosLinesAccepted>(events[i]);
   }
-  // Appends an accepted line (before the ReportLinesProcessed).
-  void Accept(v1::PosLine line) {
+  // Appends an accepted line (before the ReportLinesProcessed); `identity` is
+  // LineIdentity(line), computed here when not given.
+  void Accept(v1::PosLine line, std::string identity = {}) {
+    if (identity.empty()) identity = LineIdentity(line);
+    identities.push_back(std::move(identity));
     const size_t bytes = line.ByteSizeLong();
     if (chunks == 0 || Chunk(chunks - 1).lines_size() >= kMaxLinesPerChunk ||
         chunk_bytes_ + bytes > kMaxLineBytesPerChunk) {
@@ -222,11 +265,13 @@ struct BatchDecision {
  private:
   size_t chunk_bytes_ = 0;
 };
-// Validates every item (lines.h), then drops duplicates: a line whose identity
-// is held by another report line (or by an earlier line of this batch) is a
-// duplicate, counted once, except that identities held by the report being
-// corrected are taken over by the correction. Never fails: bad lines are rejects.
-BatchDecision Decide(const IngestBatch& c, const Context& ctx);
+// Validates every item (lines.h; a prepared verdict is kept when still valid,
+// see PreparedItem), then drops duplicates: a line whose identity is held by
+// another report line (or by an earlier line of this batch) is a duplicate,
+// counted once, except that identities held by the report being corrected are
+// taken over by the correction. Never fails: bad lines are rejects. Moves the
+// prepared verdicts' lines out of c.items.
+BatchDecision Decide(IngestBatch& c, const Context& ctx);
 
 // The end of a report: ReportCompleted for it and, for a correction, ReportSuperseded
 // for the report it corrects (lines_reversed of its lines were reversed).

@@ -293,7 +293,7 @@ class BatchTest : public ::testing::Test {
   BatchDecision Run(std::vector<parse::Item> items) {
     IngestBatch b;
     b.header = &header_;
-    b.items = std::move(items);
+    b.items.assign(std::make_move_iterator(items.begin()), std::make_move_iterator(items.end()));
     b.products.emplace("SSD-2TB", Product("SSD-2TB", "EA", 125'500'000));
     b.owners = owners_;
     return Decide(b, Context{kNow, "test"});
