@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/time/time.h"
 #include "channelops/core/grpc_status.h"
 #include "channelops/core/normalize.h"
@@ -366,6 +367,164 @@ TEST_F(BatchTest, ACorrectionTakesOverTheLinesOfTheReportItCorrects) {
   BatchDecision d = Run({SaleOn(2, "INV-1", 1)});
   EXPECT_EQ(d.accepted, 1u);
   EXPECT_THAT(d.duplicates, SizeIs(0));
+}
+
+// Lines validated ahead of the writer (PreparedItem) against a catalogue and a
+// day that may have changed by the time the writer decides.
+class PreparedBatchTest : public BatchTest {
+ protected:
+  LineContext Lc(absl::Time now) const {
+    LineContext lc;
+    lc.header = &header_;
+    lc.today = DayOf(now);
+    lc.period_start = *ParseDate(header_.period().start_date());
+    lc.period_end = *ParseDate(header_.period().end_date());
+    return lc;
+  }
+  // Prepares `items` against `catalogue` on the day of `prepared_at`, then
+  // decides them against `products` at kNow.
+  BatchDecision PrepareAndDecide(std::vector<parse::Item> items,
+                                 const std::vector<v1::Product>& catalogue,
+                                 const std::vector<v1::Product>& products,
+                                 absl::Time prepared_at = kNow) {
+    const LineContext lc = Lc(prepared_at);
+    IngestBatch b;
+    b.header = &header_;
+    for (parse::Item& item : items) {
+      Prepare(b.items.emplace_back(std::move(item)), lc, [&](const std::string& sku) {
+        for (const v1::Product& p : catalogue)
+          if (p.sku() == sku) return &p;
+        return static_cast<const v1::Product*>(nullptr);
+      });
+    }
+    for (const v1::Product& p : products) b.products.emplace(p.sku(), p);
+    b.owners = owners_;
+    return Decide(b, Context{kNow, "test"});
+  }
+  static v1::Product Versioned(const std::string& sku, uint64_t version,
+                               const std::string& product_line = "storage") {
+    v1::Product p = Product(sku, "EA", 125'500'000);
+    p.set_version(version);
+    p.set_product_line(product_line);
+    return p;
+  }
+  // Every line of the decision's chunks, and the rejects, as text.
+  static std::vector<std::string> Render(const BatchDecision& d) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < d.chunks; ++i)
+      for (const v1::PosLine& l : d.Chunk(i).lines()) out.push_back(l.ShortDebugString());
+    for (const v1::RejectedLine& r : d.rejects) out.push_back(r.ShortDebugString());
+    for (const v1::DuplicateLine& r : d.duplicates) out.push_back(r.ShortDebugString());
+    for (const std::string& id : d.identities) out.push_back(absl::CEscape(id));
+    return out;
+  }
+};
+
+TEST_F(PreparedBatchTest, AVerdictIsKeptOnlyWhileItsCatalogueEntryAndDayAreTheWritersOnes) {
+  // Same catalogue, same day: the prepared verdict is the decision.
+  BatchDecision d = PrepareAndDecide({SaleOn(2, "INV-1", 1)}, {Versioned("SSD-2TB", 3)},
+                                     {Versioned("SSD-2TB", 3)});
+  ASSERT_EQ(d.accepted, 1u);
+  EXPECT_EQ(d.Chunk(0).lines(0).product_line(), "storage");
+  EXPECT_EQ(d.identities, std::vector<std::string>{LineIdentity(d.Chunk(0).lines(0))});
+
+  // The product changed (version 4 moved it to another product line) after
+  // the line was prepared: the writer validates it again.
+  d = PrepareAndDecide({SaleOn(2, "INV-1", 1)}, {Versioned("SSD-2TB", 3)},
+                       {Versioned("SSD-2TB", 4, "flash")});
+  ASSERT_EQ(d.accepted, 1u);
+  EXPECT_EQ(d.Chunk(0).lines(0).product_line(), "flash");
+
+  // Unknown when prepared, in the catalogue when decided: accepted.
+  d = PrepareAndDecide({SaleOn(2, "INV-1", 1)}, {}, {Versioned("SSD-2TB", 1)});
+  EXPECT_EQ(d.accepted, 1u);
+  EXPECT_THAT(d.rejects, SizeIs(0));
+
+  // In the catalogue when prepared, gone from the writer's view: rejected.
+  d = PrepareAndDecide({SaleOn(2, "INV-1", 1)}, {Versioned("SSD-2TB", 1)}, {});
+  EXPECT_EQ(d.accepted, 0u);
+  ASSERT_THAT(d.rejects, SizeIs(1));
+  EXPECT_EQ(d.rejects[0].code(), v1::REJECT_CODE_UNKNOWN_SKU);
+
+  // Prepared the day before a sale's date, decided on it: not in the future
+  // any more. (The period is January; the header moves to today's month.)
+  header_.mutable_period()->set_start_date("2026-02-01");
+  header_.mutable_period()->set_end_date("2026-03-01");
+  parse::Line today = SaleOn(2, "INV-1", 1);
+  today.date = FormatDate(DayOf(kNow));
+  d = PrepareAndDecide({today}, {Versioned("SSD-2TB", 1)}, {Versioned("SSD-2TB", 1)},
+                       kNow - absl::Hours(24));
+  EXPECT_EQ(d.accepted, 1u);
+  EXPECT_THAT(d.rejects, SizeIs(0));
+}
+
+TEST_F(PreparedBatchTest, PreparedAndUnpreparedBatchesDecideTheSame) {
+  // Lines that pass, and lines that fail each kind of check, in one batch.
+  std::vector<parse::Item> items;
+  int64_t n = 1;
+  auto add = [&](parse::Line l) {
+    l.line_number = ++n;
+    items.push_back(std::move(l));
+  };
+  add(SaleOn(0, "INV-1", 1));
+  add(SaleOn(0, "INV-1", 2));
+  add(SaleOn(0, "INV-1", 1));  // duplicate within the batch
+  add(SaleOn(0, "INV-9", 1));  // held by another report
+  parse::Line l = SaleOn(0, "INV-2", 1);
+  l.sku = "NOPE";
+  add(l);
+  l = SaleOn(0, "INV-3", 1);
+  l.unit_of_measure = "CA";
+  add(l);
+  l = SaleOn(0, "INV-4", 1);
+  l.currency = "EUR";
+  add(l);
+  l = SaleOn(0, "INV-5", 1);
+  l.date = "2027-01-01";
+  add(l);
+  l = SaleOn(0, "INV-6", 1);
+  l.customer.name = "";
+  add(l);
+  l = SaleOn(0, "", 0);
+  add(l);
+  l = SaleOn(0, "INV-7", 3);
+  l.activity_code = "QP";  // an 852 code the domain does not model: ignored
+  add(l);
+  l = SaleOn(0, "INV-8", 1);
+  l.unit_price = "12.3.4";
+  add(l);
+  parse::Issue issue;
+  issue.line_number = ++n;
+  issue.field = "quantity";
+  issue.message = "bad";
+  items.push_back(issue);
+  v1::PosLine earlier;
+  earlier.set_partner_id("P-100");
+  earlier.set_invoice_number("INV-9");
+  earlier.set_invoice_line(1);
+  v1::LineOwner o;
+  o.set_report_id("R0");
+  o.set_line_number(44);
+  owners_.emplace(LineIdentity(earlier), o);
+
+  const BatchDecision unprepared = Run(items);
+  const v1::Product ssd = Product("SSD-2TB", "EA", 125'500'000);
+  const BatchDecision prepared = PrepareAndDecide(items, {ssd}, {ssd});
+  EXPECT_EQ(Render(prepared), Render(unprepared));
+  EXPECT_EQ(prepared.accepted, 2u);
+  EXPECT_EQ(prepared.ignored, 1);
+  EXPECT_EQ(unprepared.ignored, 1);
+  // A prepared batch decided against a changed catalogue is decided as if unprepared.
+  v1::Product moved = ssd;
+  moved.set_version(9);
+  moved.set_product_line("flash");
+  const BatchDecision stale = PrepareAndDecide(items, {ssd}, {moved});
+  IngestBatch b;
+  b.header = &header_;
+  b.items.assign(items.begin(), items.end());
+  b.products.emplace(moved.sku(), moved);
+  b.owners = owners_;
+  EXPECT_EQ(Render(stale), Render(Decide(b, Context{kNow, "test"})));
 }
 
 TEST(ReportLifecycleTest, OpenDecidesNewResumeReplayAndRefusesConflicts) {
