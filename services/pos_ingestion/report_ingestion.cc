@@ -1,8 +1,7 @@
 #include "pos_ingestion/report_ingestion.h"
 
 #include <algorithm>
-#include <iterator>
-#include <list>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <mutex>
@@ -159,7 +158,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
     reading_ = false;
     if (finished_) return;
     if (!parsed.ok()) return Fail(std::move(parsed));
-    Add(prepared_);
+    AddFullBatches();
     msg_.Clear();
     Continue();
   }
@@ -305,16 +304,19 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       scratch_.clear();
       parser_->Finish(scratch_);
       PrepareScratch();
-      Add(prepared_);
     }
+    AddFullBatches();
+    if (!open_batch_.empty()) AddBatch(std::move(open_batch_));
     input_ended_ = true;
     Continue();
   }
 
-  // Validates the lines of scratch_ into prepared_ (domain::PreparedItem):
-  // the store's writer then keeps each verdict unless the line's catalogue
-  // entry or the day changed meanwhile. The catalogue entries are read from
-  // the store's committed view once per message. Read side only.
+  // Validates the lines of scratch_ (domain::PreparedItem) into batches of
+  // kBatchLines (open_batch_, then full_batches_): the store's writer keeps
+  // each verdict unless the line's catalogue entry or the day changed
+  // meanwhile. The catalogue entries are read from the store's committed view
+  // once per message. An item is moved once, into its batch's vector: batches
+  // then move whole. Read side only.
   void PrepareScratch() {
     catalogue_.clear();
     domain::LineContext lc;
@@ -336,22 +338,32 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       return it->second ? &*it->second : nullptr;
     };
     for (parse::Item& item : scratch_) {
-      if (parse::LineNumberOf(item) <= skip_through_) continue;  // recorded by an earlier stream
-      domain::Prepare(prepared_.emplace_back(std::move(item)), lc, lookup);
+      const int64_t n = parse::LineNumberOf(item);
+      if (n <= skip_through_) continue;  // recorded by an earlier stream of this report
+      CHANNELOPS_CHECK(n > prepared_last_)
+          << "parser items out of order: " << n << " after " << prepared_last_;
+      prepared_last_ = n;
+      if (open_batch_.capacity() < kBatchLines) open_batch_.reserve(kBatchLines);
+      domain::Prepare(open_batch_.emplace_back(std::move(item)), lc, lookup);
+      if (open_batch_.size() == kBatchLines) {
+        full_batches_.push_back(std::move(open_batch_));
+        open_batch_ = {};
+      }
     }
     scratch_.clear();
   }
 
-  // Moves prepared items (in line order) to the pending ones.
-  void Add(domain::PreparedItems& items) {
-    for (const domain::PreparedItem& item : items) {
-      const int64_t n = parse::LineNumberOf(item.item);
-      CHANNELOPS_CHECK(n > last_line_)
-          << "parser items out of order: " << n << " after " << last_line_;
-      last_line_ = n;
-      if (first_line_ == 0) first_line_ = n;
-    }
-    pending_.splice(pending_.end(), items);
+  // Hands the read side's full batches to the pending ones.
+  void AddFullBatches() {
+    for (auto& batch : full_batches_) AddBatch(std::move(batch));
+    full_batches_.clear();
+  }
+  void AddBatch(domain::PreparedItems batch) {
+    const int64_t n = parse::LineNumberOf(batch.back().item);
+    if (first_line_ == 0) first_line_ = parse::LineNumberOf(batch.front().item);
+    last_line_ = n;
+    pending_lines_ += batch.size();
+    pending_.push_back(std::move(batch));
   }
 
   // Starts the stream's next read (at most one is outstanding).
@@ -364,15 +376,15 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   // parsed items waiting (memory: about two chunks plus the batches in flight).
   bool MayReadAhead() const {
     return !aon_ && !input_ended_ && !reading_ && phase_ == Phase::kLines &&
-           pending_.size() < kBatchLines * kMaxBatchesInFlight;
+           pending_lines_ < kBatchLines * kMaxBatchesInFlight;
   }
 
-  // The next batch: up to kBatchLines parsed items, counted as received.
+  // The next batch (up to kBatchLines parsed items), counted as received.
   domain::PreparedItems TakeBatch() {
-    const size_t n = std::min(pending_.size(), kBatchLines);
-    domain::PreparedItems batch;
-    batch.splice(batch.end(), pending_, pending_.begin(), std::next(pending_.begin(), n));
-    received_ += static_cast<int64_t>(n);
+    domain::PreparedItems batch = std::move(pending_.front());
+    pending_.pop_front();
+    pending_lines_ -= batch.size();
+    received_ += static_cast<int64_t>(batch.size());
     return batch;
   }
 
@@ -383,7 +395,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
     if (in_flight_ > 0 && !deferred_failure_.ok()) return;  // the last answer continues
     if (!deferred_failure_.ok()) return FinishNow(deferred_failure_);
     const auto batch_ready = [&] {
-      return pending_.size() >= kBatchLines || (input_ended_ && !pending_.empty());
+      return !pending_.empty();  // full batches, and the last one once input ended
     };
     if (!aon_) {
       // Normal mode: a window of up to kMaxBatchesInFlight batches in the
@@ -912,12 +924,16 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   bool aon_ = false;
   std::unique_ptr<parse::Parser> parser_;
   std::vector<parse::Item> scratch_;
-  domain::PreparedItems prepared_;  // read side: scratch_, validated
+  // Read side: scratch_ validated, in batches of kBatchLines (the last one open).
+  domain::PreparedItems open_batch_;
+  std::vector<domain::PreparedItems> full_batches_;
+  int64_t prepared_last_ = 0;  // the last line prepared
   // Read side: catalogue entries read for the message being prepared (nullopt: none).
   absl::flat_hash_map<std::string, std::optional<v1::Product>> catalogue_;
   // Parsed items not yet in a batch. A deque: batches are taken from the
   // front (a vector shifted the rest, up to a 4 MiB chunk's items, per batch).
-  domain::PreparedItems pending_;
+  std::deque<domain::PreparedItems> pending_;  // batches, in line order
+  size_t pending_lines_ = 0;
   int64_t typed_lines_ = 0;
   int64_t skip_through_ = 0;
   int64_t submitted_last_ = 0;  // last line of the batches queued so far (normal mode)

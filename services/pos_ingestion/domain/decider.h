@@ -18,7 +18,6 @@
 //   OUT_OF_RANGE         money overflow
 
 #include <cstdint>
-#include <list>
 #include <optional>
 #include <string>
 #include <variant>
@@ -203,9 +202,9 @@ struct PreparedItem {
 // items stay unprepared). Pure and thread-safe.
 void Prepare(PreparedItem& p, const LineContext& ctx, const ProductLookup& products);
 
-// Items move between threads and queues by list splicing: an item (a parsed
-// line and its verdict, several hundred bytes) is never moved once prepared.
-using PreparedItems = std::list<PreparedItem>;
+// A batch's items. An item (a parsed line and its verdict, several hundred
+// bytes) is prepared in place in its batch's vector; batches move whole.
+using PreparedItems = std::vector<PreparedItem>;
 
 // The identity a line will have once accepted (LineIdentity of the accepted
 // line): "" without a usable invoice number.
