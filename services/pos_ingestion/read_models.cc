@@ -167,15 +167,14 @@ absl::Status MovementWriter::SellThrough(const v1::PosLine& line, int sign) {
   return domain::AddToSellThrough(it->second, line, sign);
 }
 
-absl::Status MovementWriter::AcceptChunk(const v1::PosLinesAccepted& chunk, uint64_t position,
-                                         const std::string* identities) {
-  const auto& lines = chunk.lines();
+absl::Status MovementWriter::AcceptChunk(const std::vector<const v1::PosLine*>& lines,
+                                         uint64_t position, const std::string* identities) {
   if (lines.empty()) return absl::OkStatus();
-  const v1::PosLine& first = lines[0];
+  const v1::PosLine& first = *lines[0];
   v1::ChunkRecord record;
   record.set_position(position);
   record.set_first_line_number(first.line_number());
-  record.set_last_line_number(lines[lines.size() - 1].line_number());
+  record.set_last_line_number(lines.back()->line_number());
   record.set_lines(lines.size());
   tx_.Put(kReportChunksCf, LineKey(first.report_id(), first.line_number()),
           record.SerializeAsString());
@@ -190,8 +189,8 @@ absl::Status MovementWriter::AcceptChunk(const v1::PosLinesAccepted& chunk, uint
   // Every line's owner record: the report id (shared) and the line number.
   v1::LineOwner owner;
   owner.set_report_id(first.report_id());
-  for (int k = 0; k < lines.size(); ++k) {
-    const v1::PosLine& line = lines[k];
+  for (size_t k = 0; k < lines.size(); ++k) {
+    const v1::PosLine& line = *lines[k];
     CHANNELOPS_CHECK(line.report_id() == first.report_id() &&
                      line.partner_id() == first.partner_id())
         << "a chunk holds the lines of one report";

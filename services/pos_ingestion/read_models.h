@@ -158,11 +158,11 @@ class MovementWriter {
                       uint64_t seq, const v1::LedgerEntry& entry, bool transit);
   // Adds (sign 1) or removes (sign -1) a line to its day of sell-through.
   absl::Status SellThrough(const v1::PosLine& line, int sign);
-  // A PosLinesAccepted event at `position` (lines of one report): its chunk
+  // The lines of a PosLinesAccepted event at `position` (lines of one report): its chunk
   // record, each line's identity and sell-through, and its movements summed
   // per (SKU, instant, kind) into one ledger entry each. `identities`: the
   // lines' LineIdentity, in order, when the caller has them (else computed).
-  absl::Status AcceptChunk(const v1::PosLinesAccepted& chunk, uint64_t position,
+  absl::Status AcceptChunk(const std::vector<const v1::PosLine*>& lines, uint64_t position,
                            const std::string* identities = nullptr);
   // Reverses an accepted line of a corrected report (ReportLineReversed at
   // `position`); the caller marks the line's chunk reversed.

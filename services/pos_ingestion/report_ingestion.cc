@@ -54,7 +54,7 @@ struct Outcome {
   // they are freed with the Outcome, off the store's writer thread (freeing
   // 2,000 lines was 6-8% of the writer's time).
   domain::PreparedItems spent_items;
-  std::vector<domain::Event> spent_events;
+  domain::BatchDecision spent_decision;
 };
 
 // Loads what Decide(IngestBatch) needs: the catalogue entries and the owners
@@ -82,33 +82,43 @@ absl::Status LoadBatchState(Tx& tx, domain::IngestBatch& b, const std::string& a
   return absl::OkStatus();
 }
 
-// Appends a batch decision's events to the report stream and records the
-// accepted lines, rejects and the report's new state (`report`: its state
-// before the batch, as the command read or opened it).
+// Appends a batch decision's events (its chunks, then its
+// ReportLinesProcessed) to the report stream and records the accepted lines,
+// rejects and the report's new state (`report`: its state before the batch, as
+// the command read or opened it). Moves the chunks' payloads into the events.
 absl::Status CommitBatch(Tx& tx, const v1::ReportHeader& h, domain::BatchDecision& d,
                          v1::Report report) {
-  // A chunk occurred when its latest line did.
-  std::vector<absl::Time> occurred;
-  occurred.reserve(d.events.size());
-  for (size_t i = 0; i < d.chunks; ++i) {
+  static const std::string* const kChunkType = new std::string(absl::StrCat(
+      "type.googleapis.com/", v1::PosLinesAccepted::descriptor()->full_name()));
+  std::vector<eventstore::NewEvent> events;
+  events.reserve(d.chunks + 1);
+  for (domain::BatchDecision::EncodedChunk& c : d.encoded) {
+    eventstore::NewEvent& e = events.emplace_back();
+    e.payload.set_type_url(*kChunkType);
+    e.payload.set_value(std::move(c.payload));
+    // A chunk occurred when its latest line did.
     absl::Time latest = absl::InfinitePast();
-    for (const v1::PosLine& l : d.Chunk(i).lines())
-      latest = std::max(latest, domain::FromProtoTime(l.movement_at()));
-    occurred.push_back(latest);
+    for (const v1::PosLine* l : c.lines)
+      latest = std::max(latest, domain::FromProtoTime(l->movement_at()));
+    e.occurred_at = latest;
   }
-  CHANNELOPS_ASSIGN_OR_RETURN(
-      auto positions, AppendEvents(tx, domain::ReportStream(h.report_id()), d.events, occurred));
+  events.push_back(eventstore::NewEvent::Of(d.processed));
+  CHANNELOPS_ASSIGN_OR_RETURN(uint64_t last, tx.Append(domain::ReportStream(h.report_id()),
+                                                       eventstore::kAnyVersion, std::move(events)));
+  const uint64_t first_position = last - d.chunks;  // the chunks, then the processed event
   MovementWriter w(tx);
   size_t accepted = 0;
   for (size_t i = 0; i < d.chunks; ++i) {
-    CHANNELOPS_RETURN_IF_ERROR(w.AcceptChunk(d.Chunk(i), positions[i], &d.identities[accepted]));
-    accepted += static_cast<size_t>(d.Chunk(i).lines_size());
+    const auto& lines = d.encoded[i].lines;
+    CHANNELOPS_RETURN_IF_ERROR(
+        w.AcceptChunk(lines, first_position + i, &d.identities[accepted]));
+    accepted += lines.size();
   }
   for (const auto& r : d.rejects) {
     tx.Put(kRejectsCf, LineKey(h.report_id(), r.line_number()), r.SerializeAsString());
   }
   CHANNELOPS_CHECK(!report.header().report_id().empty()) << "batch of an unopened report";
-  report = domain::Evolve(std::move(report), d.events.back());
+  report = domain::Evolve(std::move(report), d.processed);
   tx.Put(kReportsCf, h.report_id(), report.SerializeAsString());
   return w.Flush();
 }
@@ -667,7 +677,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       out.rejects = std::move(d.rejects);
       out.duplicates = std::move(d.duplicates);
       out.spent_items = std::move(b.items);
-      out.spent_events = std::move(d.events);
+      out.spent_decision = std::move(d);
       return absl::OkStatus();
     });
   }
@@ -685,14 +695,15 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       CHANNELOPS_RETURN_IF_ERROR(LoadBatchState(tx, b, attempt));
       domain::BatchDecision d = domain::Decide(b, c);
       if (!refused && d.rejects.empty()) {
-        for (size_t k = 0; k < d.chunks; ++k) {
-          for (const v1::PosLine& l : d.Chunk(k).lines()) {
-            tx.Put(kStagingCf, StagingKey(attempt, 'L', BigEndianLine(l.line_number())),
-                   l.SerializeAsString());
-            if (std::string identity = domain::LineIdentity(l); !identity.empty()) {
+        size_t accepted = 0;
+        for (const auto& chunk : d.encoded) {
+          for (const v1::PosLine* l : chunk.lines) {
+            tx.Put(kStagingCf, StagingKey(attempt, 'L', BigEndianLine(l->line_number())),
+                   l->SerializeAsString());
+            if (const std::string& identity = d.identities[accepted++]; !identity.empty()) {
               v1::LineOwner owner;
               owner.set_report_id(h.report_id());
-              owner.set_line_number(l.line_number());
+              owner.set_line_number(l->line_number());
               tx.Put(kStagingCf, StagingKey(attempt, 'I', identity), owner.SerializeAsString());
             }
           }
@@ -784,7 +795,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       p.set_accepted(static_cast<int64_t>(d.accepted));
       for (const auto& dup : dups) *p.add_duplicates() = dup;
       p.set_ignored(ignored);
-      d.events.push_back(std::move(p));
+      d.processed = std::move(p);
       // ReportReceived first: the report exists from this batch on.
       CHANNELOPS_RETURN_IF_ERROR(
           AppendEvents(tx, domain::ReportStream(h.report_id()), opened->events).status());

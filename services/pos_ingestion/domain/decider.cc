@@ -456,6 +456,7 @@ void Prepare(PreparedItem& p, const LineContext& ctx, const ProductLookup& produ
   };
   p.verdict = ValidateLine(*l, ctx, recording);
   p.identity = RawLineIdentity(ctx.header->partner_id(), *l);
+  if (p.verdict.kind == LineVerdict::Kind::kAccepted) p.bytes = p.verdict.line.SerializeAsString();
 }
 
 namespace {
@@ -486,7 +487,7 @@ BatchDecision Decide(IngestBatch& c, const Context& ctx) {
     return it == c.products.end() ? nullptr : &it->second;
   };
   BatchDecision out;
-  out.events.reserve(c.items.size() / kMaxLinesPerChunk + 2);
+  out.encoded.reserve(c.items.size() / kMaxLinesPerChunk + 2);
   absl::flat_hash_map<std::string, int64_t> seen;  // identities accepted in this batch
   int64_t first = 0, last = 0;
   out.identities.reserve(c.items.size());
@@ -499,8 +500,11 @@ BatchDecision Decide(IngestBatch& c, const Context& ctx) {
       continue;
     }
     const bool kept = StillValid(item, lc, c.products);
-    LineVerdict v =
-        kept ? std::move(item.verdict) : ValidateLine(std::get<parse::Line>(item.item), lc, lookup);
+    if (!kept) {
+      item.verdict = ValidateLine(std::get<parse::Line>(item.item), lc, lookup);
+      item.bytes.clear();
+    }
+    LineVerdict& v = item.verdict;
     if (v.kind == LineVerdict::Kind::kIgnored) {
       ++out.ignored;
       continue;
@@ -529,7 +533,8 @@ BatchDecision Decide(IngestBatch& c, const Context& ctx) {
       }
       seen.emplace(identity, n);
     }
-    out.Accept(std::move(v.line), std::move(identity));
+    if (!kept) item.bytes = v.line.SerializeAsString();
+    out.AcceptSerialized(&v.line, item.bytes, std::move(identity));
   }
   v1::ReportLinesProcessed p;
   p.set_report_id(h.report_id());
@@ -540,7 +545,7 @@ BatchDecision Decide(IngestBatch& c, const Context& ctx) {
   for (const auto& r : out.rejects) *p.add_rejects() = r;
   for (const auto& d : out.duplicates) *p.add_duplicates() = d;
   p.set_ignored(out.ignored);
-  out.events.push_back(std::move(p));
+  out.processed = std::move(p);
   return out;
 }
 

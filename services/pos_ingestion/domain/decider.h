@@ -18,6 +18,7 @@
 //   OUT_OF_RANGE         money overflow
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <variant>
@@ -25,6 +26,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "channelops/pos/v1/events.pb.h"
 #include "channelops/pos/v1/pos.pb.h"
@@ -196,6 +198,7 @@ struct PreparedItem {
   uint64_t product_version = 0;  // ... at this version
   absl::CivilDay today;          // the day it was validated on
   std::string identity;          // the identity the line has once accepted ("" if none)
+  std::string bytes;             // an accepted verdict's line, serialized
 };
 
 // Validates `p.item` if it is a parse::Line of the report `ctx.header` (other
@@ -228,48 +231,76 @@ inline constexpr int kMaxLinesPerChunk = 256;
 inline constexpr size_t kMaxLineBytesPerChunk = 128 << 10;
 
 struct BatchDecision {
-  // The accepted lines are in the first `chunks` events, PosLinesAccepted
-  // each, in line order; one ReportLinesProcessed follows. The events own
-  // the lines: nothing is copied between deciding and writing.
+  // The accepted lines, in line order, in chunks: each chunk is one
+  // PosLinesAccepted event of at most kMaxLinesPerChunk lines and about
+  // kMaxLineBytesPerChunk bytes, kept serialized. A line is serialized once,
+  // where it was validated (PreparedItem::bytes), and its bytes are appended
+  // to its chunk's; the chunk points at its lines (held by the batch's items,
+  // or by the decision for lines given to Accept), for the read models.
+  struct EncodedChunk {
+    std::string payload;  // a serialized v1::PosLinesAccepted
+    std::vector<const v1::PosLine*> lines;
+  };
   size_t accepted = 0;
-  size_t chunks = 0;
+  size_t chunks = 0;  // encoded.size()
+  std::vector<EncodedChunk> encoded;
   std::vector<v1::RejectedLine> rejects;
   std::vector<v1::DuplicateLine> duplicates;
   int64_t ignored = 0;
-  std::vector<Event> events;
+  // The batch's ReportLinesProcessed, recorded after the chunks.
+  v1::ReportLinesProcessed processed;
 
   // The identity of each accepted line, in order ("" if it has none).
   std::vector<std::string> identities;
 
-  const v1::PosLinesAccepted& Chunk(size_t i) const {
-    return std::get<v1::PosLinesAccepted>(events[i]);
+  // Chunk i, decoded (tests, staging: the payload is what is recorded).
+  v1::PosLinesAccepted Chunk(size_t i) const {
+    v1::PosLinesAccepted c;
+    if (!c.ParseFromString(encoded[i].payload)) c.Clear();
+    return c;
   }
-  // Appends an accepted line (before the ReportLinesProcessed); `identity` is
-  // LineIdentity(line), computed here when not given.
+  // Appends an accepted line; `identity` is LineIdentity(line), computed here
+  // when not given. The decision keeps the line.
   void Accept(v1::PosLine line, std::string identity = {}) {
     if (identity.empty()) identity = LineIdentity(line);
-    identities.push_back(std::move(identity));
-    const size_t bytes = line.ByteSizeLong();
-    if (chunks == 0 || Chunk(chunks - 1).lines_size() >= kMaxLinesPerChunk ||
-        chunk_bytes_ + bytes > kMaxLineBytesPerChunk) {
-      events.emplace_back(v1::PosLinesAccepted());
+    const v1::PosLine& kept = owned_.emplace_back(std::move(line));
+    AcceptSerialized(&kept, kept.SerializeAsString(), std::move(identity));
+  }
+  // Appends an accepted line that outlives the decision, and its bytes
+  // (line->SerializeAsString()).
+  void AcceptSerialized(const v1::PosLine* line, absl::string_view bytes, std::string identity) {
+    if (chunks == 0 || encoded.back().lines.size() >= kMaxLinesPerChunk ||
+        encoded.back().payload.size() + bytes.size() > kMaxLineBytesPerChunk) {
+      encoded.emplace_back();
+      encoded.back().lines.reserve(kMaxLinesPerChunk);
       ++chunks;
-      chunk_bytes_ = 0;
     }
-    chunk_bytes_ += bytes;
-    *std::get<v1::PosLinesAccepted>(events[chunks - 1]).add_lines() = std::move(line);
+    EncodedChunk& c = encoded.back();
+    // PosLinesAccepted.lines is field 1: tag 0x0A, the length as a varint, the bytes.
+    c.payload.push_back('\x0a');
+    for (uint64_t n = bytes.size(); ; n >>= 7) {
+      if (n < 0x80) {
+        c.payload.push_back(static_cast<char>(n));
+        break;
+      }
+      c.payload.push_back(static_cast<char>((n & 0x7f) | 0x80));
+    }
+    c.payload.append(bytes.data(), bytes.size());
+    c.lines.push_back(line);
+    identities.push_back(std::move(identity));
     ++accepted;
   }
 
  private:
-  size_t chunk_bytes_ = 0;
+  std::deque<v1::PosLine> owned_;  // lines given to Accept (stable addresses)
 };
 // Validates every item (lines.h; a prepared verdict is kept when still valid,
 // see PreparedItem), then drops duplicates: a line whose identity is held by
 // another report line (or by an earlier line of this batch) is a duplicate,
 // counted once, except that identities held by the report being corrected are
-// taken over by the correction. Never fails: bad lines are rejects. Moves the
-// prepared verdicts' lines out of c.items.
+// taken over by the correction. Never fails: bad lines are rejects. The
+// verdicts are left in c.items (a stale one replaced), and the decision's
+// chunks point at their lines: c must outlive the decision.
 BatchDecision Decide(IngestBatch& c, const Context& ctx);
 
 // The end of a report: ReportCompleted for it and, for a correction, ReportSuperseded

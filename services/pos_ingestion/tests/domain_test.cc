@@ -3,6 +3,7 @@
 // inventory arithmetic and price protection with hand-computed money. Pure
 // functions only: no RocksDB, no gRPC, time given in the Context.
 
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -291,8 +292,9 @@ TEST_F(LinesTest, TypedLinesAreValidatedLikeParsedOnes) {
 
 class BatchTest : public ::testing::Test {
  protected:
+  // The decision points at its batch's items: the test keeps the batches.
   BatchDecision Run(std::vector<parse::Item> items) {
-    IngestBatch b;
+    IngestBatch& b = batches_.emplace_back();
     b.header = &header_;
     b.items.assign(std::make_move_iterator(items.begin()), std::make_move_iterator(items.end()));
     b.products.emplace("SSD-2TB", Product("SSD-2TB", "EA", 125'500'000));
@@ -308,6 +310,7 @@ class BatchTest : public ::testing::Test {
   }
   v1::ReportHeader header_ = Header();
   absl::flat_hash_map<std::string, v1::LineOwner> owners_;
+  std::deque<IngestBatch> batches_;
 };
 
 TEST_F(BatchTest, DuplicatesAreCountedOnceAndNamedWithTheOriginal) {
@@ -340,13 +343,12 @@ TEST_F(BatchTest, DuplicatesAreCountedOnceAndNamedWithTheOriginal) {
   ASSERT_THAT(d.rejects, SizeIs(1));
   EXPECT_EQ(d.rejects[0].code(), v1::REJECT_CODE_MALFORMED);
   // Events: one chunk of the accepted lines, then the batch summary.
-  ASSERT_THAT(d.events, SizeIs(2));
-  const auto& p = std::get<v1::ReportLinesProcessed>(d.events.back());
+  const v1::ReportLinesProcessed& p = d.processed;
   EXPECT_EQ(p.first_line_number(), 2);
   EXPECT_EQ(p.last_line_number(), 6);
   EXPECT_EQ(p.accepted(), 2);
   v1::Report r = Evolve(v1::Report(), v1::ReportReceived());
-  r = Evolve(r, d.events.back());
+  r = Evolve(r, d.processed);
   EXPECT_EQ(r.counts().lines_received(), 5);
   EXPECT_EQ(r.counts().accepted(), 2);
   EXPECT_EQ(r.counts().rejected(), 1);
@@ -388,7 +390,7 @@ class PreparedBatchTest : public BatchTest {
                                  const std::vector<v1::Product>& products,
                                  absl::Time prepared_at = kNow) {
     const LineContext lc = Lc(prepared_at);
-    IngestBatch b;
+    IngestBatch& b = batches_.emplace_back();
     b.header = &header_;
     for (parse::Item& item : items) {
       Prepare(b.items.emplace_back(std::move(item)), lc, [&](const std::string& sku) {
@@ -411,8 +413,15 @@ class PreparedBatchTest : public BatchTest {
   // Every line of the decision's chunks, and the rejects, as text.
   static std::vector<std::string> Render(const BatchDecision& d) {
     std::vector<std::string> out;
-    for (size_t i = 0; i < d.chunks; ++i)
-      for (const v1::PosLine& l : d.Chunk(i).lines()) out.push_back(l.ShortDebugString());
+    for (size_t i = 0; i < d.chunks; ++i) {
+      // What is recorded (the payload) is the lines the read models see.
+      const v1::PosLinesAccepted chunk = d.Chunk(i);
+      EXPECT_EQ(chunk.lines_size(), d.encoded[i].lines.size());
+      for (int k = 0; k < chunk.lines_size(); ++k) {
+        EXPECT_EQ(chunk.lines(k).SerializeAsString(), d.encoded[i].lines[k]->SerializeAsString());
+        out.push_back(chunk.lines(k).ShortDebugString());
+      }
+    }
     for (const v1::RejectedLine& r : d.rejects) out.push_back(r.ShortDebugString());
     for (const v1::DuplicateLine& r : d.duplicates) out.push_back(r.ShortDebugString());
     for (const std::string& id : d.identities) out.push_back(absl::CEscape(id));
@@ -519,7 +528,7 @@ TEST_F(PreparedBatchTest, PreparedAndUnpreparedBatchesDecideTheSame) {
   moved.set_version(9);
   moved.set_product_line("flash");
   const BatchDecision stale = PrepareAndDecide(items, {ssd}, {moved});
-  IngestBatch b;
+  IngestBatch& b = batches_.emplace_back();
   b.header = &header_;
   b.items.assign(items.begin(), items.end());
   b.products.emplace(moved.sku(), moved);
