@@ -45,7 +45,7 @@ namespace channelops::pos {
 inline constexpr size_t kBatchLines = 2000;
 // Batch commands of one stream queued together (normal mode): the store
 // decides the next while it writes and syncs the one before.
-inline constexpr size_t kMaxBatchesInFlight = 8;
+inline constexpr size_t kMaxBatchesInFlight = 4;
 // all_or_nothing reports are staged and published by one command: bounded.
 inline constexpr int64_t kMaxAllOrNothingLines = 20000;
 // Rejects and duplicates listed in an IngestReport answer (all: ListRejectedLines).
