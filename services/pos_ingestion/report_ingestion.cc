@@ -316,7 +316,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       PrepareScratch();
     }
     AddFullBatches();
-    if (!open_batch_.empty()) AddBatch(std::move(open_batch_));
+    AddOpenBatch();
     input_ended_ = true;
     Continue();
   }
@@ -353,20 +353,46 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
       CHANNELOPS_CHECK(n > prepared_last_)
           << "parser items out of order: " << n << " after " << prepared_last_;
       prepared_last_ = n;
-      if (open_batch_.capacity() < kBatchLines) open_batch_.reserve(kBatchLines);
-      domain::Prepare(open_batch_.emplace_back(std::move(item)), lc, lookup);
-      if (open_batch_.size() == kBatchLines) {
+      domain::PreparedItem& slot = NextSlot();
+      slot.item = std::move(item);
+      domain::Prepare(slot, lc, lookup);
+      if (++open_used_ == kBatchLines) {
         full_batches_.push_back(std::move(open_batch_));
         open_batch_ = {};
+        open_used_ = 0;
+        if (!read_spares_.empty()) {
+          open_batch_ = std::move(read_spares_.back());
+          read_spares_.pop_back();
+        }
       }
     }
     scratch_.clear();
   }
 
-  // Hands the read side's full batches to the pending ones.
+  // The open batch's next item: a spent batch's item (reused, its memory
+  // kept), else a new one.
+  domain::PreparedItem& NextSlot() {
+    if (open_used_ < open_batch_.size()) return open_batch_[open_used_];
+    if (open_batch_.capacity() < kBatchLines) open_batch_.reserve(kBatchLines);
+    return open_batch_.emplace_back();
+  }
+
+  // Hands the read side's full batches to the pending ones, and spent batches
+  // to the read side for reuse. Under mu_, with no read outstanding.
   void AddFullBatches() {
     for (auto& batch : full_batches_) AddBatch(std::move(batch));
     full_batches_.clear();
+    while (read_spares_.size() < 2 && !spares_.empty()) {
+      read_spares_.push_back(std::move(spares_.back()));
+      spares_.pop_back();
+    }
+  }
+  // The open batch, at the end of input.
+  void AddOpenBatch() {
+    open_batch_.resize(open_used_);
+    open_used_ = 0;
+    if (!open_batch_.empty()) AddBatch(std::move(open_batch_));
+    open_batch_ = {};
   }
   void AddBatch(domain::PreparedItems batch) {
     const int64_t n = parse::LineNumberOf(batch.back().item);
@@ -618,6 +644,11 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
                        rejected_ += static_cast<int64_t>(outcome->rejects.size());
                        duplicates_ += static_cast<int64_t>(outcome->duplicates.size());
                        Keep(outcome->rejects, outcome->duplicates);
+                     }
+                     // A full batch's items are reused for later lines.
+                     if (outcome->spent_items.size() == kBatchLines &&
+                         spares_.size() < kMaxBatchesInFlight) {
+                       spares_.push_back(std::move(outcome->spent_items));
                      }
                      Continue();
                    });
@@ -936,8 +967,12 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   std::unique_ptr<parse::Parser> parser_;
   std::vector<parse::Item> scratch_;
   // Read side: scratch_ validated, in batches of kBatchLines (the last one open).
-  domain::PreparedItems open_batch_;
+  domain::PreparedItems open_batch_;  // items [0, open_used_) are this batch's
+  size_t open_used_ = 0;
   std::vector<domain::PreparedItems> full_batches_;
+  std::vector<domain::PreparedItems> read_spares_;  // spent batches, to reuse
+  // Under mu_: spent batches the store answered, for the read side to reuse.
+  std::vector<domain::PreparedItems> spares_;
   int64_t prepared_last_ = 0;  // the last line prepared
   // Read side: catalogue entries read for the message being prepared (nullopt: none).
   absl::flat_hash_map<std::string, std::optional<v1::Product>> catalogue_;

@@ -443,6 +443,13 @@ std::string RawLineIdentity(const std::string& partner_id, const parse::Line& l)
 }
 
 void Prepare(PreparedItem& p, const LineContext& ctx, const ProductLookup& products) {
+  // `p` may be reused: every field is set (strings and messages keep their memory).
+  p.prepared = false;
+  p.read_product = false;
+  p.product_found = false;
+  p.product_version = 0;
+  p.identity.clear();
+  p.bytes.clear();
   const auto* l = std::get_if<parse::Line>(&p.item);
   if (l == nullptr) return;
   p.prepared = true;
@@ -454,9 +461,12 @@ void Prepare(PreparedItem& p, const LineContext& ctx, const ProductLookup& produ
     p.product_version = found != nullptr ? found->version() : 0;
     return found;
   };
-  p.verdict = ValidateLine(*l, ctx, recording);
-  p.identity = RawLineIdentity(ctx.header->partner_id(), *l);
-  if (p.verdict.kind == LineVerdict::Kind::kAccepted) p.bytes = p.verdict.line.SerializeAsString();
+  ValidateLineInto(*l, ctx, recording, p.verdict);
+  if (!l->invoice_number.empty() && l->invoice_number.size() <= kMaxIdLength) {
+    p.identity = LineIdentityOf(ctx.header->partner_id(), l->invoice_number,
+                                static_cast<int32_t>(l->invoice_line > 0 ? l->invoice_line : 1));
+  }
+  if (p.verdict.kind == LineVerdict::Kind::kAccepted) p.verdict.line.SerializeToString(&p.bytes);
 }
 
 namespace {
@@ -501,7 +511,7 @@ BatchDecision Decide(IngestBatch& c, const Context& ctx) {
     }
     const bool kept = StillValid(item, lc, c.products);
     if (!kept) {
-      item.verdict = ValidateLine(std::get<parse::Line>(item.item), lc, lookup);
+      ValidateLineInto(std::get<parse::Line>(item.item), lc, lookup, item.verdict);
       item.bytes.clear();
     }
     LineVerdict& v = item.verdict;
@@ -533,7 +543,7 @@ BatchDecision Decide(IngestBatch& c, const Context& ctx) {
       }
       seen.emplace(identity, n);
     }
-    if (!kept) item.bytes = v.line.SerializeAsString();
+    if (!kept) v.line.SerializeToString(&item.bytes);
     out.AcceptSerialized(&v.line, item.bytes, std::move(identity));
   }
   v1::ReportLinesProcessed p;

@@ -202,7 +202,8 @@ struct PreparedItem {
 };
 
 // Validates `p.item` if it is a parse::Line of the report `ctx.header` (other
-// items stay unprepared). Pure and thread-safe.
+// items stay unprepared). Every other field of `p` is set: an item may be
+// reused for another line, keeping its memory. Pure and thread-safe.
 void Prepare(PreparedItem& p, const LineContext& ctx, const ProductLookup& products);
 
 // A batch's items. An item (a parsed line and its verdict, several hundred

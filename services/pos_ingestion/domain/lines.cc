@@ -322,6 +322,16 @@ LineVerdict ValidateLine(const parse::Line& l, const LineContext& ctx,
   return v;
 }
 
+void ValidateLineInto(const parse::Line& l, const LineContext& ctx, const ProductLookup& products,
+                      LineVerdict& v) {
+  // Validate sets only what it has (an empty field stays unset): from a
+  // cleared verdict it gives exactly ValidateLine's.
+  v.kind = LineVerdict::Kind::kRejected;
+  v.line.Clear();
+  v.reject.Clear();
+  Validate(l, ctx, products, v);
+}
+
 v1::RejectedLine RejectOf(const parse::Issue& issue) {
   v1::RejectedLine r;
   r.set_line_number(issue.line_number);

@@ -58,6 +58,10 @@ struct LineVerdict {
 
 LineVerdict ValidateLine(const parse::Line& line, const LineContext& ctx,
                          const ProductLookup& products);
+// The same verdict, into `v`, reusing the memory of its earlier line and
+// reject (a protobuf message keeps its strings and sub-messages when cleared).
+void ValidateLineInto(const parse::Line& line, const LineContext& ctx,
+                      const ProductLookup& products, LineVerdict& v);
 
 // A parser issue as a reject (MALFORMED / MISSING_FIELD).
 v1::RejectedLine RejectOf(const parse::Issue& issue);
