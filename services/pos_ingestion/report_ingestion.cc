@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <deque>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <utility>
 #include <vector>
 

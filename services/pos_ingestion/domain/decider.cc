@@ -462,10 +462,7 @@ void Prepare(PreparedItem& p, const LineContext& ctx, const ProductLookup& produ
     return found;
   };
   ValidateLineInto(*l, ctx, recording, p.verdict);
-  if (!l->invoice_number.empty() && l->invoice_number.size() <= kMaxIdLength) {
-    p.identity = LineIdentityOf(ctx.header->partner_id(), l->invoice_number,
-                                static_cast<int32_t>(l->invoice_line > 0 ? l->invoice_line : 1));
-  }
+  p.identity = RawLineIdentity(ctx.header->partner_id(), *l);
   if (p.verdict.kind == LineVerdict::Kind::kAccepted) p.verdict.line.SerializeToString(&p.bytes);
 }
 

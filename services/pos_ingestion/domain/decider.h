@@ -178,11 +178,12 @@ struct OpenDecision {
 absl::StatusOr<OpenDecision> Decide(const OpenReport& c, const Context& ctx);
 
 // A parsed item, validated ahead of the store's writer where it can be.
-// IngestReport validates each line on the stream's thread (PrepareItem),
-// against the catalogue as the store's readers saw it then and the day then.
-// The writer keeps that verdict when the line's catalogue entry it reads is
-// the one the verdict read (same presence and version) and its day is the
-// same; otherwise it validates the line again. Either way a line's verdict is
+// IngestReport validates each line on the stream's thread (Prepare), against
+// the catalogue as the store's readers saw it then and the day then. The
+// writer keeps that verdict when the line's catalogue entry it reads is the
+// one the verdict read (same presence and version) and its day is the same;
+// otherwise it validates the line again (every write of a catalogue entry goes
+// through Evolve, which moves its version). Either way a line's verdict is
 // ValidateLine's against the writer's catalogue and day, and the writer does
 // not spend its time on what another thread already did.
 struct PreparedItem {
