@@ -329,12 +329,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   // then move whole. Read side only.
   void PrepareScratch() {
     catalogue_.clear();
-    domain::LineContext lc;
-    lc.header = &header_;
-    lc.today = domain::DayOf(service_.clock().Now());
-    // The header's shape validation guarantees both dates parse.
-    lc.period_start = *domain::ParseDate(header_.period().start_date());
-    lc.period_end = *domain::ParseDate(header_.period().end_date());
+    const domain::LineContext lc = domain::LineContextOf(header_, service_.clock().Now());
     const domain::ProductLookup lookup = [this](const std::string& sku) -> const v1::Product* {
       auto it = catalogue_.find(sku);
       if (it == catalogue_.end()) {

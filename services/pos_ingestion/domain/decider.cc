@@ -483,12 +483,7 @@ bool StillValid(const PreparedItem& p, const LineContext& lc,
 
 BatchDecision Decide(IngestBatch& c, const Context& ctx) {
   const v1::ReportHeader& h = *c.header;
-  LineContext lc;
-  lc.header = &h;
-  lc.today = DayOf(ctx.now);
-  // Shape validation guarantees both dates parse.
-  lc.period_start = *ParseDate(h.period().start_date());
-  lc.period_end = *ParseDate(h.period().end_date());
+  const LineContext lc = LineContextOf(h, ctx.now);
   ProductLookup lookup = [&c](const std::string& sku) -> const v1::Product* {
     auto it = c.products.find(sku);
     return it == c.products.end() ? nullptr : &it->second;

@@ -315,6 +315,16 @@ void Validate(const parse::Line& l, const LineContext& ctx, const ProductLookup&
 
 }  // namespace
 
+LineContext LineContextOf(const v1::ReportHeader& header, absl::Time now) {
+  LineContext lc;
+  lc.header = &header;
+  lc.today = DayOf(now);
+  // Shape validation guarantees both dates parse.
+  lc.period_start = *ParseDate(header.period().start_date());
+  lc.period_end = *ParseDate(header.period().end_date());
+  return lc;
+}
+
 LineVerdict ValidateLine(const parse::Line& l, const LineContext& ctx,
                          const ProductLookup& products) {
   LineVerdict v;

@@ -32,6 +32,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "channelops/pos/v1/pos.pb.h"
 #include "pos_ingestion/parsers/line.h"
 
@@ -45,6 +46,9 @@ struct LineContext {
   absl::CivilDay period_start;               // header.period, parsed
   absl::CivilDay period_end;                 // exclusive
 };
+
+// The context of a shape-validated report header's lines on the UTC day of `now`.
+LineContext LineContextOf(const v1::ReportHeader& header, absl::Time now);
 
 // The catalogue entry of a SKU, or nullptr.
 using ProductLookup = std::function<const v1::Product*(const std::string& sku)>;

@@ -308,20 +308,23 @@ class BatchTest : public ::testing::Test {
     l.invoice_line = invoice_line;
     return l;
   }
+  // Invoice line `invoice`/`invoice_line` of P-100 is held by line
+  // `report_line` of `report`.
+  void HeldBy(const std::string& invoice, int32_t invoice_line, const std::string& report,
+              int64_t report_line) {
+    v1::LineOwner o;
+    o.set_report_id(report);
+    o.set_line_number(report_line);
+    owners_.emplace(LineIdentityOf("P-100", invoice, invoice_line), o);
+  }
+
   v1::ReportHeader header_ = Header();
   absl::flat_hash_map<std::string, v1::LineOwner> owners_;
   std::deque<IngestBatch> batches_;
 };
 
 TEST_F(BatchTest, DuplicatesAreCountedOnceAndNamedWithTheOriginal) {
-  v1::PosLine earlier;
-  earlier.set_partner_id("P-100");
-  earlier.set_invoice_number("INV-9");
-  earlier.set_invoice_line(1);
-  v1::LineOwner o;
-  o.set_report_id("R0");
-  o.set_line_number(44);
-  owners_.emplace(LineIdentity(earlier), o);
+  HeldBy("INV-9", 1, "R0", 44);
   parse::Issue issue;
   issue.line_number = 5;
   issue.field = "quantity";
@@ -357,14 +360,7 @@ TEST_F(BatchTest, DuplicatesAreCountedOnceAndNamedWithTheOriginal) {
 }
 
 TEST_F(BatchTest, ACorrectionTakesOverTheLinesOfTheReportItCorrects) {
-  v1::PosLine earlier;
-  earlier.set_partner_id("P-100");
-  earlier.set_invoice_number("INV-1");
-  earlier.set_invoice_line(1);
-  v1::LineOwner o;
-  o.set_report_id("R0");
-  o.set_line_number(2);
-  owners_.emplace(LineIdentity(earlier), o);
+  HeldBy("INV-1", 1, "R0", 2);
   header_.set_corrects_report_id("R0");
   BatchDecision d = Run({SaleOn(2, "INV-1", 1)});
   EXPECT_EQ(d.accepted, 1u);
@@ -375,21 +371,13 @@ TEST_F(BatchTest, ACorrectionTakesOverTheLinesOfTheReportItCorrects) {
 // day that may have changed by the time the writer decides.
 class PreparedBatchTest : public BatchTest {
  protected:
-  LineContext Lc(absl::Time now) const {
-    LineContext lc;
-    lc.header = &header_;
-    lc.today = DayOf(now);
-    lc.period_start = *ParseDate(header_.period().start_date());
-    lc.period_end = *ParseDate(header_.period().end_date());
-    return lc;
-  }
   // Prepares `items` against `catalogue` on the day of `prepared_at`, then
   // decides them against `products` at kNow.
   BatchDecision PrepareAndDecide(std::vector<parse::Item> items,
                                  const std::vector<v1::Product>& catalogue,
                                  const std::vector<v1::Product>& products,
                                  absl::Time prepared_at = kNow) {
-    const LineContext lc = Lc(prepared_at);
+    const LineContext lc = LineContextOf(header_, prepared_at);
     IngestBatch& b = batches_.emplace_back();
     b.header = &header_;
     for (parse::Item& item : items) {
@@ -507,14 +495,7 @@ TEST_F(PreparedBatchTest, PreparedAndUnpreparedBatchesDecideTheSame) {
   issue.field = "quantity";
   issue.message = "bad";
   items.push_back(issue);
-  v1::PosLine earlier;
-  earlier.set_partner_id("P-100");
-  earlier.set_invoice_number("INV-9");
-  earlier.set_invoice_line(1);
-  v1::LineOwner o;
-  o.set_report_id("R0");
-  o.set_line_number(44);
-  owners_.emplace(LineIdentity(earlier), o);
+  HeldBy("INV-9", 1, "R0", 44);
 
   const BatchDecision unprepared = Run(items);
   const v1::Product ssd = Product("SSD-2TB", "EA", 125'500'000);
