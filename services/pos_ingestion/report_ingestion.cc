@@ -88,8 +88,8 @@ absl::Status LoadBatchState(Tx& tx, domain::IngestBatch& b, const std::string& a
 // the command read or opened it). Moves the chunks' payloads into the events.
 absl::Status CommitBatch(Tx& tx, const v1::ReportHeader& h, domain::BatchDecision& d,
                          v1::Report report) {
-  static const std::string* const kChunkType = new std::string(absl::StrCat(
-      "type.googleapis.com/", v1::PosLinesAccepted::descriptor()->full_name()));
+  static const std::string* const kChunkType = new std::string(
+      absl::StrCat("type.googleapis.com/", v1::PosLinesAccepted::descriptor()->full_name()));
   std::vector<eventstore::NewEvent> events;
   events.reserve(d.chunks + 1);
   for (domain::BatchDecision::EncodedChunk& c : d.encoded) {
@@ -110,8 +110,7 @@ absl::Status CommitBatch(Tx& tx, const v1::ReportHeader& h, domain::BatchDecisio
   size_t accepted = 0;
   for (size_t i = 0; i < d.chunks; ++i) {
     const auto& lines = d.encoded[i].lines;
-    CHANNELOPS_RETURN_IF_ERROR(
-        w.AcceptChunk(lines, first_position + i, &d.identities[accepted]));
+    CHANNELOPS_RETURN_IF_ERROR(w.AcceptChunk(lines, first_position + i, &d.identities[accepted]));
     accepted += lines.size();
   }
   for (const auto& r : d.rejects) {

@@ -51,9 +51,10 @@ int main(int argc, char** argv) {
     // Passed to the pos_ingestion binary (e.g. --server_flag=--store_memtable_budget_mb=128).
     if (a.rfind("--server_flag=", 0) == 0) server_flags.push_back(a.substr(14));
     if (a == "--help") {
-      printf("bench_pos [--lines=1000000] [--no-postgres] [--rounds=1] [--server_flag=FLAG ...]\n"
-             "  --rounds=N  alternate the durable ingestion and COPY N times; print each pair's\n"
-             "              ratio and the medians\n");
+      printf(
+          "bench_pos [--lines=1000000] [--no-postgres] [--rounds=1] [--server_flag=FLAG ...]\n"
+          "  --rounds=N  alternate the durable ingestion and COPY N times; print each pair's\n"
+          "              ratio and the medians\n");
       return 0;
     }
   }
@@ -158,13 +159,16 @@ int main(int argc, char** argv) {
     }
     double e2e = lines / e2e_s;
     ours.push_back(e2e);
-    printf("%sdurable ingestion over gRPC (real binary) : %10.0f lines/s  (%lld accepted in %.1f s; floor 200,000: %s)\n",
-           tag.c_str(), e2e, static_cast<long long>(resp.report().counts().accepted()), e2e_s,
-           e2e >= 200000 ? "PASS" : "FAIL");
+    printf(
+        "%sdurable ingestion over gRPC (real binary) : %10.0f lines/s  (%lld accepted in %.1f s; "
+        "floor 200,000: %s)\n",
+        tag.c_str(), e2e, static_cast<long long>(resp.report().counts().accepted()), e2e_s,
+        e2e >= 200000 ? "PASS" : "FAIL");
     svc->Kill(SIGTERM);
     svc->Wait(absl::Seconds(60));
     if (!pg) continue;
-    FILE* f = popen(absl::StrCat(CHANNELOPS_SOURCE_DIR, "/tools/bench/pg_copy.sh ", csv_path).c_str(), "r");
+    FILE* f = popen(
+        absl::StrCat(CHANNELOPS_SOURCE_DIR, "/tools/bench/pg_copy.sh ", csv_path).c_str(), "r");
     char buf[256];
     double pg_s = 0;
     while (f && fgets(buf, sizeof(buf), f)) sscanf(buf, "PG_COPY_SECONDS %lf", &pg_s);
@@ -172,8 +176,8 @@ int main(int argc, char** argv) {
     if (pg_s <= 0) continue;
     theirs.push_back(lines / pg_s);
     ratios.push_back(e2e / (lines / pg_s));
-    printf("%sPostgreSQL 15 COPY of the same CSV          : %10.0f lines/s  (%.1f s)\n", tag.c_str(),
-           lines / pg_s, pg_s);
+    printf("%sPostgreSQL 15 COPY of the same CSV          : %10.0f lines/s  (%.1f s)\n",
+           tag.c_str(), lines / pg_s, pg_s);
     printf("%schannelops / PostgreSQL COPY: %.2f (floor 1.0: %s)\n", tag.c_str(), ratios.back(),
            ratios.back() >= 1.0 ? "PASS" : "FAIL");
   }

@@ -497,9 +497,10 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const Options& store
   // Deeper levels hold most of the data: LZ4 where the library has it.
   {
     const auto supported = rocksdb::GetSupportedCompressions();
-    const bool lz4 = std::find(supported.begin(), supported.end(), rocksdb::kLZ4Compression) !=
-                     supported.end();
-    cf_opts.compression_per_level.assign(7, lz4 ? rocksdb::kLZ4Compression : rocksdb::kSnappyCompression);
+    const bool lz4 =
+        std::find(supported.begin(), supported.end(), rocksdb::kLZ4Compression) != supported.end();
+    cf_opts.compression_per_level.assign(
+        7, lz4 ? rocksdb::kLZ4Compression : rocksdb::kSnappyCompression);
     cf_opts.compression_per_level[0] = rocksdb::kNoCompression;
     cf_opts.compression_per_level[1] = rocksdb::kNoCompression;
   }

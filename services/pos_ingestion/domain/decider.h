@@ -194,8 +194,8 @@ struct PreparedItem {
   parse::Item item;
   bool prepared = false;  // a parse::Line whose fields below are set
   LineVerdict verdict;
-  bool read_product = false;   // the verdict looked the line's SKU up ...
-  bool product_found = false;  // ... and found it ...
+  bool read_product = false;     // the verdict looked the line's SKU up ...
+  bool product_found = false;    // ... and found it ...
   uint64_t product_version = 0;  // ... at this version
   absl::CivilDay today;          // the day it was validated on
   std::string identity;          // the identity the line has once accepted ("" if none)
@@ -280,7 +280,7 @@ struct BatchDecision {
     EncodedChunk& c = encoded.back();
     // PosLinesAccepted.lines is field 1: tag 0x0A, the length as a varint, the bytes.
     c.payload.push_back('\x0a');
-    for (uint64_t n = bytes.size(); ; n >>= 7) {
+    for (uint64_t n = bytes.size();; n >>= 7) {
       if (n < 0x80) {
         c.payload.push_back(static_cast<char>(n));
         break;
