@@ -51,7 +51,8 @@ struct ServiceConfig {
   std::vector<std::string> read_model_cfs;  // "rm_*"
   core::Clock* clock = nullptr;             // default: system clock
   // Read models looked up mostly for keys that do not exist (eventstore::Options).
-  std::vector<std::string> point_lookup_cfs;
+  // Initialised, so that configs that leave it out are not -Wextra warnings.
+  std::vector<std::string> point_lookup_cfs = {};
 };
 
 class ServiceRuntime {
