@@ -194,10 +194,7 @@ absl::Status MovementWriter::AcceptChunk(const std::vector<const v1::PosLine*>& 
     CHANNELOPS_CHECK(line.report_id() == first.report_id() &&
                      line.partner_id() == first.partner_id())
         << "a chunk holds the lines of one report";
-    std::string computed;
-    if (identities == nullptr) computed = domain::LineIdentity(line);
-    const std::string& identity = identities != nullptr ? identities[k] : computed;
-    if (!identity.empty()) {
+    if (const std::string& identity = identities[k]; !identity.empty()) {
       owner.set_line_number(line.line_number());
       tx_.Put(kLineIndexCf, identity, owner.SerializeAsString());
     }

@@ -161,9 +161,9 @@ class MovementWriter {
   // The lines of a PosLinesAccepted event at `position` (lines of one report): its chunk
   // record, each line's identity and sell-through, and its movements summed
   // per (SKU, instant, kind) into one ledger entry each. `identities`: the
-  // lines' LineIdentity, in order, when the caller has them (else computed).
+  // lines' LineIdentity, in order ("" for a line without one).
   absl::Status AcceptChunk(const std::vector<const v1::PosLine*>& lines, uint64_t position,
-                           const std::string* identities = nullptr);
+                           const std::string* identities);
   // Reverses an accepted line of a corrected report (ReportLineReversed at
   // `position`); the caller marks the line's chunk reversed.
   absl::Status ReverseLine(const v1::PosLine& line, uint64_t position);

@@ -91,7 +91,7 @@ absl::Status CommitBatch(Tx& tx, const v1::ReportHeader& h, domain::BatchDecisio
   static const std::string* const kChunkType = new std::string(
       absl::StrCat("type.googleapis.com/", v1::PosLinesAccepted::descriptor()->full_name()));
   std::vector<eventstore::NewEvent> events;
-  events.reserve(d.chunks + 1);
+  events.reserve(d.chunks() + 1);
   for (domain::BatchDecision::EncodedChunk& c : d.encoded) {
     eventstore::NewEvent& e = events.emplace_back();
     e.payload.set_type_url(*kChunkType);
@@ -105,10 +105,10 @@ absl::Status CommitBatch(Tx& tx, const v1::ReportHeader& h, domain::BatchDecisio
   events.push_back(eventstore::NewEvent::Of(d.processed));
   CHANNELOPS_ASSIGN_OR_RETURN(uint64_t last, tx.Append(domain::ReportStream(h.report_id()),
                                                        eventstore::kAnyVersion, std::move(events)));
-  const uint64_t first_position = last - d.chunks;  // the chunks, then the processed event
+  const uint64_t first_position = last - d.chunks();  // the chunks, then the processed event
   MovementWriter w(tx);
   size_t accepted = 0;
-  for (size_t i = 0; i < d.chunks; ++i) {
+  for (size_t i = 0; i < d.chunks(); ++i) {
     const auto& lines = d.encoded[i].lines;
     CHANNELOPS_RETURN_IF_ERROR(w.AcceptChunk(lines, first_position + i, &d.identities[accepted]));
     accepted += lines.size();

@@ -244,7 +244,6 @@ struct BatchDecision {
     std::vector<const v1::PosLine*> lines;
   };
   size_t accepted = 0;
-  size_t chunks = 0;  // encoded.size()
   std::vector<EncodedChunk> encoded;
   std::vector<v1::RejectedLine> rejects;
   std::vector<v1::DuplicateLine> duplicates;
@@ -255,7 +254,8 @@ struct BatchDecision {
   // The identity of each accepted line, in order ("" if it has none).
   std::vector<std::string> identities;
 
-  // Chunk i, decoded (tests, staging: the payload is what is recorded).
+  size_t chunks() const { return encoded.size(); }
+  // Chunk i, decoded from what is recorded (tests).
   v1::PosLinesAccepted Chunk(size_t i) const {
     v1::PosLinesAccepted c;
     if (!c.ParseFromString(encoded[i].payload)) c.Clear();
@@ -271,11 +271,10 @@ struct BatchDecision {
   // Appends an accepted line that outlives the decision, and its bytes
   // (line->SerializeAsString()).
   void AcceptSerialized(const v1::PosLine* line, absl::string_view bytes, std::string identity) {
-    if (chunks == 0 || encoded.back().lines.size() >= kMaxLinesPerChunk ||
+    if (encoded.empty() || encoded.back().lines.size() >= kMaxLinesPerChunk ||
         encoded.back().payload.size() + bytes.size() > kMaxLineBytesPerChunk) {
       encoded.emplace_back();
       encoded.back().lines.reserve(kMaxLinesPerChunk);
-      ++chunks;
     }
     EncodedChunk& c = encoded.back();
     // PosLinesAccepted.lines is field 1: tag 0x0A, the length as a varint, the bytes.

@@ -4,6 +4,7 @@
 // functions only: no RocksDB, no gRPC, time given in the Context.
 
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -332,7 +333,7 @@ TEST_F(BatchTest, DuplicatesAreCountedOnceAndNamedWithTheOriginal) {
   BatchDecision d = Run({SaleOn(2, "INV-1", 1), SaleOn(3, "INV-1", 2), SaleOn(4, "INV-1", 1), issue,
                          SaleOn(6, "INV-9", 1)});
   ASSERT_EQ(d.accepted, 2u);
-  ASSERT_EQ(d.chunks, 1u);
+  ASSERT_EQ(d.chunks(), 1u);
   ASSERT_THAT(d.Chunk(0).lines(), SizeIs(2));
   EXPECT_EQ(d.Chunk(0).lines(0).line_number(), 2);
   EXPECT_EQ(d.Chunk(0).lines(1).line_number(), 3);
@@ -401,7 +402,7 @@ class PreparedBatchTest : public BatchTest {
   // Every line of the decision's chunks, and the rejects, as text.
   static std::vector<std::string> Render(const BatchDecision& d) {
     std::vector<std::string> out;
-    for (size_t i = 0; i < d.chunks; ++i) {
+    for (size_t i = 0; i < d.chunks(); ++i) {
       // What is recorded (the payload) is the lines the read models see.
       const v1::PosLinesAccepted chunk = d.Chunk(i);
       EXPECT_EQ(chunk.lines_size(), d.encoded[i].lines.size());
@@ -467,29 +468,21 @@ TEST_F(PreparedBatchTest, PreparedAndUnpreparedBatchesDecideTheSame) {
   add(SaleOn(0, "INV-1", 2));
   add(SaleOn(0, "INV-1", 1));  // duplicate within the batch
   add(SaleOn(0, "INV-9", 1));  // held by another report
-  parse::Line l = SaleOn(0, "INV-2", 1);
-  l.sku = "NOPE";
-  add(l);
-  l = SaleOn(0, "INV-3", 1);
-  l.unit_of_measure = "CA";
-  add(l);
-  l = SaleOn(0, "INV-4", 1);
-  l.currency = "EUR";
-  add(l);
-  l = SaleOn(0, "INV-5", 1);
-  l.date = "2027-01-01";
-  add(l);
-  l = SaleOn(0, "INV-6", 1);
-  l.customer.name = "";
-  add(l);
-  l = SaleOn(0, "", 0);
-  add(l);
-  l = SaleOn(0, "INV-7", 3);
-  l.activity_code = "QP";  // an 852 code the domain does not model: ignored
-  add(l);
-  l = SaleOn(0, "INV-8", 1);
-  l.unit_price = "12.3.4";
-  add(l);
+  // A sale of `invoice` line 1, changed by `change`.
+  auto sale_with = [](const std::string& invoice, const std::function<void(parse::Line&)>& change) {
+    parse::Line l = SaleOn(0, invoice, 1);
+    change(l);
+    return l;
+  };
+  add(sale_with("INV-2", [](parse::Line& l) { l.sku = "NOPE"; }));
+  add(sale_with("INV-3", [](parse::Line& l) { l.unit_of_measure = "CA"; }));
+  add(sale_with("INV-4", [](parse::Line& l) { l.currency = "EUR"; }));
+  add(sale_with("INV-5", [](parse::Line& l) { l.date = "2027-01-01"; }));
+  add(sale_with("INV-6", [](parse::Line& l) { l.customer.name = ""; }));
+  add(SaleOn(0, "", 0));  // no invoice
+  // An 852 code the domain does not model: ignored.
+  add(sale_with("INV-7", [](parse::Line& l) { l.activity_code = "QP"; }));
+  add(sale_with("INV-8", [](parse::Line& l) { l.unit_price = "12.3.4"; }));
   parse::Issue issue;
   issue.line_number = ++n;
   issue.field = "quantity";

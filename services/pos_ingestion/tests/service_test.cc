@@ -713,11 +713,11 @@ TEST(BatchDecisionTest, ChunksAreCutByLineCountAndByBytes) {
     line.mutable_end_customer()->set_name(std::string(3000, 'a'));
     large.Accept(std::move(line));
   }
-  EXPECT_EQ(small.chunks, (2000u + domain::kMaxLinesPerChunk - 1) / domain::kMaxLinesPerChunk);
+  EXPECT_EQ(small.chunks(), (2000u + domain::kMaxLinesPerChunk - 1) / domain::kMaxLinesPerChunk);
   EXPECT_EQ(small.accepted, 2000u);
-  EXPECT_GT(large.chunks, small.chunks);
+  EXPECT_GT(large.chunks(), small.chunks());
   int64_t next = 1;
-  for (size_t c = 0; c < large.chunks; ++c) {
+  for (size_t c = 0; c < large.chunks(); ++c) {
     const auto& chunk = large.Chunk(c);
     EXPECT_LE(chunk.lines_size(), domain::kMaxLinesPerChunk);
     EXPECT_LE(chunk.ByteSizeLong(), domain::kMaxLineBytesPerChunk + 16 * 1024) << "chunk " << c;
@@ -777,7 +777,7 @@ TEST(BatchDecisionTest, ChunksRenderUnderTheKafkaRecordLimitAsJson) {
     }
     google::protobuf::util::JsonPrintOptions o;
     o.preserve_proto_field_names = true;  // as the relay renders (longer names)
-    for (size_t c = 0; c < d.chunks; ++c) {
+    for (size_t c = 0; c < d.chunks(); ++c) {
       std::string json;
       ASSERT_TRUE(google::protobuf::util::MessageToJsonString(d.Chunk(c), &json, o).ok());
       EXPECT_LT(json.size(), 1'000'000u - 8'192u)
