@@ -1,9 +1,10 @@
 #include "channelops/eventstore/event_store.h"
 
-#include <algorithm>
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <thread>
@@ -20,6 +21,7 @@
 #include "channelops/core/ids.h"
 #include "channelops/core/status_macros.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "key_filter.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
@@ -138,6 +140,7 @@ struct Metrics {
   prometheus::Gauge* table_reader_bytes = nullptr;
   prometheus::Gauge* block_cache_bytes = nullptr;
   prometheus::Gauge* sst_bytes = nullptr;
+  prometheus::Gauge* key_filter_bytes = nullptr;  // every point-lookup family's filter
 };
 
 Metrics MakeMetrics(prometheus::Registry* r) {
@@ -224,6 +227,7 @@ Metrics MakeMetrics(prometheus::Registry* r) {
   m.memtable_bytes = &mem.Add({{"component", "memtables"}});
   m.table_reader_bytes = &mem.Add({{"component", "table_readers"}});
   m.block_cache_bytes = &mem.Add({{"component", "block_cache"}});
+  m.key_filter_bytes = &mem.Add({{"component", "key_filters"}});
   m.sst_bytes = &prometheus::BuildGauge()
                      .Name("channelops_eventstore_table_files_bytes")
                      .Help("Size of the live table files on disk")
@@ -354,6 +358,7 @@ class StoreImpl final : public EventStore {
       durable_view_ = backend_->PinView();  // everything recovered is durable
     }
     if (metrics_.last_position) metrics_.last_position->Set(static_cast<double>(pos));
+    CHANNELOPS_RETURN_IF_ERROR(OpenKeyFilters());
     UpdateUsageGauges();  // what recovery loaded; then once a second (StatsLoop)
     // Named for top -H and profiles.
     writer_ = std::thread([this] {
@@ -606,6 +611,8 @@ class StoreImpl final : public EventStore {
       stats_stop_ = true;
     }
     if (stats_.joinable()) stats_.join();
+    filter_loader_stop_.store(true);
+    if (filter_loader_.joinable()) filter_loader_.join();
     {
       absl::MutexLock l(&view_mu_);
       durable_view_.reset();
@@ -621,6 +628,19 @@ class StoreImpl final : public EventStore {
   absl::StatusOr<std::optional<std::string>> ReadThrough(int cf, absl::string_view key) {
     auto it = overlay_.find(OverlayKey(cf, key));
     if (it != overlay_.end()) return it->second.value;
+    if (Filtered* f = filters_[cf].get()) {
+      // Everything this store wrote to the family went through RunCommand,
+      // which added its keys: a "no" is exact. Until the loader has added the
+      // keys stored before the open, read the store.
+      if (!f->loaded.load(std::memory_order_acquire)) {
+        if (f->loading) f->loading->Increment();
+      } else if (!f->filter.MayContain(key)) {
+        if (f->absent) f->absent->Increment();
+        return std::nullopt;
+      } else if (f->maybe) {
+        f->maybe->Increment();
+      }
+    }
     if (cf == kHeads) {
       auto h = heads_.find(key);
       if (h != heads_.end()) return h->second;
@@ -811,6 +831,9 @@ class StoreImpl final : public EventStore {
     for (size_t i = 0; i < tx.ops.size(); ++i) {
       WriteOp& op = tx.ops[i];
       if (op.cf == kHeads && op.value) RememberHead(op.key, *op.value);
+      // Before the write reaches the engine, so a key can never be stored and
+      // not in its filter.
+      if (op.value && filters_[op.cf]) filters_[op.cf]->filter.Add(op.key);
       if (tx.overlay_op[i]) {
         std::string ok = OverlayKey(op.cf, op.key);
         overlay_[ok] = OverlayEntry{op.value, batch.seq};
@@ -974,6 +997,79 @@ class StoreImpl final : public EventStore {
     }
   }
 
+  // A key filter (key_filter.h) for each point-lookup family, sized for twice
+  // the keys it holds (at least kMinFilterKeys). Those keys are added by a
+  // loader thread; meanwhile the writer reads the store, as without a filter.
+  // Keys written from now on are added by RunCommand. Together they cover every
+  // key stored (a key deleted before the loader reaches it is rightly absent).
+  absl::Status OpenKeyFilters() {
+    filters_.resize(cf_names_.size());
+    if (!options_.key_filters) return absl::OkStatus();
+    std::vector<int> to_load;
+    for (const std::string& name : options_.point_lookup_cfs) {
+      const int cf = CfIndex(name);
+      CHANNELOPS_ASSIGN_OR_RETURN(std::optional<std::string> last, backend_->LastKey(cf));
+      const uint64_t stored = last ? backend_->EstimateKeys(cf) : 0;
+      auto f = std::make_unique<Filtered>(std::max<uint64_t>(2 * stored, kMinFilterKeys));
+      if (options_.metrics != nullptr) {
+        auto& lookups = prometheus::BuildCounter()
+                            .Name("channelops_eventstore_key_filter_lookups_total")
+                            .Help(
+                                "Point reads of a point-lookup family by the writer, by the "
+                                "key filter's answer: absent (the store was not read), maybe "
+                                "(read), loading (read: the filter is still being loaded)")
+                            .Register(*options_.metrics);
+        f->absent = &lookups.Add({{"cf", name}, {"answer", "absent"}});
+        f->maybe = &lookups.Add({{"cf", name}, {"answer", "maybe"}});
+        f->loading = &lookups.Add({{"cf", name}, {"answer", "loading"}});
+        f->ready = &prometheus::BuildGauge()
+                        .Name("channelops_eventstore_key_filter_loaded")
+                        .Help(
+                            "1 once a point-lookup family's key filter holds the keys stored "
+                            "before the open")
+                        .Register(*options_.metrics)
+                        .Add({{"cf", name}});
+      }
+      if (last) {
+        to_load.push_back(cf);
+      } else {
+        f->loaded.store(true, std::memory_order_release);
+        if (f->ready) f->ready->Set(1);
+      }
+      filters_[cf] = std::move(f);
+    }
+    if (!to_load.empty()) {
+      filter_loader_ = std::thread([this, to_load] {
+        pthread_setname_np(pthread_self(), "es-filters");
+        LoadKeyFilters(to_load);
+      });
+    }
+    return absl::OkStatus();
+  }
+
+  void LoadKeyFilters(const std::vector<int>& cfs) {
+    for (int cf : cfs) {
+      Filtered& f = *filters_[cf];
+      absl::Status s = backend_->Scan(
+          cf, "", "", SIZE_MAX,
+          [&](absl::string_view key, absl::string_view) {
+            if (filter_loader_stop_.load(std::memory_order_relaxed)) return false;
+            f.filter.AddLoaded(key);
+            return true;
+          },
+          nullptr);
+      if (filter_loader_stop_.load()) return;
+      if (!s.ok()) {
+        // The filter stays unused (lookups{answer="loading"}): reads go to the store.
+        fprintf(stderr, "event store: loading the key filter of %s failed: %s\n",
+                cf_names_[cf].c_str(), std::string(s.message()).c_str());
+        continue;
+      }
+      f.loaded.store(true, std::memory_order_release);
+      if (f.ready) f.ready->Set(1);
+    }
+  }
+
   void UpdateUsageGauges() {
     if (metrics_.memtable_bytes == nullptr) return;
     const EngineUsage u = backend_->Usage();
@@ -981,6 +1077,9 @@ class StoreImpl final : public EventStore {
     metrics_.table_reader_bytes->Set(static_cast<double>(u.table_reader_bytes));
     metrics_.block_cache_bytes->Set(static_cast<double>(u.block_cache_bytes));
     metrics_.sst_bytes->Set(static_cast<double>(u.sst_bytes));
+    uint64_t filters = 0;
+    for (const auto& f : filters_) filters += f ? f->filter.bytes() : 0;
+    metrics_.key_filter_bytes->Set(static_cast<double>(filters));
   }
 
   // One fsync for every batch written since the last; then the batches are
@@ -1087,6 +1186,19 @@ class StoreImpl final : public EventStore {
   }
   View ViewFor(int cf) const { return cf == kMeta ? nullptr : DurableView(); }
 
+  // A point-lookup family's key filter, whether the loader is done with it,
+  // and its metrics (null without a registry).
+  struct Filtered {
+    explicit Filtered(uint64_t capacity) : filter(capacity) {}
+    KeyFilter filter;
+    std::atomic<bool> loaded{false};
+    prometheus::Counter* absent = nullptr;
+    prometheus::Counter* maybe = nullptr;
+    prometheus::Counter* loading = nullptr;
+    prometheus::Gauge* ready = nullptr;
+  };
+  static constexpr uint64_t kMinFilterKeys = uint64_t{1} << 20;  // 1.25 MiB
+
   friend class TxImpl;
   Options options_;
   std::unique_ptr<Backend> backend_;
@@ -1132,6 +1244,12 @@ class StoreImpl final : public EventStore {
 
   mutable absl::Mutex pos_mu_;
   uint64_t last_committed_ ABSL_GUARDED_BY(pos_mu_) = 0;
+
+  // By column family index; null where the family has no key filter. Set up
+  // before the writer starts; then the filters change only inside (KeyFilter).
+  std::vector<std::unique_ptr<Filtered>> filters_;
+  std::thread filter_loader_;
+  std::atomic<bool> filter_loader_stop_{false};
 
   std::thread writer_;
   std::thread committer_;

@@ -192,6 +192,11 @@ class RocksDbBackend final : public Backend {
                         &u.block_cache_bytes);
     return u;
   }
+  uint64_t EstimateKeys(int cf) const override {
+    uint64_t n = 0;
+    if (db_ != nullptr) db_->GetIntProperty(handles_[cf], "rocksdb.estimate-num-keys", &n);
+    return n;
+  }
 
   static rocksdb::ReadOptions ReadAt(const void* view) {
     rocksdb::ReadOptions ro;
@@ -372,6 +377,10 @@ class RocksDbBackend final : public Backend {
 class MemoryBackend final : public Backend {
  public:
   explicit MemoryBackend(size_t n) : data_(n) {}
+  uint64_t EstimateKeys(int cf) const override {
+    std::shared_lock l(mu_);
+    return data_[cf].size();
+  }
   absl::StatusOr<std::optional<std::string>> Get(int cf, absl::string_view key,
                                                  const void*) const override {
     std::shared_lock l(mu_);

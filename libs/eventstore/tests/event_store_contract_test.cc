@@ -10,6 +10,7 @@
 #include "channelops/eventstore/event_store.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
+#include "prometheus/registry.h"
 
 namespace channelops::eventstore {
 namespace {
@@ -41,6 +42,7 @@ class EventStoreContract : public ::testing::TestWithParam<bool /*rocksdb*/> {
     o.read_model_cfs = {"rm_test"};
     o.point_lookup_cfs = {"rm_test"};  // every contract holds with its memtable bloom filter
     o.clock = clock_;
+    o.metrics = metrics_;
     auto s = GetParam() ? EventStore::Open(o) : EventStore::OpenInMemory(o);
     ASSERT_TRUE(s.ok()) << s.status();
     store_ = std::move(*s);
@@ -73,8 +75,39 @@ class EventStoreContract : public ::testing::TestWithParam<bool /*rocksdb*/> {
     });
   }
 
+  // The value of a metric of rm_test's key filter (with answer=`answer` for
+  // the lookups counter), or -1 if metrics_ has no such series.
+  double Metric(const std::string& name, const std::string& answer = "") const {
+    for (const auto& family : metrics_->Collect()) {
+      if (family.name != name) continue;
+      for (const auto& m : family.metric) {
+        bool match = true;
+        for (const auto& l : m.label) {
+          if (l.name == "answer" && l.value != answer) match = false;
+          if (l.name == "cf" && l.value != "rm_test") match = false;
+        }
+        if (!match) continue;
+        return family.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+      }
+    }
+    return -1;
+  }
+  absl::Status Exec(std::function<absl::Status(Tx&)> fn) {
+    CommandMeta meta;
+    meta.request_id = "r";
+    meta.actor = "tester";
+    return store_
+        ->ExecuteSync(meta,
+                      [fn = std::move(fn)](Tx& tx) -> absl::StatusOr<std::string> {
+                        CHANNELOPS_RETURN_IF_ERROR(fn(tx));
+                        return std::string("ok");
+                      })
+        .status();
+  }
+
   static inline int counter_ = 0;
   core::Clock* clock_ = nullptr;  // the system clock
+  prometheus::Registry* metrics_ = nullptr;
   fs::path dir_;
   std::unique_ptr<EventStore> store_;
 };
@@ -304,6 +337,58 @@ TEST_P(EventStoreContract, ReopenKeepsEverything) {
   EXPECT_TRUE(retry->replayed);
   ASSERT_TRUE(AppendOne("s-1", 2, "c").ok());
   EXPECT_EQ(store_->LastPosition(), 3u);
+}
+
+// A point-lookup family's key filter answers the writer's misses without
+// reading the store, and never hides a stored key: the keys stored before a
+// reopen are loaded into it, a key deleted before the reopen stays absent, and
+// one deleted after it reads as absent (the filter still says "maybe").
+TEST_P(EventStoreContract, KeyFilterKnowsTheKeysStoredBeforeTheOpen) {
+  if (!GetParam()) GTEST_SKIP() << "in-memory store is not durable";
+  constexpr int kKeys = 3000;
+  ASSERT_TRUE(Exec([&](Tx& tx) {
+                for (int i = 0; i < kKeys; ++i) tx.Put("rm_test", absl::StrCat("k", i), "v");
+                return absl::OkStatus();
+              }).ok());
+  ASSERT_TRUE(Exec([&](Tx& tx) {
+                tx.Delete("rm_test", "k0");
+                return absl::OkStatus();
+              }).ok());
+  prometheus::Registry registry;
+  metrics_ = &registry;
+  Reopen();
+  for (int i = 0; i < 1000 && Metric("channelops_eventstore_key_filter_loaded") != 1; ++i)
+    absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_EQ(Metric("channelops_eventstore_key_filter_loaded"), 1);
+  int found = 0, absent = 0;
+  ASSERT_TRUE(Exec([&](Tx& tx) -> absl::Status {
+                for (int i = 0; i < kKeys; ++i) {
+                  CHANNELOPS_ASSIGN_OR_RETURN(auto v, tx.Get("rm_test", absl::StrCat("k", i)));
+                  found += v.has_value();
+                  CHANNELOPS_ASSIGN_OR_RETURN(auto w, tx.Get("rm_test", absl::StrCat("x", i)));
+                  absent += !w.has_value();
+                }
+                return absl::OkStatus();
+              }).ok());
+  EXPECT_EQ(found, kKeys - 1);  // all but k0
+  EXPECT_EQ(absent, kKeys);
+  // The filter answered (nearly) every miss; every stored key was read.
+  EXPECT_GE(Metric("channelops_eventstore_key_filter_lookups_total", "absent"), 0.95 * kKeys);
+  EXPECT_GE(Metric("channelops_eventstore_key_filter_lookups_total", "maybe"), kKeys - 1);
+  EXPECT_EQ(Metric("channelops_eventstore_key_filter_lookups_total", "loading"), 0);
+  ASSERT_TRUE(Exec([&](Tx& tx) {
+                tx.Delete("rm_test", "k1");
+                return absl::OkStatus();
+              }).ok());
+  ASSERT_TRUE(Exec([&](Tx& tx) -> absl::Status {
+                CHANNELOPS_ASSIGN_OR_RETURN(auto v, tx.Get("rm_test", "k1"));
+                EXPECT_FALSE(v.has_value());
+                CHANNELOPS_ASSIGN_OR_RETURN(auto w, tx.Get("rm_test", "k2"));
+                EXPECT_TRUE(w.has_value());
+                return absl::OkStatus();
+              }).ok());
+  store_.reset();  // before the registry it counts into
+  metrics_ = nullptr;
 }
 
 TEST_P(EventStoreContract, ClosedStoreCancels) {

@@ -86,6 +86,10 @@ ABSL_FLAG(int, store_memtable_budget_mb, 32,
 ABSL_FLAG(int, store_block_cache_mb, 32,
           "MiB of the store's block cache (table blocks read), shared by all column families. "
           "At least 1");
+ABSL_FLAG(bool, store_key_filters, true,
+          "keep an in-memory filter (~1.25 bytes per key) of the keys of the service's "
+          "point-lookup read models (e.g. POS's duplicate-line index), so that checking a key "
+          "that does not exist does not read the store. false: every check reads the store");
 ABSL_FLAG(bool, store_sync, true,
           "fsync every group commit (never turn off in production: acknowledged writes could be "
           "lost on power failure)");
@@ -438,6 +442,7 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(ServiceCo
   so.clock = impl->config.clock;
   so.metrics = impl->registry.get();
   so.sync = absl::GetFlag(FLAGS_store_sync);
+  so.key_filters = absl::GetFlag(FLAGS_store_key_filters);
   so.max_open_files = absl::GetFlag(FLAGS_store_max_open_files);
   for (auto [flag, mb, out] : {
            std::make_tuple("--store_memtable_budget_mb", absl::GetFlag(FLAGS_store_memtable_budget_mb),
