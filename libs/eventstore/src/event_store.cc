@@ -283,10 +283,26 @@ struct Pending {
   absl::Time submitted;
 };
 
+// A command's view of the store. It stages straight into the batch being
+// decided (its ops) and into the store's overlay, which is how the command
+// reads its own writes and later commands read them before they are durable.
+// If the command fails, Discard() takes both back: the ops are truncated and
+// every overlay entry it replaced is restored (`undo`, parallel to the
+// batch's overlay keys from the command's first).
 class TxImpl final : public Tx {
  public:
-  TxImpl(StoreImpl& store, absl::Time now, const CommandMeta& meta, uint64_t next_position)
-      : store_(store), now_(now), meta_(meta), next_position_(next_position) {}
+  TxImpl(StoreImpl& store, absl::Time now, const CommandMeta& meta, uint64_t next_position,
+         Batch& batch, std::vector<std::optional<OverlayEntry>>& undo)
+      : store_(store),
+        now_(now),
+        meta_(meta),
+        next_position_(next_position),
+        batch_(batch),
+        first_op_(batch.ops.size()),
+        first_key_(batch.overlay_keys.size()),
+        undo_(undo) {
+    undo_.clear();
+  }
 
   absl::Time now() const override { return now_; }
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view cf,
@@ -301,12 +317,14 @@ class TxImpl final : public Tx {
   uint64_t discard_epoch() const override;
 
   absl::StatusOr<std::optional<std::string>> GetByIndex(int cf, absl::string_view key);
+  // `overlay`: visible to this command's and later commands' reads.
   void Stage(int cf, absl::string_view key, std::optional<std::string> value, bool overlay);
+  // Takes back everything staged (the command failed).
+  void Discard();
 
-  std::vector<WriteOp> ops;
-  std::vector<bool> overlay_op;  // parallel to ops: visible to later commands?
   uint64_t next_position() const { return next_position_; }
   uint64_t events() const { return events_; }
+  size_t first_op() const { return first_op_; }
 
  private:
   int CfIndex(absl::string_view cf);
@@ -315,8 +333,10 @@ class TxImpl final : public Tx {
   const CommandMeta& meta_;
   uint64_t next_position_;
   uint64_t events_ = 0;
-  // Read-your-writes; ordered, so a prefix scan visits only its matches.
-  absl::btree_map<std::string, std::optional<std::string>> local_;
+  Batch& batch_;
+  const size_t first_op_;
+  const size_t first_key_;
+  std::vector<std::optional<OverlayEntry>>& undo_;
 };
 
 uint64_t NextStoreEpochBase() {
@@ -806,9 +826,10 @@ class StoreImpl final : public EventStore {
       }
     }
     if (p.meta.correlation_id.empty()) p.meta.correlation_id = p.meta.request_id;
-    TxImpl tx(*this, now, p.meta, next_position_);
+    TxImpl tx(*this, now, p.meta, next_position_, batch, undo_);
     absl::StatusOr<std::string> response = p.command(tx);
     if (!response.ok()) {
+      tx.Discard();
       if (metrics_.commands_rejected) metrics_.commands_rejected->Increment();
       ++discard_epoch_;  // what it staged is dropped
       batch.answers.push_back(Answer{std::move(p.done), response.status(), p.submitted});
@@ -828,18 +849,12 @@ class StoreImpl final : public EventStore {
       batch.events += tx.events();
       next_position_ = tx.next_position();
     }
-    for (size_t i = 0; i < tx.ops.size(); ++i) {
-      WriteOp& op = tx.ops[i];
+    for (size_t i = tx.first_op(); i < batch.ops.size(); ++i) {
+      const WriteOp& op = batch.ops[i];
       if (op.cf == kHeads && op.value) RememberHead(op.key, *op.value);
       // Before the write reaches the engine, so a key can never be stored and
       // not in its filter.
       if (op.value && filters_[op.cf]) filters_[op.cf]->filter.Add(op.key);
-      if (tx.overlay_op[i]) {
-        std::string ok = OverlayKey(op.cf, op.key);
-        overlay_[ok] = OverlayEntry{op.value, batch.seq};
-        batch.overlay_keys.push_back(std::move(ok));
-      }
-      batch.ops.push_back(std::move(op));
     }
     batch.answers.push_back(Answer{std::move(p.done), std::move(r), p.submitted});
   }
@@ -1209,6 +1224,7 @@ class StoreImpl final : public EventStore {
 
   // Writer-thread state.
   absl::btree_map<std::string, OverlayEntry> overlay_;   // ordered: prefix scans
+  std::vector<std::optional<OverlayEntry>> undo_;        // the running command's (TxImpl)
   absl::flat_hash_map<std::string, std::string> heads_;  // stream -> encoded version
   uint64_t next_position_ = 1;
   uint64_t batch_seq_ = 0;
@@ -1262,9 +1278,7 @@ class StoreImpl final : public EventStore {
 int TxImpl::CfIndex(absl::string_view cf) { return store_.CfIndex(cf); }
 
 absl::StatusOr<std::optional<std::string>> TxImpl::GetByIndex(int cf, absl::string_view key) {
-  auto it = local_.find(OverlayKey(cf, key));
-  if (it != local_.end()) return it->second;
-  return store_.ReadThrough(cf, key);
+  return store_.ReadThrough(cf, key);  // the overlay holds this command's writes too
 }
 
 uint64_t TxImpl::discard_epoch() const { return store_.discard_epoch_; }
@@ -1275,9 +1289,33 @@ absl::StatusOr<std::optional<std::string>> TxImpl::Get(absl::string_view cf,
 }
 
 void TxImpl::Stage(int cf, absl::string_view key, std::optional<std::string> value, bool overlay) {
-  if (overlay) local_[OverlayKey(cf, key)] = value;
-  ops.push_back(WriteOp{cf, std::string(key), std::move(value)});
-  overlay_op.push_back(overlay);
+  if (overlay) {
+    std::string ok = OverlayKey(cf, key);
+    auto [it, added] = store_.overlay_.try_emplace(ok);
+    if (added) {
+      undo_.emplace_back();
+    } else {
+      undo_.emplace_back(std::move(it->second));
+    }
+    it->second = OverlayEntry{value, batch_.seq};
+    batch_.overlay_keys.push_back(std::move(ok));
+  }
+  batch_.ops.push_back(WriteOp{cf, std::string(key), std::move(value)});
+}
+
+void TxImpl::Discard() {
+  // Newest first: a key staged twice gets back what it had before the command.
+  for (size_t i = batch_.overlay_keys.size(); i-- > first_key_;) {
+    std::optional<OverlayEntry>& prior = undo_[i - first_key_];
+    if (prior) {
+      store_.overlay_[batch_.overlay_keys[i]] = std::move(*prior);
+    } else {
+      store_.overlay_.erase(batch_.overlay_keys[i]);
+    }
+  }
+  batch_.overlay_keys.resize(first_key_);
+  batch_.ops.resize(first_op_);
+  undo_.clear();
 }
 
 void TxImpl::Put(absl::string_view cf, absl::string_view key, std::string value) {
@@ -1297,12 +1335,7 @@ absl::Status TxImpl::Scan(absl::string_view cf, absl::string_view prefix,
         return true;
       },
       nullptr));
-  store_.OverlayPrefix(idx, prefix, merged);
-  const std::string start = OverlayKey(idx, prefix);
-  for (auto it = local_.lower_bound(start);
-       it != local_.end() && absl::StartsWith(it->first, start); ++it) {
-    merged[it->first.substr(1)] = it->second;
-  }
+  store_.OverlayPrefix(idx, prefix, merged);  // this command's writes included
   for (const auto& [k, v] : merged) {
     if (v) fn(k, *v);
   }

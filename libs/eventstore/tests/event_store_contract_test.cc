@@ -5,6 +5,8 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "channelops/core/clock.h"
 #include "channelops/core/status_macros.h"
 #include "channelops/eventstore/event_store.h"
@@ -182,6 +184,76 @@ TEST_P(EventStoreContract, FailedCommandWritesNothingAndIsNotRemembered) {
   // A failed command is not an answer: the same key may be retried.
   EXPECT_TRUE(AppendOne("s-1", kAnyVersion, "a", "req-x").ok());
   EXPECT_EQ(store_->LastPosition(), 1u);
+}
+
+// A failed command's writes are taken back from what later commands read
+// before anything is durable: a key it overwrote (twice) has the earlier
+// command's value again, a key it added or deleted is as before, its stream
+// append is gone. Submitted together, so that most rounds decide the three
+// commands in one batch (the writer's overlay), the rest across batches.
+TEST_P(EventStoreContract, AFailedCommandsWritesAreTakenBackBeforeTheNextCommandReads) {
+  constexpr int kRounds = 50;
+  std::atomic<int> answered{0};
+  std::vector<std::string> seen(kRounds);
+  for (int i = 0; i < kRounds; ++i) {
+    const std::string k = absl::StrCat("k", i), a = absl::StrCat("a", i), n = absl::StrCat("n", i),
+                      stream = absl::StrCat("s", i);
+    store_->Execute(
+        CommandMeta{},
+        [=](Tx& tx) -> absl::StatusOr<std::string> {
+          tx.Put("rm_test", k, "v1");
+          tx.Put("rm_test", a, "1");
+          return std::string();
+        },
+        [&](absl::StatusOr<CommandResult> r) { EXPECT_TRUE(r.ok()) << r.status(); });
+    store_->Execute(
+        CommandMeta{},
+        [=](Tx& tx) -> absl::StatusOr<std::string> {
+          tx.Put("rm_test", k, "v2");
+          tx.Put("rm_test", k, "v3");
+          tx.Put("rm_test", n, "x");
+          tx.Delete("rm_test", a);
+          std::vector<NewEvent> evs;
+          evs.push_back(NewEvent::Of(Str("x")));
+          CHANNELOPS_RETURN_IF_ERROR(tx.Append(stream, kNoStream, std::move(evs)).status());
+          return absl::FailedPreconditionError("state: refused after staging");
+        },
+        [&](absl::StatusOr<CommandResult> r) {
+          EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+        });
+    store_->Execute(
+        CommandMeta{},
+        [=](Tx& tx) -> absl::StatusOr<std::string> {
+          CHANNELOPS_ASSIGN_OR_RETURN(auto kv, tx.Get("rm_test", k));
+          CHANNELOPS_ASSIGN_OR_RETURN(auto av, tx.Get("rm_test", a));
+          CHANNELOPS_ASSIGN_OR_RETURN(auto nv, tx.Get("rm_test", n));
+          CHANNELOPS_ASSIGN_OR_RETURN(uint64_t version, tx.StreamVersion(stream));
+          std::string listed;
+          CHANNELOPS_RETURN_IF_ERROR(
+              tx.Scan("rm_test", k, [&](absl::string_view key, absl::string_view value) {
+                absl::StrAppend(&listed, key, "=", value, ";");
+              }));
+          return absl::StrCat(kv.value_or("-"), ",", av.value_or("-"), ",", nv.value_or("-"), ",",
+                              version, ",", listed);
+        },
+        [&, i](absl::StatusOr<CommandResult> r) {
+          EXPECT_TRUE(r.ok()) << r.status();
+          if (r.ok()) seen[i] = r->response;
+          answered++;
+        });
+  }
+  while (answered.load() < kRounds) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < kRounds; ++i) {
+    // The scan of prefix k<i> also lists k<i>0..k<i>9 of later rounds when committed; only
+    // the exact key matters.
+    EXPECT_TRUE(absl::StartsWith(seen[i], absl::StrCat("v1,1,-,0,k", i, "=v1;"))) << seen[i];
+  }
+  EXPECT_EQ(store_->LastPosition(), 0u);
+  for (int i = 0; i < kRounds; ++i) {
+    EXPECT_EQ(store_->Get("rm_test", absl::StrCat("k", i))->value_or(""), "v1");
+    EXPECT_FALSE(store_->Get("rm_test", absl::StrCat("n", i))->has_value());
+    EXPECT_EQ(store_->Get("rm_test", absl::StrCat("a", i))->value_or(""), "1");
+  }
 }
 
 TEST_P(EventStoreContract, ReadModelWrittenAtomicallyWithEvents) {
