@@ -1048,6 +1048,7 @@ class StoreImpl final : public EventStore {
       if (last) {
         to_load.push_back(cf);
       } else {
+        f->filter.LoadDone();  // nothing to load
         f->loaded.store(true, std::memory_order_release);
         if (f->ready) f->ready->Set(1);
       }
@@ -1073,6 +1074,7 @@ class StoreImpl final : public EventStore {
             return true;
           },
           nullptr);
+      f.filter.LoadDone();  // adds nothing more, whatever happened
       if (filter_loader_stop_.load()) return;
       if (!s.ok()) {
         // The filter stays unused (lookups{answer="loading"}): reads go to the store.

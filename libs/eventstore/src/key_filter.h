@@ -16,7 +16,8 @@
 // before the write reaches the engine), and the keys already stored at open
 // are added by a loader. Deleted keys stay in (a false positive: one wasted
 // read). Thread-safe: Add/AddLoaded/MayContain may run concurrently (bits are
-// set with atomic OR); only one thread calls Add (it alone adds layers).
+// set with atomic OR while the loader runs); only one thread calls Add (it
+// alone adds layers), and only one AddLoaded, then LoadDone.
 
 #include <array>
 #include <atomic>
@@ -46,13 +47,18 @@ class KeyFilter {
     if (l->added.load(std::memory_order_relaxed) >= l->capacity && n < kMaxLayers) {
       AddLayer(l->capacity * 2);
       l = layers_[n].get();
+      ++n;
     }
-    l->Set(Hash(key));
+    // Alone in the layer (plain read-modify-writes) unless the loader may
+    // still be adding to it.
+    const bool shared = n == 1 && !loaded_.load(std::memory_order_acquire);
+    l->Set(Hash(key), shared);
   }
 
   // Adds a key found in the store at open (the loader), into the first layer,
-  // which was sized for them.
-  void AddLoaded(absl::string_view key) { layers_[0]->Set(Hash(key)); }
+  // which was sized for them. Then LoadDone().
+  void AddLoaded(absl::string_view key) { layers_[0]->Set(Hash(key), /*shared=*/true); }
+  void LoadDone() { loaded_.store(true, std::memory_order_release); }
 
   // false: the key was never added (so it is not in the store).
   bool MayContain(absl::string_view key) const {
@@ -89,14 +95,29 @@ class KeyFilter {
       return h ^ (h >> 31);
     }
 
-    void Set(uint64_t h) {
+    // `shared`: another thread may set bits of this layer at the same time
+    // (atomic ORs); else plain loads and stores of the words.
+    void Set(uint64_t h, bool shared) {
       std::atomic<uint64_t>* b = Block(h);
+      uint64_t mask[8] = {};
       uint64_t bits = Bits(h);
       for (int i = 0; i < kProbes; ++i, bits >>= 9) {
         const unsigned bit = bits & 511;
-        b[bit >> 6].fetch_or(uint64_t{1} << (bit & 63), std::memory_order_relaxed);
+        mask[bit >> 6] |= uint64_t{1} << (bit & 63);
       }
-      added.fetch_add(1, std::memory_order_relaxed);
+      for (int w = 0; w < 8; ++w) {
+        if (mask[w] == 0) continue;
+        if (shared) {
+          b[w].fetch_or(mask[w], std::memory_order_relaxed);
+        } else {
+          b[w].store(b[w].load(std::memory_order_relaxed) | mask[w], std::memory_order_relaxed);
+        }
+      }
+      if (shared) {
+        added.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        added.store(added.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      }
     }
     bool Test(uint64_t h) const {
       const std::atomic<uint64_t>* b = Block(h);
@@ -124,6 +145,7 @@ class KeyFilter {
 
   std::array<std::unique_ptr<Layer>, kMaxLayers> layers_;
   std::atomic<int> layers_used_{0};
+  std::atomic<bool> loaded_{false};  // the loader is done with layer 0
   std::atomic<uint64_t> bytes_{0};
 };
 

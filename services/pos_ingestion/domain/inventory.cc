@@ -10,6 +10,18 @@ namespace {
 // a += sign * b, where a may be unset (no currency yet).
 absl::Status AddMoney(common::v1::Money& a, const common::v1::Money& b, int sign) {
   if (!HasMoney(b)) return absl::OkStatus();
+  // The common case in place (a sell-through day adds every line of a
+  // report): the same currency, no overflow. Otherwise, and for the error,
+  // through core::Money.
+  if (HasMoney(a) && a.currency_code() == b.currency_code()) {
+    int64_t add = b.amount_micros();
+    int64_t sum;
+    if ((sign >= 0 || !__builtin_sub_overflow(int64_t{0}, add, &add)) &&
+        !__builtin_add_overflow(a.amount_micros(), add, &sum)) {
+      a.set_amount_micros(sum);
+      return absl::OkStatus();
+    }
+  }
   core::Money add = MoneyOf(b);
   if (sign < 0) {
     CHANNELOPS_ASSIGN_OR_RETURN(add, add.Negate());
