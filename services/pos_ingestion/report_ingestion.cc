@@ -159,10 +159,9 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
     }
     // A lines-phase message is parsed without the lock: a batch's answer may
     // arrive meanwhile and must not wait for a chunk's parse on the store's
-    // answer thread. The read side (msg_, the parser, scratch_) stays this
+    // answer thread. The read side (msg_, the parser, the open batch) stays this
     // thread's while reading_ is set: nothing starts another read.
     absl::Status parsed = ParseMessage();
-    if (parsed.ok()) PrepareScratch();
     std::lock_guard<std::recursive_mutex> l(mu_);
     reading_ = false;
     if (finished_) return;
@@ -255,10 +254,9 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
     Read();
   }
 
-  // A lines-phase message into scratch_ (parsed items), or why it is refused.
+  // A lines-phase message's items into the open batch (BatchSink), or why it is refused.
   // Touches only the read side: runs without the lock.
   absl::Status ParseMessage() {
-    scratch_.clear();
     switch (msg_.msg_case()) {
       case v1::IngestReportRequest::kHeader:
         return core::InvalidArgument("header", "only the first message may be a header");
@@ -275,8 +273,9 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
               "lines.lines",
               absl::StrCat("at most ", domain::kMaxLinesPerMessage, " lines per message"));
         }
-        for (const v1::ReportLine& l : lines)
-          scratch_.push_back(domain::FromTyped(l, ++typed_lines_));
+        BatchSink sink(*this);
+        for (const v1::ReportLine& l : lines) sink.Add(domain::FromTyped(l, ++typed_lines_));
+        sink.Done();
         return absl::OkStatus();
       }
       case v1::IngestReportRequest::kChunk: {
@@ -287,7 +286,9 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
         if (msg_.chunk().size() > domain::kMaxChunkBytes) {
           return core::InvalidArgument("chunk", "at most 4 MiB per message");
         }
-        parser_->Push(msg_.chunk(), scratch_);
+        BatchSink sink(*this);
+        parser_->PushTo(msg_.chunk(), sink);
+        sink.Done();
         return absl::OkStatus();
       }
       default:
@@ -310,9 +311,9 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
           "the stream was cancelled before its end; re-send the report to resume it"));
     }
     if (parser_) {
-      scratch_.clear();
-      parser_->Finish(scratch_);
-      PrepareScratch();
+      BatchSink sink(*this);
+      parser_->FinishTo(sink);
+      sink.Done();
     }
     AddFullBatches();
     AddOpenBatch();
@@ -320,48 +321,82 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
     Continue();
   }
 
-  // Validates the lines of scratch_ (domain::PreparedItem) into batches of
-  // kBatchLines (open_batch_, then full_batches_): the store's writer keeps
-  // each verdict unless the line's catalogue entry or the day changed
-  // meanwhile. The catalogue entries are read from the store's committed view
-  // once per message. An item is moved once, into its batch's vector: batches
-  // then move whole. Read side only.
-  void PrepareScratch() {
-    catalogue_.clear();
-    const domain::LineContext lc = domain::LineContextOf(header_, service_.clock().Now());
-    const domain::ProductLookup lookup = [this](const std::string& sku) -> const v1::Product* {
-      auto it = catalogue_.find(sku);
-      if (it == catalogue_.end()) {
-        std::optional<v1::Product> product;
-        auto raw = store_.Get(kProductsCf, sku);
-        // A read failure leaves the line to the writer (it reads again).
-        if (!raw.ok()) return nullptr;
-        if (*raw && !product.emplace().ParseFromString(**raw)) product.reset();
-        it = catalogue_.emplace(sku, std::move(product)).first;
+  // Where a lines-phase message's items go (parse::ItemSink): straight into
+  // the open batch's next item, which is validated (domain::Prepare) when the
+  // next item starts or the message ends. Batches hold kBatchLines items
+  // (open_batch_, then full_batches_); the store's writer keeps each verdict
+  // unless the line's catalogue entry or the day changed meanwhile. The
+  // catalogue entries are read from the store's committed view once per
+  // message. The CSV parser builds its lines in the items of spent batches,
+  // whose strings keep their memory: no item is moved or freed per line.
+  // Read side only.
+  class BatchSink final : public parse::ItemSink {
+   public:
+    explicit BatchSink(IngestReactor& r)
+        : r_(r), lc_(domain::LineContextOf(r.header_, r.service_.clock().Now())) {
+      r_.catalogue_.clear();
+      lookup_ = [this](const std::string& sku) -> const v1::Product* {
+        auto& catalogue = r_.catalogue_;
+        auto it = catalogue.find(sku);
+        if (it == catalogue.end()) {
+          std::optional<v1::Product> product;
+          auto raw = r_.store_.Get(kProductsCf, sku);
+          // A read failure leaves the line to the writer (it reads again).
+          if (!raw.ok()) return nullptr;
+          if (*raw && !product.emplace().ParseFromString(**raw)) product.reset();
+          it = catalogue.emplace(sku, std::move(product)).first;
+        }
+        return it->second ? &*it->second : nullptr;
+      };
+    }
+
+    parse::Line& AddLine() override {
+      parse::Item& item = Next().item;
+      if (auto* line = std::get_if<parse::Line>(&item)) {
+        line->Clear();
+        return *line;
       }
-      return it->second ? &*it->second : nullptr;
-    };
-    for (parse::Item& item : scratch_) {
-      const int64_t n = parse::LineNumberOf(item);
-      if (n <= skip_through_) continue;  // recorded by an earlier stream of this report
-      CHANNELOPS_CHECK(n > prepared_last_)
-          << "parser items out of order: " << n << " after " << prepared_last_;
-      prepared_last_ = n;
-      domain::PreparedItem& slot = NextSlot();
-      slot.item = std::move(item);
-      domain::Prepare(slot, lc, lookup);
-      if (++open_used_ == kBatchLines) {
-        full_batches_.push_back(std::move(open_batch_));
-        open_batch_ = {};
-        open_used_ = 0;
-        if (!read_spares_.empty()) {
-          open_batch_ = std::move(read_spares_.back());
-          read_spares_.pop_back();
+      return item.emplace<parse::Line>();
+    }
+    void Add(parse::Item item) override { Next().item = std::move(item); }
+
+    // The message's last item.
+    void Done() { Commit(); }
+
+   private:
+    domain::PreparedItem& Next() {
+      Commit();
+      pending_ = true;
+      return r_.NextSlot();
+    }
+
+    // Validates the item filled last, and counts it in the open batch.
+    void Commit() {
+      if (!pending_) return;
+      pending_ = false;
+      domain::PreparedItem& slot = r_.open_batch_[r_.open_used_];
+      const int64_t n = parse::LineNumberOf(slot.item);
+      if (n <= r_.skip_through_) return;  // recorded by an earlier stream: the slot is reused
+      CHANNELOPS_CHECK(n > r_.prepared_last_)
+          << "parser items out of order: " << n << " after " << r_.prepared_last_;
+      r_.prepared_last_ = n;
+      domain::Prepare(slot, lc_, lookup_);
+      if (++r_.open_used_ == kBatchLines) {
+        r_.full_batches_.push_back(std::move(r_.open_batch_));
+        r_.open_batch_ = {};
+        r_.open_used_ = 0;
+        if (!r_.read_spares_.empty()) {
+          r_.open_batch_ = std::move(r_.read_spares_.back());
+          r_.read_spares_.pop_back();
         }
       }
     }
-    scratch_.clear();
-  }
+
+    IngestReactor& r_;
+    const domain::LineContext lc_;
+    domain::ProductLookup lookup_;
+    bool pending_ = false;  // the slot at open_used_ holds an item not yet committed
+  };
 
   // The open batch's next item: a spent batch's item (reused, its memory
   // kept), else a new one.
@@ -959,8 +994,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   bool claimed_ = false;
   bool aon_ = false;
   std::unique_ptr<parse::Parser> parser_;
-  std::vector<parse::Item> scratch_;
-  // Read side: scratch_ validated, in batches of kBatchLines (the last one open).
+  // Read side: parsed and validated items, in batches of kBatchLines (the last one open).
   domain::PreparedItems open_batch_;  // items [0, open_used_) are this batch's
   size_t open_used_ = 0;
   std::vector<domain::PreparedItems> full_batches_;

@@ -222,12 +222,21 @@ class CsvParser final : public Parser {
   CsvParser() : buf_(new char[kBufBytes]) {}
 
   void Push(std::string_view bytes, std::vector<Item>& out) override {
+    VectorSink sink(out);
+    PushTo(bytes, sink);
+  }
+  void Finish(std::vector<Item>& out) override {
+    VectorSink sink(out);
+    FinishTo(sink);
+  }
+
+  void PushTo(std::string_view bytes, ItemSink& out) override {
     const char* p = bytes.data();
     const char* const end = p + bytes.size();
     while (p < end && !failed_) p = Feed(p, end, out);
   }
 
-  void Finish(std::vector<Item>& out) override {
+  void FinishTo(ItemSink& out) override {
     if (failed_) return;
     if (state_ == State::kQuoted) {
       Fail(out, record_line_, "", "unterminated quoted field at end of input");
@@ -243,14 +252,14 @@ class CsvParser final : public Parser {
 
   // Counts `n` more bytes of the current record; false (after failing) when the
   // record grows past kMaxRecordBytes.
-  bool Count(size_t n, std::vector<Item>& out) {
+  bool Count(size_t n, ItemSink& out) {
     record_bytes_ += n;
     if (record_bytes_ > kMaxRecordBytes) [[unlikely]] {
       return TooLong(out);
     }
     return true;
   }
-  [[gnu::noinline]] bool TooLong(std::vector<Item>& out) {
+  [[gnu::noinline]] bool TooLong(ItemSink& out) {
     Fail(out, record_line_, "", "record longer than 65536 bytes (unbalanced quote?)");
     return false;
   }
@@ -265,7 +274,7 @@ class CsvParser final : public Parser {
   bool FieldEmpty() const { return len_ == (ends_.empty() ? 0 : ends_.back()); }
 
   // Consumes bytes from `p` (at least one); returns where it stopped.
-  const char* Feed(const char* p, const char* const end, std::vector<Item>& out) {
+  const char* Feed(const char* p, const char* const end, ItemSink& out) {
     char c = *p;
     if (skip_lf_) {
       skip_lf_ = false;
@@ -352,7 +361,7 @@ class CsvParser final : public Parser {
     state_ = State::kFieldStart;
   }
 
-  void EndLine(char c, std::vector<Item>& out) {
+  void EndLine(char c, ItemSink& out) {
     if (c == '\r') skip_lf_ = true;
     ++physical_line_;
     if (!record_has_content_ && ends_.empty()) {  // blank line
@@ -372,7 +381,7 @@ class CsvParser final : public Parser {
     malformed_ = nullptr;
   }
 
-  void EndRecord(std::vector<Item>& out) {
+  void EndRecord(ItemSink& out) {
     ends_.push_back(static_cast<uint32_t>(len_));
     if (!have_header_) {
       Header(out);
@@ -387,7 +396,7 @@ class CsvParser final : public Parser {
     return std::string_view(buf_.get() + from, ends_[i] - from);
   }
 
-  void Header(std::vector<Item>& out) {
+  void Header(ItemSink& out) {
     have_header_ = true;
     columns_ = ends_.size();
     index_.fill(-1);
@@ -413,7 +422,7 @@ class CsvParser final : public Parser {
         issue.code = IssueCode::kMissingField;
         issue.message = std::string("the header row has no '") + CanonicalName(c) +
                         "' column (required: activity, sku, quantity, date)";
-        out.push_back(std::move(issue));
+        out.Add(std::move(issue));
         failed_ = true;
         return;
       }
@@ -437,17 +446,14 @@ class CsvParser final : public Parser {
     return TrimSpace(Field(static_cast<size_t>(i)));
   }
 
-  // What an empty std::string holds without allocating (libstdc++: 15).
-  static inline const size_t kInlineChars = std::string().capacity();
-
-  void Record(std::vector<Item>& out) {
+  void Record(ItemSink& out) {
     auto issue = [&](std::string field, std::string message) {
       Issue i;
       i.line_number = record_line_;
       i.field = std::move(field);
       i.code = IssueCode::kMalformed;
       i.message = std::move(message);
-      out.push_back(std::move(i));
+      out.Add(std::move(i));
     };
     if (malformed_ != nullptr) return issue("", malformed_);
     if (ends_.size() != columns_) {
@@ -471,9 +477,10 @@ class CsvParser final : public Parser {
       }
       invoice_line = *v;
     }
-    // Built where it is stored: no Line temporary to move. Text fields are
-    // trimmed; a valid date is kept as written.
-    Line& l = std::get<Line>(out.emplace_back(std::in_place_type<Line>));
+    // Built where it is stored (the service's batch slot, reused: its strings
+    // keep their memory): no Line temporary to move. Text fields are trimmed; a
+    // valid date is kept as written.
+    Line& l = out.AddLine();
     l.line_number = record_line_;
     if (quantity) {
       l.has_quantity = true;
@@ -484,8 +491,8 @@ class CsvParser final : public Parser {
       std::string_view v = TrimSpace(Field(t.field));
       if (v.empty()) continue;
       std::string& to = t.member.line != nullptr ? l.*t.member.line : l.customer.*t.member.party;
-      if (v.size() <= kInlineChars) {
-        to.assign(v.data(), v.size());  // within the empty string's own buffer
+      if (v.size() <= to.capacity()) {
+        to.assign(v.data(), v.size());  // within the string's own buffer
       } else {
         to = std::string(v.data(), v.size());  // allocated at its size, then moved
       }
@@ -497,13 +504,13 @@ class CsvParser final : public Parser {
     }
   }
 
-  void Fail(std::vector<Item>& out, int64_t line, std::string field, std::string message) {
+  void Fail(ItemSink& out, int64_t line, std::string field, std::string message) {
     Issue i;
     i.line_number = line;
     i.field = std::move(field);
     i.code = IssueCode::kMalformed;
     i.message = std::move(message);
-    out.push_back(std::move(i));
+    out.Add(std::move(i));
     failed_ = true;
   }
 

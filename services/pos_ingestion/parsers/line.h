@@ -34,6 +34,17 @@ struct Party {
     return name.empty() && customer_id.empty() && email_domain.empty() && address_line.empty() &&
            city.empty() && region.empty() && postal_code.empty() && country.empty();
   }
+  // Every field empty, keeping the strings' memory.
+  void Clear() {
+    name.clear();
+    customer_id.clear();
+    email_domain.clear();
+    address_line.clear();
+    city.clear();
+    region.clear();
+    postal_code.clear();
+    country.clear();
+  }
 };
 
 // One report line. Strings are trimmed; empty means "not given".
@@ -59,6 +70,26 @@ struct Line {
   std::string deal_registration_id;
   std::string spa_id;
   Party customer;
+
+  // Every field as a new Line has it, keeping the strings' memory (a reused
+  // line). A field added above must be cleared here (line_clear_test).
+  void Clear() {
+    line_number = 0;
+    activity_code.clear();
+    sku.clear();
+    has_quantity = false;
+    quantity = 0;
+    unit_of_measure.clear();
+    unit_price.clear();
+    currency.clear();
+    date.clear();
+    invoice_number.clear();
+    invoice_line = 0;
+    original_invoice_number.clear();
+    deal_registration_id.clear();
+    spa_id.clear();
+    customer.Clear();
+  }
 };
 
 enum class IssueCode {
@@ -82,6 +113,28 @@ inline int64_t LineNumberOf(const Item& item) {
                                             : std::get<Issue>(item).line_number;
 }
 
+// Where a parser puts its items, in order.
+class ItemSink {
+ public:
+  virtual ~ItemSink() = default;
+  // The next item, a Line with every field as a new Line has it (it may reuse
+  // the memory of an earlier line), for the parser to fill.
+  virtual Line& AddLine() = 0;
+  // The next item, made by the parser.
+  virtual void Add(Item item) = 0;
+};
+
+// Appends to a vector.
+class VectorSink final : public ItemSink {
+ public:
+  explicit VectorSink(std::vector<Item>& items) : items_(items) {}
+  Line& AddLine() override { return std::get<Line>(items_.emplace_back(std::in_place_type<Line>)); }
+  void Add(Item item) override { items_.push_back(std::move(item)); }
+
+ private:
+  std::vector<Item>& items_;
+};
+
 // A push parser: bytes go in as they arrive, split anywhere; complete items
 // come out, in strictly increasing line-number order. Memory is bounded by the
 // longest record (kMaxRecordBytes), never by the input. Not thread-safe (one
@@ -98,6 +151,18 @@ class Parser {
   // End of input: flushes the last record and reports truncation. Push must
   // not be called afterwards.
   virtual void Finish(std::vector<Item>& out) = 0;
+  // The same into a sink (the service's batches, whose lines are reused). By
+  // default through a vector; the CSV parser builds its lines in the sink's.
+  virtual void PushTo(std::string_view bytes, ItemSink& out) {
+    std::vector<Item> items;
+    Push(bytes, items);
+    for (Item& i : items) out.Add(std::move(i));
+  }
+  virtual void FinishTo(ItemSink& out) {
+    std::vector<Item> items;
+    Finish(items);
+    for (Item& i : items) out.Add(std::move(i));
+  }
   // True after an error that makes the rest of the input unreadable (no CSV
   // header, no X12 interchange header, a record over kMaxRecordBytes). The
   // error was reported as an Issue; later input is ignored.

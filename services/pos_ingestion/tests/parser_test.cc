@@ -116,6 +116,124 @@ void ExpectChunkingInvariant(Format f, const std::string& input) {
   }
 }
 
+// A sink like the service's batches: a pool of items reused round-robin,
+// every line first filled with junk (another line's longer text), so that a
+// parser's line differs if it leaves any field of a reused line as it was.
+class ReusingSink final : public ItemSink {
+ public:
+  ReusingSink() : pool_(3) {
+    for (Item& i : pool_) i = Junk();
+  }
+  Line& AddLine() override {
+    Item& item = Slot();
+    auto* line = std::get_if<Line>(&item);
+    if (line == nullptr) line = &item.emplace<Line>();
+    line->Clear();
+    return *line;
+  }
+  void Add(Item item) override { Slot() = std::move(item); }
+  std::vector<std::string> described;
+
+ private:
+  static Line Junk() {
+    Line l;
+    l.line_number = 99;
+    l.activity_code = l.sku = l.unit_of_measure = l.unit_price = l.currency = l.date =
+        l.invoice_number = l.original_invoice_number = l.deal_registration_id = l.spa_id =
+            "junk left from an earlier, longer line";
+    l.has_quantity = true;
+    l.quantity = 77;
+    l.invoice_line = 5;
+    l.customer.name = l.customer.customer_id = l.customer.email_domain = l.customer.address_line =
+        l.customer.city = l.customer.region = l.customer.postal_code = l.customer.country =
+            "junk left from an earlier, longer line";
+    return l;
+  }
+  // Describes the previous item (it is final once the next begins), and
+  // hands out the next slot, refilled with junk when it held a line.
+  Item& Slot() {
+    Flush();
+    Item& item = pool_[next_++ % pool_.size()];
+    if (std::holds_alternative<Line>(item)) item = Junk();
+    last_ = &item;
+    return item;
+  }
+
+ public:
+  void Flush() {
+    if (last_ == nullptr) return;
+    if (std::holds_alternative<Line>(*last_)) {
+      described.push_back(Describe(std::get<Line>(*last_)));
+    } else {
+      const Issue& is = std::get<Issue>(*last_);
+      described.push_back("issue " + std::to_string(is.line_number) + " " + is.field + " " +
+                          is.message);
+    }
+    last_ = nullptr;
+  }
+
+ private:
+  std::vector<Item> pool_;
+  size_t next_ = 0;
+  Item* last_ = nullptr;
+};
+
+std::vector<std::string> ParseIntoReusedItems(Format f, const std::string& input, size_t chunk) {
+  auto p = New(f);
+  ReusingSink sink;
+  for (size_t i = 0; i < input.size(); i += chunk) {
+    p->PushTo(std::string_view(input).substr(i, chunk), sink);
+  }
+  p->FinishTo(sink);
+  sink.Flush();
+  return sink.described;
+}
+
+// The service gives the parsers reused lines (their strings keep their
+// memory): every parser fills them exactly as new ones, in any chunking.
+TEST(ItemSinkTest, ReusedLinesAreFilledAsNewOnes) {
+  for (const auto& [format, file] :
+       std::vector<std::pair<Format, std::string>>{{Format::kCsv, "sell_through.csv"},
+                                                   {Format::kCsv, "sell_through_malformed.csv"},
+                                                   {Format::k867, "sell_through_867.edi"},
+                                                   {Format::k867, "sell_through_867_malformed.edi"},
+                                                   {Format::k852, "inventory_852.edi"},
+                                                   {Format::k852, "inventory_852_malformed.edi"}}) {
+    const std::string input = TestData(file);
+    const auto expected = DescribeAll(ParseAll(format, input));
+    ASSERT_FALSE(expected.empty()) << file;
+    for (size_t chunk : {size_t{1}, size_t{7}, input.size() + 1}) {
+      EXPECT_EQ(ParseIntoReusedItems(format, input, chunk), expected)
+          << file << ", chunks of " << chunk;
+    }
+  }
+}
+
+// Line::Clear must reset every field: a field added to Line (or Party) changes
+// its size, and must be added to Clear() (and to Describe above) before this
+// compiles again.
+static_assert(sizeof(Party) == 8 * sizeof(std::string), "a Party field: update Party::Clear()");
+static_assert(sizeof(Line) == 3 * sizeof(int64_t) + 8 /* has_quantity, padded */ +
+                                  10 * sizeof(std::string) + sizeof(Party),
+              "a Line field: update Line::Clear()");
+
+TEST(ItemSinkTest, ClearGivesANewLine) {
+  Line l;
+  l.line_number = 3;
+  l.activity_code = "SS";
+  l.sku = "SKU";
+  l.has_quantity = true;
+  l.quantity = 4;
+  l.unit_of_measure = l.unit_price = l.currency = l.date = l.invoice_number = "x";
+  l.invoice_line = 2;
+  l.original_invoice_number = l.deal_registration_id = l.spa_id = "y";
+  l.customer.name = l.customer.customer_id = l.customer.email_domain = l.customer.address_line =
+      l.customer.city = l.customer.region = l.customer.postal_code = l.customer.country = "z";
+  l.Clear();
+  EXPECT_EQ(Describe(l), Describe(Line()));
+  EXPECT_TRUE(l.customer.empty());
+}
+
 // ---------------------------------------------------------------------------
 // Text helpers
 // ---------------------------------------------------------------------------
