@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   bool pg = true;
   int rounds = 1;
   std::vector<std::string> server_flags;
+  std::string bin_dir = CHANNELOPS_BIN_DIR;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--lines=", 0) == 0) lines = std::stoll(a.substr(8));
@@ -50,11 +51,15 @@ int main(int argc, char** argv) {
     if (a.rfind("--rounds=", 0) == 0) rounds = std::max(1, std::stoi(a.substr(9)));
     // Passed to the pos_ingestion binary (e.g. --server_flag=--store_memtable_budget_mb=128).
     if (a.rfind("--server_flag=", 0) == 0) server_flags.push_back(a.substr(14));
+    // Another build's pos_ingestion (A/B runs: tools/bench/ab_pos.sh).
+    if (a.rfind("--server_bin_dir=", 0) == 0) bin_dir = a.substr(17);
     if (a == "--help") {
       printf(
           "bench_pos [--lines=1000000] [--no-postgres] [--rounds=1] [--server_flag=FLAG ...]\n"
+          "          [--server_bin_dir=DIR]\n"
           "  --rounds=N  alternate the durable ingestion and COPY N times; print each pair's\n"
-          "              ratio and the medians\n");
+          "              ratio and the medians\n"
+          "  --server_bin_dir=DIR  the pos_ingestion binary to run (default: this build's)\n");
       return 0;
     }
   }
@@ -124,8 +129,8 @@ int main(int argc, char** argv) {
   for (int round = 1; round <= rounds; ++round) {
     const std::string tag = rounds > 1 ? absl::StrCat("[round ", round, "] ") : "";
     std::unique_ptr<channelops::testing::ChildProcess> svc;
-    std::string addr = StartService(CHANNELOPS_BIN_DIR, "pos_ingestion",
-                                    dir.Path(absl::StrCat("pos", round)), &svc, server_flags);
+    std::string addr = StartService(bin_dir, "pos_ingestion", dir.Path(absl::StrCat("pos", round)),
+                                    &svc, server_flags);
     if (addr.empty()) return 1;
     grpc::ChannelArguments args;
     auto stub = pos::v1::PosIngestionService::NewStub(

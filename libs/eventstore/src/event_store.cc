@@ -646,7 +646,10 @@ class StoreImpl final : public EventStore {
 
   // ---- writer-thread helpers used by TxImpl ----
   absl::StatusOr<std::optional<std::string>> ReadThrough(int cf, absl::string_view key) {
-    auto it = overlay_.find(OverlayKey(cf, key));
+    // The overlay key in a buffer of this thread's: a lookup allocates nothing.
+    lookup_key_.assign(1, static_cast<char>(cf));
+    lookup_key_.append(key.data(), key.size());
+    auto it = overlay_.find(lookup_key_);
     if (it != overlay_.end()) return it->second.value;
     if (Filtered* f = filters_[cf].get()) {
       // Everything this store wrote to the family went through RunCommand,
@@ -1227,6 +1230,7 @@ class StoreImpl final : public EventStore {
   // Writer-thread state.
   absl::btree_map<std::string, OverlayEntry> overlay_;   // ordered: prefix scans
   std::vector<std::optional<OverlayEntry>> undo_;        // the running command's (TxImpl)
+  std::string lookup_key_;                               // ReadThrough's overlay key
   absl::flat_hash_map<std::string, std::string> heads_;  // stream -> encoded version
   uint64_t next_position_ = 1;
   uint64_t batch_seq_ = 0;
