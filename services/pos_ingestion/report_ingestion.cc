@@ -360,7 +360,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
     }
     void Add(parse::Item item) override { Next().item = std::move(item); }
 
-    // The message's last item.
+    // Validates the message's last item (the others were validated as the next began).
     void Done() { Commit(); }
 
    private:
