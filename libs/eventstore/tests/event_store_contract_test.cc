@@ -2,6 +2,7 @@
 // in-memory twin), in the manner of Eventuous' StoreAppendTests.
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -10,6 +11,7 @@
 #include "channelops/core/clock.h"
 #include "channelops/core/status_macros.h"
 #include "channelops/eventstore/event_store.h"
+#include "channelops/testing/metrics.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
@@ -77,22 +79,11 @@ class EventStoreContract : public ::testing::TestWithParam<bool /*rocksdb*/> {
     });
   }
 
-  // The value of a metric of rm_test's key filter (with answer=`answer` for
-  // the lookups counter), or -1 if metrics_ has no such series.
+  // A metric of rm_test's key filter (answer=`answer` of the lookups counter).
   double Metric(const std::string& name, const std::string& answer = "") const {
-    for (const auto& family : metrics_->Collect()) {
-      if (family.name != name) continue;
-      for (const auto& m : family.metric) {
-        bool match = true;
-        for (const auto& l : m.label) {
-          if (l.name == "answer" && l.value != answer) match = false;
-          if (l.name == "cf" && l.value != "rm_test") match = false;
-        }
-        if (!match) continue;
-        return family.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
-      }
-    }
-    return -1;
+    std::map<std::string, std::string> labels = {{"cf", "rm_test"}};
+    if (!answer.empty()) labels["answer"] = answer;
+    return testing::MetricValue(*metrics_, name, labels);
   }
   absl::Status Exec(std::function<absl::Status(Tx&)> fn) {
     CommandMeta meta;

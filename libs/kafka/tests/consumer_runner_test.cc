@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "channelops/testing/kafka_cluster.h"
+#include "channelops/testing/metrics.h"
 #include "channelops/testing/temp_dir.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/wrappers.pb.h"
@@ -20,6 +21,7 @@ namespace channelops::kafka {
 namespace {
 
 using common::v1::EventEnvelope;
+using testing::MetricValue;
 using testing::Record;
 
 constexpr char kTopic[] = "channelops.test.events.v1";
@@ -91,24 +93,6 @@ absl::Status CountInto(eventstore::Tx& tx, const ConsumedEvent& ev) {
   }
   tx.Put("rm_counts", seen_key, "1");
   return absl::OkStatus();
-}
-
-double MetricValue(const prometheus::Registry& registry, const std::string& name,
-                   const std::map<std::string, std::string>& labels) {
-  double sum = 0;
-  for (const auto& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const auto& m : family.metric) {
-      bool match = true;
-      for (const auto& [k, v] : labels) {
-        bool found = false;
-        for (const auto& l : m.label) found |= (l.name == k && l.value == v);
-        match &= found;
-      }
-      if (match) sum += m.counter.value + m.gauge.value;
-    }
-  }
-  return sum;
 }
 
 bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout) {
