@@ -85,10 +85,9 @@ class KeyFilter {
     }
     // The block from the high half of the hash (multiply-shift, no modulo);
     // the bits from the whole hash remixed (splitmix64's finalizer): 6 x 9 bits.
-    const std::atomic<uint64_t>* Block(uint64_t h) const {
+    std::atomic<uint64_t>* Block(uint64_t h) const {
       return &words[((h >> 32) * blocks >> 32) * 8];
     }
-    std::atomic<uint64_t>* Block(uint64_t h) { return &words[((h >> 32) * blocks >> 32) * 8]; }
     static uint64_t Bits(uint64_t h) {
       h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
       h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
