@@ -18,9 +18,12 @@ int main(int argc, char** argv) {
   server::InitProcess(argc, argv,
                       "deal_registration: the DealRegistrationService gRPC API (programme rules, "
                       "deal registration, conflicts, direct opportunities, special pricing)");
-  auto rt =
-      server::ServiceRuntime::Create({"deal_registration", "channelops.deal_registration.events.v1",
-                                      dealreg::DealRegistrationService::ReadModelCfs()});
+  server::ServiceConfig config{"deal_registration", "channelops.deal_registration.events.v1",
+                               dealreg::DealRegistrationService::ReadModelCfs()};
+  // Every registration of a new customer looks up its keys' claims, which do
+  // not exist yet.
+  config.point_lookup_cfs = {dealreg::kCustomerIndexCf};
+  auto rt = server::ServiceRuntime::Create(std::move(config));
   if (!rt.ok()) {
     server::LogError("cannot start", {{"status", rt.status().ToString()}});
     return 1;

@@ -142,11 +142,12 @@ struct Options {
   // their memtables get a whole-key bloom filter, so a miss skips the
   // memtable's skip-list search (bench_pos: +6-10% lines/s for rm_line_index).
   std::vector<std::string> point_lookup_cfs;
-  // Also an in-process filter of each point-lookup family's keys (one blocked
-  // Bloom filter, ~10 bits per key, loaded at open in the background): the
-  // writer answers a miss from it without reading the engine (bench_pos: the
-  // engine's Get was ~30% of the writer's time). Reads of committed data
-  // (EventStore::Get) do not use it.
+  // Also an in-process filter of each point-lookup family's keys, and of the
+  // store's own stream heads and idempotency records (one blocked Bloom
+  // filter each, ~10 bits per key, at least 1.25 MiB, loaded at open in the
+  // background): the writer answers a miss from it without reading the engine
+  // (bench_pos: the engine's Get was ~30% of the writer's time). Reads of
+  // committed data (EventStore::Get) do not use it.
   bool key_filters = true;
   size_t max_batch_commands = 4096;            // upper bound on a group commit
   absl::Duration idempotency_retention = absl::Hours(24 * 7);
