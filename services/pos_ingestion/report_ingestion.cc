@@ -1,5 +1,6 @@
 #include "pos_ingestion/report_ingestion.h"
 
+#include <atomic>
 #include <algorithm>
 #include <deque>
 #include <memory>
@@ -388,6 +389,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
         if (!r_.read_spares_.empty()) {
           r_.open_batch_ = std::move(r_.read_spares_.back());
           r_.read_spares_.pop_back();
+          r_.read_spares_held_.fetch_sub(1, std::memory_order_relaxed);
         }
       }
     }
@@ -411,10 +413,11 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   void AddFullBatches() {
     for (auto& batch : full_batches_) AddBatch(std::move(batch));
     full_batches_.clear();
-    while (read_spares_.size() < 2 && !spares_.empty()) {
+    while (!spares_.empty()) {
       read_spares_.push_back(std::move(spares_.back()));
       spares_.pop_back();
     }
+    read_spares_held_.store(read_spares_.size(), std::memory_order_relaxed);
   }
   // The open batch, at the end of input.
   void AddOpenBatch() {
@@ -676,7 +679,8 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
                      }
                      // A full batch's items are reused for later lines.
                      if (outcome->spent_items.size() == kBatchLines &&
-                         spares_.size() < kMaxBatchesInFlight) {
+                         spares_.size() + read_spares_held_.load(std::memory_order_relaxed) <
+                             kMaxSpareBatches) {
                        spares_.push_back(std::move(outcome->spent_items));
                      }
                      Continue();
@@ -999,8 +1003,10 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestReportReque
   size_t open_used_ = 0;
   std::vector<domain::PreparedItems> full_batches_;
   std::vector<domain::PreparedItems> read_spares_;  // spent batches, to reuse
-  // Under mu_: spent batches the store answered, for the read side to reuse.
+  // Under mu_: spent batches the store answered, for the read side to reuse;
+  // with the read side's (read_spares_held_), at most kMaxSpareBatches.
   std::vector<domain::PreparedItems> spares_;
+  std::atomic<size_t> read_spares_held_{0};
   int64_t prepared_last_ = 0;  // the last line prepared
   // Read side: catalogue entries read for the message being prepared (nullopt: none).
   absl::flat_hash_map<std::string, std::optional<v1::Product>> catalogue_;

@@ -528,10 +528,19 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const Options& store
     }
     // Point lookups that mostly miss: a whole-key bloom filter in the memtable
     // (5% of its size) answers a miss without the skip-list search.
+    //
+    // Their keys are random (a POS line's identity), so every L0 -> L1
+    // compaction rewrites the whole of L1: twice the L0 files per compaction
+    // (8, RocksDB's default is 4) halves those rewrites per byte written.
+    // A point read probes up to 8 more L0 tables, each behind its bloom filter,
+    // and the writer's misses do not reach the engine at all (key filters).
+    // bench_pos: compaction CPU per 1M-line report 0.70-0.89 s -> 0.33-0.35 s,
+    // ~7% of the service's CPU (docs/BENCHMARKS.md, tenth session).
     if (std::find(store_options.point_lookup_cfs.begin(), store_options.point_lookup_cfs.end(),
                   c) != store_options.point_lookup_cfs.end()) {
       o.memtable_prefix_bloom_size_ratio = 0.05;
       o.memtable_whole_key_filtering = true;
+      o.level0_file_num_compaction_trigger = 8;
     }
     descs.emplace_back(c, o);
   }
