@@ -36,6 +36,29 @@ bool BadId(const std::string& id) {
   return !id.empty() && !core::IsValidIdentifier(id, kMaxIdLength);
 }
 
+// A sub-message field to fill: an earlier line's (`spare`), cleared and
+// installed by `install`, keeping its strings' memory; else `fresh()`.
+void ClearKeepingMemory(common::v1::Money& m) { m.Clear(); }
+void ClearKeepingMemory(google::protobuf::Timestamp& t) { t.Clear(); }
+// Party::Clear() deletes its address too: kept the same way (SetParty always
+// sets the address).
+void ClearKeepingMemory(common::v1::Party& p) {
+  common::v1::PostalAddress* a = p.has_address() ? p.release_address() : nullptr;
+  p.Clear();
+  if (a != nullptr) {
+    a->Clear();
+    p.set_allocated_address(a);
+  }
+}
+template <class M, class Fresh, class Install>
+M* Reuse(std::unique_ptr<M>& spare, Fresh fresh, Install install) {
+  if (spare == nullptr) return fresh();
+  M* m = spare.release();
+  ClearKeepingMemory(*m);
+  install(m);
+  return m;
+}
+
 // The end customer as recorded; `country` is NormalizeCountryCode(p.country).
 // Empty strings are not set: in proto3 that is the same message, without an
 // allocation per empty field.
@@ -285,19 +308,29 @@ void Validate(const parse::Line& l, const LineContext& ctx, const ProductLookup&
   if (!product->product_line().empty()) out.set_product_line(product->product_line());
   out.set_quantity(qty);
   if (!product->unit_of_measure().empty()) out.set_unit_of_measure(product->unit_of_measure());
+  LineVerdict::Spares& spares = v.spares;
   if (has_price) {
-    SetMoney(currency, price_micros, out.mutable_unit_price());
-    SetMoney(currency, extended_micros, out.mutable_extended_amount());
+    SetMoney(currency, price_micros,
+             Reuse(spares.unit_price, [&] { return out.mutable_unit_price(); },
+                   [&](common::v1::Money* m) { out.set_allocated_unit_price(m); }));
+    SetMoney(currency, extended_micros,
+             Reuse(spares.extended_amount, [&] { return out.mutable_extended_amount(); },
+                   [&](common::v1::Money* m) { out.set_allocated_extended_amount(m); }));
   }
   if (!l.date.empty()) out.set_date(l.date);
-  SetStartOf(*day, out.mutable_movement_at());
+  SetStartOf(*day, Reuse(spares.movement_at, [&] { return out.mutable_movement_at(); },
+                         [&](google::protobuf::Timestamp* t) { out.set_allocated_movement_at(t); }));
   if (!l.invoice_number.empty()) out.set_invoice_number(l.invoice_number);
   out.set_invoice_line(
       static_cast<int32_t>(l.invoice_line > 0 || l.invoice_number.empty() ? l.invoice_line : 1));
   if (!l.original_invoice_number.empty()) {
     out.set_original_invoice_number(l.original_invoice_number);
   }
-  if (!l.customer.empty()) SetParty(l.customer, country, out.mutable_end_customer());
+  if (!l.customer.empty()) {
+    SetParty(l.customer, country,
+             Reuse(spares.end_customer, [&] { return out.mutable_end_customer(); },
+                   [&](common::v1::Party* p) { out.set_allocated_end_customer(p); }));
+  }
   if (!l.customer.customer_id.empty()) out.set_end_customer_id(l.customer.customer_id);
   if (!l.customer.name.empty() && !company.empty()) {  // core::CustomerKey(country, name)
     std::string* key = out.mutable_customer_key();
@@ -335,9 +368,16 @@ LineVerdict ValidateLine(const parse::Line& l, const LineContext& ctx,
 void ValidateLineInto(const parse::Line& l, const LineContext& ctx, const ProductLookup& products,
                       LineVerdict& v) {
   // Validate sets only what it has (an empty field stays unset): from a
-  // cleared verdict it gives exactly ValidateLine's.
+  // cleared verdict it gives exactly ValidateLine's. The sub-messages are
+  // taken out first, so that Clear() does not free them (spares, lines.h).
   v.kind = LineVerdict::Kind::kRejected;
-  v.line.Clear();
+  v1::PosLine& line = v.line;
+  LineVerdict::Spares& spares = v.spares;
+  if (line.has_unit_price()) spares.unit_price.reset(line.release_unit_price());
+  if (line.has_extended_amount()) spares.extended_amount.reset(line.release_extended_amount());
+  if (line.has_movement_at()) spares.movement_at.reset(line.release_movement_at());
+  if (line.has_end_customer()) spares.end_customer.reset(line.release_end_customer());
+  line.Clear();
   v.reject.Clear();
   Validate(l, ctx, products, v);
 }

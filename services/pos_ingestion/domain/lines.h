@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -58,6 +59,24 @@ struct LineVerdict {
   Kind kind = Kind::kRejected;
   v1::PosLine line;         // kAccepted: the line as recorded (keys, delta, amounts filled)
   v1::RejectedLine reject;  // kRejected
+  // The sub-messages of the line ValidateLineInto validated before, cleared
+  // and put back when the next line has them. PosLine::Clear() deletes a
+  // proto3 message's sub-messages (off an arena): five allocations and frees
+  // per line, ~12% of parse + validate (bench_pos).
+  struct Spares {
+    Spares() = default;
+    // A copied verdict starts without spares (they are memory, not content).
+    Spares(const Spares&) {}
+    Spares& operator=(const Spares&) { return *this; }
+    Spares(Spares&&) = default;
+    Spares& operator=(Spares&&) = default;
+
+    std::unique_ptr<common::v1::Money> unit_price;
+    std::unique_ptr<common::v1::Money> extended_amount;
+    std::unique_ptr<google::protobuf::Timestamp> movement_at;
+    std::unique_ptr<common::v1::Party> end_customer;
+  };
+  Spares spares;
 };
 
 LineVerdict ValidateLine(const parse::Line& line, const LineContext& ctx,

@@ -220,6 +220,65 @@ TEST_F(LinesTest, ReturnsUseTheMagnitudeAndNeedNoCustomerWhenToTheVendor) {
   EXPECT_EQ(v.line.invoice_line(), 1);  // defaulted
 }
 
+// The service validates each line into a spent verdict (ValidateLineInto),
+// which keeps the sub-messages of the line before as spares: every verdict must
+// still be byte for byte ValidateLine's, whatever line came before (a sale with
+// an address, a return without price or customer, a reject, an ignored line).
+TEST_F(LinesTest, ValidatingIntoASpentVerdictGivesAFreshVerdict) {
+  std::vector<parse::Line> lines;
+  parse::Line full = Sale();
+  full.customer.address_line = "1 Main St";
+  full.customer.city = "Springfield";
+  full.customer.region = "IL";
+  full.customer.postal_code = "62701";
+  full.deal_registration_id = "DR-1";
+  lines.push_back(full);
+  parse::Line rv;
+  rv.line_number = 9;
+  rv.activity_code = "RV";
+  rv.sku = "SSD-2TB";
+  rv.has_quantity = true;
+  rv.quantity = 3;
+  rv.date = "2026-01-28";
+  rv.invoice_number = "RMA-55";
+  lines.push_back(rv);
+  parse::Line other = Sale();
+  other.line_number = 10;
+  other.customer.name = "Initech";
+  other.customer.email_domain = "";
+  lines.push_back(other);
+  parse::Line bad = Sale();
+  bad.sku = "NOPE";
+  lines.push_back(bad);
+  lines.push_back(full);
+  parse::Line ignored = Sale();
+  ignored.activity_code = "QP";
+  lines.push_back(ignored);
+  lines.push_back(rv);
+  lines.push_back(other);
+
+  LineContext ctx;
+  ctx.header = &header_;
+  ctx.today = DayOf(kNow);
+  ctx.period_start = *ParseDate(header_.period().start_date());
+  ctx.period_end = *ParseDate(header_.period().end_date());
+  ProductLookup lookup = [this](const std::string& sku) -> const v1::Product* {
+    return sku == ssd_.sku() ? &ssd_ : nullptr;
+  };
+  LineVerdict spent;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    ValidateLineInto(lines[i], ctx, lookup, spent);
+    LineVerdict fresh = ValidateLine(lines[i], ctx, lookup);
+    EXPECT_EQ(spent.kind, fresh.kind) << "line " << i;
+    EXPECT_EQ(spent.line.SerializeAsString(), fresh.line.SerializeAsString()) << "line " << i;
+    EXPECT_EQ(spent.line.has_end_customer(), fresh.line.has_end_customer()) << "line " << i;
+    EXPECT_EQ(spent.line.has_unit_price(), fresh.line.has_unit_price()) << "line " << i;
+    EXPECT_EQ(spent.reject.SerializeAsString(), fresh.reject.SerializeAsString()) << "line " << i;
+  }
+  // The line before the last kept its customer's and prices' memory for it.
+  EXPECT_TRUE(spent.line.has_end_customer());
+}
+
 TEST_F(LinesTest, DropShipDoesNotMoveStockAndAdjustmentsAreSigned) {
   parse::Line ds = Sale();
   ds.activity_code = "DS";
