@@ -1,6 +1,9 @@
 // POS ingestion benchmark.
 //  1. In-process: parse + validate CSV lines/s (the parser pushed 1 MiB chunks,
-//     every line through domain::ValidateLine against a catalogue), single thread.
+//     every line validated against a catalogue), single thread: once with a new
+//     Line and verdict per line (domain::ValidateLine), then three passes the way
+//     the service runs it (spent lines and verdicts reused, ValidateLineInto),
+//     whose median is checked against the floor.
 //  2. End to end: a --lines CSV report (default 1,000,000) streamed over gRPC to
 //     the real pos_ingestion binary (durable: every accepted line is an event,
 //     fsynced before the answer), and PostgreSQL 15 COPY of the same CSV into an
@@ -10,6 +13,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -68,7 +72,8 @@ int main(int argc, char** argv) {
   printf("# POS benchmark: %lld-line CSV (%zu bytes)\n", static_cast<long long>(lines), csv.size());
 
   // 1. In-process parse + validate.
-  std::map<std::string, pos::v1::Product> catalogue;
+  // A hash map, as the service's stream keeps its catalogue entries.
+  absl::flat_hash_map<std::string, pos::v1::Product> catalogue;
   for (int s = 0; s < 20; ++s) {
     pos::v1::Product p;
     p.set_sku(absl::StrCat("SKU-", s));
@@ -144,28 +149,37 @@ int main(int argc, char** argv) {
     pos::parse::Line line_;
     bool pending_ = false;
   };
-  accepted = other = 0;
-  t0 = absl::Now();
-  auto reused_parser = pos::parse::NewCsvParser();
-  pos::domain::LineVerdict verdict;  // reused, as a spent item's is
-  ValidatingSink sink([&](const pos::parse::Line* l) {
-    if (l == nullptr) {
-      ++other;
-      return;
+  // Three passes (this VM's speed moves within seconds): each printed, the
+  // median checked against the floor.
+  std::vector<double> passes;
+  for (int pass = 0; pass < 3; ++pass) {
+    accepted = other = 0;
+    t0 = absl::Now();
+    auto reused_parser = pos::parse::NewCsvParser();
+    pos::domain::LineVerdict verdict;  // reused, as a spent item's is
+    ValidatingSink sink([&](const pos::parse::Line* l) {
+      if (l == nullptr) {
+        ++other;
+        return;
+      }
+      pos::domain::ValidateLineInto(*l, ctx, lookup, verdict);
+      (verdict.kind == pos::domain::LineVerdict::Kind::kAccepted ? accepted : other)++;
+    });
+    for (size_t off = 0; off < csv.size(); off += 1 << 20) {
+      reused_parser->PushTo(std::string_view(csv).substr(off, 1 << 20), sink);
     }
-    pos::domain::ValidateLineInto(*l, ctx, lookup, verdict);
-    (verdict.kind == pos::domain::LineVerdict::Kind::kAccepted ? accepted : other)++;
-  });
-  for (size_t off = 0; off < csv.size(); off += 1 << 20) {
-    reused_parser->PushTo(std::string_view(csv).substr(off, 1 << 20), sink);
+    reused_parser->FinishTo(sink);
+    sink.Flush();
+    passes.push_back(lines / absl::ToDoubleSeconds(absl::Now() - t0));
   }
-  reused_parser->FinishTo(sink);
-  sink.Flush();
-  const double parse_s = absl::ToDoubleSeconds(absl::Now() - t0);
-  printf("parse + validate, in-process, 1 thread   : %10.0f lines/s  (%lld accepted, %lld other; "
-         "lines parsed into spent ones, as the service does; floor 1,000,000: %s)\n",
-         lines / parse_s, static_cast<long long>(accepted), static_cast<long long>(other),
-         lines / parse_s >= 1e6 ? "PASS" : "FAIL");
+  std::vector<double> sorted_passes = passes;
+  std::sort(sorted_passes.begin(), sorted_passes.end());
+  const double parse_rate = sorted_passes[1];
+  printf("parse + validate, in-process, 1 thread   : %10.0f lines/s  (median of 3 passes: %.0f, %.0f, "
+         "%.0f; %lld accepted, %lld other per pass; lines parsed into spent ones, as the service "
+         "does; floor 1,000,000: %s)\n",
+         parse_rate, passes[0], passes[1], passes[2], static_cast<long long>(accepted),
+         static_cast<long long>(other), parse_rate >= 1e6 ? "PASS" : "FAIL");
   printf("  the same, a new Line per line           : %10.0f lines/s  (%lld accepted, %lld other)\n",
          lines / new_lines_s, static_cast<long long>(new_accepted),
          static_cast<long long>(new_other));
