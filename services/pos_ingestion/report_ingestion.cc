@@ -1,7 +1,7 @@
 #include "pos_ingestion/report_ingestion.h"
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <mutex>

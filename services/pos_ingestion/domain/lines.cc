@@ -36,8 +36,7 @@ bool BadId(const std::string& id) {
   return !id.empty() && !core::IsValidIdentifier(id, kMaxIdLength);
 }
 
-// A sub-message field to fill: an earlier line's (`spare`), cleared and
-// installed by `install`, keeping its strings' memory; else `fresh()`.
+// Clears a spare sub-message (LineVerdict::Spares) without freeing its parts.
 void ClearKeepingMemory(common::v1::Money& m) { m.Clear(); }
 void ClearKeepingMemory(google::protobuf::Timestamp& t) { t.Clear(); }
 // Party::Clear() deletes its address too: kept the same way (SetParty always
@@ -50,6 +49,8 @@ void ClearKeepingMemory(common::v1::Party& p) {
     p.set_allocated_address(a);
   }
 }
+// A sub-message field to fill: an earlier line's (`spare`), cleared and
+// installed by `install`, keeping its strings' memory; else `fresh()`.
 template <class M, class Fresh, class Install>
 M* Reuse(std::unique_ptr<M>& spare, Fresh fresh, Install install) {
   if (spare == nullptr) return fresh();
