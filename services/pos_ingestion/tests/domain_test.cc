@@ -78,20 +78,37 @@ parse::Line Sale() {
   return l;
 }
 
+// A return to the vendor: no price, no customer.
+parse::Line ReturnToVendor() {
+  parse::Line rv;
+  rv.line_number = 9;
+  rv.activity_code = "RV";
+  rv.sku = "SSD-2TB";
+  rv.has_quantity = true;
+  rv.quantity = 3;
+  rv.date = "2026-01-28";
+  rv.invoice_number = "RMA-55";
+  return rv;
+}
+
 class LinesTest : public ::testing::Test {
  protected:
-  LineVerdict Validate(const parse::Line& l) {
+  LineContext Context() const {
     LineContext ctx;
     ctx.header = &header_;
     ctx.today = DayOf(kNow);
     ctx.period_start = *ParseDate(header_.period().start_date());
     ctx.period_end = *ParseDate(header_.period().end_date());
-    return ValidateLine(l, ctx, [this](const std::string& sku) -> const v1::Product* {
+    return ctx;
+  }
+  ProductLookup Lookup() const {
+    return [this](const std::string& sku) -> const v1::Product* {
       if (sku == ssd_.sku()) return &ssd_;
       if (sku == cables_.sku()) return &cables_;
       return nullptr;
-    });
+    };
   }
+  LineVerdict Validate(const parse::Line& l) { return ValidateLine(l, Context(), Lookup()); }
   // "<code>:<field>" of a rejected line.
   std::string RejectOf(const parse::Line& l) {
     LineVerdict v = Validate(l);
@@ -205,14 +222,7 @@ TEST_F(LinesTest, ReturnsUseTheMagnitudeAndNeedNoCustomerWhenToTheVendor) {
   EXPECT_EQ(v.line.quantity(), 1);
   EXPECT_EQ(v.line.inventory_delta(), 1);
 
-  parse::Line rv;
-  rv.line_number = 9;
-  rv.activity_code = "RV";
-  rv.sku = "SSD-2TB";
-  rv.has_quantity = true;
-  rv.quantity = 3;
-  rv.date = "2026-01-28";
-  rv.invoice_number = "RMA-55";
+  parse::Line rv = ReturnToVendor();
   v = Validate(rv);
   ASSERT_EQ(v.kind, LineVerdict::Kind::kAccepted) << v.reject.message();
   EXPECT_EQ(v.line.inventory_delta(), -3);
@@ -233,14 +243,7 @@ TEST_F(LinesTest, ValidatingIntoASpentVerdictGivesAFreshVerdict) {
   full.customer.postal_code = "62701";
   full.deal_registration_id = "DR-1";
   lines.push_back(full);
-  parse::Line rv;
-  rv.line_number = 9;
-  rv.activity_code = "RV";
-  rv.sku = "SSD-2TB";
-  rv.has_quantity = true;
-  rv.quantity = 3;
-  rv.date = "2026-01-28";
-  rv.invoice_number = "RMA-55";
+  parse::Line rv = ReturnToVendor();
   lines.push_back(rv);
   parse::Line other = Sale();
   other.line_number = 10;
@@ -257,14 +260,8 @@ TEST_F(LinesTest, ValidatingIntoASpentVerdictGivesAFreshVerdict) {
   lines.push_back(rv);
   lines.push_back(other);
 
-  LineContext ctx;
-  ctx.header = &header_;
-  ctx.today = DayOf(kNow);
-  ctx.period_start = *ParseDate(header_.period().start_date());
-  ctx.period_end = *ParseDate(header_.period().end_date());
-  ProductLookup lookup = [this](const std::string& sku) -> const v1::Product* {
-    return sku == ssd_.sku() ? &ssd_ : nullptr;
-  };
+  const LineContext ctx = Context();
+  const ProductLookup lookup = Lookup();
   LineVerdict spent;
   for (size_t i = 0; i < lines.size(); ++i) {
     ValidateLineInto(lines[i], ctx, lookup, spent);
