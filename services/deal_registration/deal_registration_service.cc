@@ -233,6 +233,8 @@ std::vector<std::string> DealRegistrationService::ReadModelCfs() {
           kPartnerDealsCf, kDirectCf, kExpiryCf,        kSpaCf};
 }
 
+std::vector<std::string> DealRegistrationService::MemoryReadCfs() { return {kCustomerIndexCf}; }
+
 DealRegistrationService::DealRegistrationService(EventStore& store, core::Clock& clock)
     : store_(store), clock_(clock) {}
 

@@ -51,6 +51,9 @@ class DealRegistrationService final : public v1::DealRegistrationService::Callba
  public:
   // The read models this service needs in its store.
   static std::vector<std::string> ReadModelCfs();
+  // The read models held whole in memory for readers (eventstore::Options::
+  // memory_read_cfs): the customer index, read by every conflict check.
+  static std::vector<std::string> MemoryReadCfs();
 
   // `store` must have been opened with ReadModelCfs() and with `clock` (the
   // store's clock decides every command's "now"). Both must outlive this.

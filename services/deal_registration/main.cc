@@ -23,6 +23,10 @@ int main(int argc, char** argv) {
   // Every registration of a new customer looks up its keys' claims, which do
   // not exist yet.
   config.point_lookup_cfs = {dealreg::kCustomerIndexCf};
+  // Every conflict check reads the claims of its keys: from memory, never a
+  // block read (docs/ARCHITECTURE.md, "Memory read models"; ~0.2-0.3 KB per
+  // registration, docs/OPERATIONS.md).
+  config.memory_read_cfs = dealreg::DealRegistrationService::MemoryReadCfs();
   auto rt = server::ServiceRuntime::Create(std::move(config));
   if (!rt.ok()) {
     server::LogError("cannot start", {{"status", rt.status().ToString()}});

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   BenchProcessInit();
   int64_t lines = 1'000'000;
   bool pg = true;
+  bool parse_only = false;
   int rounds = 1;
   std::vector<std::string> server_flags;
   std::string bin_dir = CHANNELOPS_BIN_DIR;
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a.rfind("--lines=", 0) == 0) lines = std::stoll(a.substr(8));
     if (a == "--no-postgres") pg = false;
+    if (a == "--parse_only") parse_only = true;
     if (a.rfind("--rounds=", 0) == 0) rounds = std::max(1, std::stoi(a.substr(9)));
     // Passed to the pos_ingestion binary (e.g. --server_flag=--store_memtable_budget_mb=128).
     if (a.rfind("--server_flag=", 0) == 0) server_flags.push_back(a.substr(14));
@@ -60,10 +62,11 @@ int main(int argc, char** argv) {
     if (a == "--help") {
       printf(
           "bench_pos [--lines=1000000] [--no-postgres] [--rounds=1] [--server_flag=FLAG ...]\n"
-          "          [--server_bin_dir=DIR]\n"
+          "          [--server_bin_dir=DIR] [--parse_only]\n"
           "  --rounds=N  alternate the durable ingestion and COPY N times; print each pair's\n"
           "              ratio and the medians\n"
-          "  --server_bin_dir=DIR  the pos_ingestion binary to run (default: this build's)\n");
+          "  --server_bin_dir=DIR  the pos_ingestion binary to run (default: this build's)\n"
+          "  --parse_only  stop after the in-process parse + validate (to profile it)\n");
       return 0;
     }
   }
@@ -183,6 +186,7 @@ int main(int argc, char** argv) {
   printf("  the same, a new Line per line           : %10.0f lines/s  (%lld accepted, %lld other)\n",
          lines / new_lines_s, static_cast<long long>(new_accepted),
          static_cast<long long>(new_other));
+  if (parse_only) return 0;
 
   // 2. End to end over gRPC into the real binary, and COPY of the same CSV:
   // --rounds=N alternates them N times (a fresh service and a fresh PostgreSQL

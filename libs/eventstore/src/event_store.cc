@@ -141,6 +141,7 @@ struct Metrics {
   prometheus::Gauge* block_cache_bytes = nullptr;
   prometheus::Gauge* sst_bytes = nullptr;
   prometheus::Gauge* key_filter_bytes = nullptr;  // every point-lookup family's filter
+  prometheus::Gauge* memory_read_model_bytes = nullptr;  // keys and values of memory_read_cfs
 };
 
 Metrics MakeMetrics(prometheus::Registry* r) {
@@ -228,6 +229,7 @@ Metrics MakeMetrics(prometheus::Registry* r) {
   m.table_reader_bytes = &mem.Add({{"component", "table_readers"}});
   m.block_cache_bytes = &mem.Add({{"component", "block_cache"}});
   m.key_filter_bytes = &mem.Add({{"component", "key_filters"}});
+  m.memory_read_model_bytes = &mem.Add({{"component", "memory_read_models"}});
   m.sst_bytes = &prometheus::BuildGauge()
                      .Name("channelops_eventstore_table_files_bytes")
                      .Help("Size of the live table files on disk")
@@ -268,6 +270,7 @@ struct Written {
   uint64_t events = 0;
   bool wrote = false;
   View view;  // the store right after its write: readers' view once synced
+  std::vector<WriteOp> mirrored;  // its writes to memory read models (Options::memory_read_cfs)
 };
 
 struct Answering {
@@ -378,6 +381,7 @@ class StoreImpl final : public EventStore {
       durable_view_ = backend_->PinView();  // everything recovered is durable
     }
     if (metrics_.last_position) metrics_.last_position->Set(static_cast<double>(pos));
+    CHANNELOPS_RETURN_IF_ERROR(LoadMirrors());
     CHANNELOPS_RETURN_IF_ERROR(OpenKeyFilters());
     UpdateUsageGauges();  // what recovery loaded; then once a second (StatsLoop)
     // Named for top -H and profiles.
@@ -490,6 +494,12 @@ class StoreImpl final : public EventStore {
     auto it = cf_index_.find(cf);
     if (it == cf_index_.end())
       return absl::InvalidArgumentError(absl::StrCat("unknown column family ", cf));
+    if (const Mirror* m = mirrors_[it->second].get()) {
+      absl::ReaderMutexLock l(&m->mu);
+      auto found = m->rows.find(key);
+      if (found == m->rows.end()) return std::nullopt;
+      return found->second;
+    }
     const View view = ViewFor(it->second);
     return backend_->Get(it->second, key, view.get());
   }
@@ -980,8 +990,9 @@ class StoreImpl final : public EventStore {
         if (wal_failed && backend_->FlushMemtables().ok()) wal_failed = false;
         if (unsynced.empty()) unsynced_since = absl::Now();
         unsynced_commands += b->answers.size();
-        unsynced.push_back(Written{std::move(b->answers), b->last_position, b->events,
-                                   !b->ops.empty(), std::move(view)});
+        const bool wrote = !b->ops.empty();
+        unsynced.push_back(Written{std::move(b->answers), b->last_position, b->events, wrote,
+                                   std::move(view), TakeMirrored(b->ops)});
       }
       absl::MutexLock l(&mu_);
       if (s.ok()) {
@@ -1097,6 +1108,65 @@ class StoreImpl final : public EventStore {
     }
   }
 
+  // Loads every memory read model from the engine (recovered state: durable).
+  absl::Status LoadMirrors() {
+    mirrors_.resize(cf_names_.size());
+    for (const std::string& name : options_.memory_read_cfs) {
+      const int cf = cf_index_.at(name);
+      auto m = std::make_unique<Mirror>();
+      uint64_t bytes = 0;
+      {
+        absl::MutexLock l(&m->mu);
+        CHANNELOPS_RETURN_IF_ERROR(backend_->Scan(
+            cf, "", "", SIZE_MAX,
+            [&](absl::string_view key, absl::string_view value) {
+              m->rows.emplace(std::string(key), std::string(value));
+              bytes += key.size() + value.size();
+              return true;
+            },
+            nullptr));
+      }
+      m->bytes.store(bytes, std::memory_order_relaxed);
+      mirrors_[cf] = std::move(m);
+      any_mirror_ = true;
+    }
+    return absl::OkStatus();
+  }
+
+  // The writes of a batch to memory read models, taken out of its ops once
+  // they are in the engine.
+  std::vector<WriteOp> TakeMirrored(std::vector<WriteOp>& ops) const {
+    std::vector<WriteOp> out;
+    if (!any_mirror_) return out;
+    for (WriteOp& op : ops) {
+      if (mirrors_[op.cf] != nullptr) out.push_back(std::move(op));
+    }
+    return out;
+  }
+
+  void ApplyMirrored(std::vector<WriteOp>& ops) {
+    for (WriteOp& op : ops) {
+      Mirror& m = *mirrors_[op.cf];
+      absl::MutexLock l(&m.mu);
+      auto it = m.rows.find(op.key);
+      int64_t delta = 0;
+      if (it != m.rows.end()) {
+        delta -= static_cast<int64_t>(it->first.size() + it->second.size());
+        if (op.value) {
+          delta += static_cast<int64_t>(it->first.size() + op.value->size());
+          it->second = std::move(*op.value);
+        } else {
+          m.rows.erase(it);
+        }
+      } else if (op.value) {
+        delta += static_cast<int64_t>(op.key.size() + op.value->size());
+        m.rows.emplace(std::move(op.key), std::move(*op.value));
+      }
+      m.bytes.fetch_add(static_cast<uint64_t>(delta), std::memory_order_relaxed);
+    }
+    ops.clear();
+  }
+
   void UpdateUsageGauges() {
     if (metrics_.memtable_bytes == nullptr) return;
     const EngineUsage u = backend_->Usage();
@@ -1107,6 +1177,9 @@ class StoreImpl final : public EventStore {
     uint64_t filters = 0;
     for (const auto& f : filters_) filters += f ? f->filter.bytes() : 0;
     metrics_.key_filter_bytes->Set(static_cast<double>(filters));
+    uint64_t mirrored = 0;
+    for (const auto& m : mirrors_) mirrored += m ? m->bytes.load(std::memory_order_relaxed) : 0;
+    metrics_.memory_read_model_bytes->Set(static_cast<double>(mirrored));
   }
 
   // One fsync for every batch written since the last; then the batches are
@@ -1143,6 +1216,9 @@ class StoreImpl final : public EventStore {
       events += w.events;
       if (w.view) view = std::move(w.view);
     }
+    // Durable now: the memory read models take the group's writes, in order,
+    // before its callers are answered.
+    for (Written& w : group) ApplyMirrored(w.mirrored);
     if (view) {
       absl::MutexLock l(&view_mu_);
       durable_view_ = std::move(view);
@@ -1273,6 +1349,17 @@ class StoreImpl final : public EventStore {
 
   mutable absl::Mutex pos_mu_;
   uint64_t last_committed_ ABSL_GUARDED_BY(pos_mu_) = 0;
+
+  // A memory read model (Options::memory_read_cfs): the family's durable rows.
+  struct Mirror {
+    mutable absl::Mutex mu;
+    absl::flat_hash_map<std::string, std::string> rows ABSL_GUARDED_BY(mu);
+    std::atomic<uint64_t> bytes{0};  // keys and values
+  };
+  // By column family index; null where the family is not held in memory. Set
+  // up before the writer starts.
+  std::vector<std::unique_ptr<Mirror>> mirrors_;
+  bool any_mirror_ = false;
 
   // By column family index; null where the family has no key filter. Set up
   // before the writer starts; then the filters change only inside (KeyFilter).
@@ -1434,6 +1521,12 @@ absl::StatusOr<std::vector<std::string>> ColumnFamilies(const Options& o) {
         o.read_model_cfs.end()) {
       return absl::InvalidArgumentError(
           absl::StrCat("point_lookup_cfs: '", pl, "' is not one of read_model_cfs"));
+    }
+  }
+  for (const auto& m : o.memory_read_cfs) {
+    if (std::find(o.read_model_cfs.begin(), o.read_model_cfs.end(), m) == o.read_model_cfs.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("memory_read_cfs: '", m, "' is not one of read_model_cfs"));
     }
   }
   return cfs;

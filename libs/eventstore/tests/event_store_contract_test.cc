@@ -3,11 +3,13 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "channelops/core/clock.h"
 #include "channelops/core/status_macros.h"
 #include "channelops/eventstore/event_store.h"
@@ -43,8 +45,9 @@ class EventStoreContract : public ::testing::TestWithParam<bool /*rocksdb*/> {
     Options o;
     o.path = dir_.string();
     o.source = "channelops/test";
-    o.read_model_cfs = {"rm_test"};
+    o.read_model_cfs = {"rm_test", "rm_mem"};
     o.point_lookup_cfs = {"rm_test"};  // every contract holds with its memtable bloom filter
+    o.memory_read_cfs = {"rm_mem"};
     o.clock = clock_;
     o.metrics = metrics_;
     auto s = GetParam() ? EventStore::Open(o) : EventStore::OpenInMemory(o);
@@ -134,6 +137,87 @@ TEST_P(EventStoreContract, PointLookupFamiliesMustBeReadModels) {
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(s.status().message()).find("point_lookup_cfs: 'rm_b'"), std::string::npos)
       << s.status();
+}
+
+TEST_P(EventStoreContract, MemoryReadModelsMustBeReadModels) {
+  Options o;
+  o.path = (dir_ / "other").string();
+  o.read_model_cfs = {"rm_a"};
+  o.memory_read_cfs = {"rm_b"};
+  auto s = GetParam() ? EventStore::Open(o) : EventStore::OpenInMemory(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(s.status().message()).find("memory_read_cfs: 'rm_b'"), std::string::npos)
+      << s.status();
+}
+
+// A memory read model answers EventStore::Get from process memory: it must be
+// exactly the durable state. Commands in bursts (several per batch and
+// group) add, overwrite and delete keys; every third fails after staging
+// writes. Each answered command's writes are visible at once (read-your-
+// writes); at the end every key reads as the engine holds it (the writer's
+// Tx::Get reads the engine), and, after a reopen, as it was loaded from disk.
+TEST_P(EventStoreContract, MemoryReadModelIsExactlyTheDurableState) {
+  constexpr int kCommands = 300, kKeys = 40;
+  std::map<std::string, std::optional<std::string>> expected;  // by the last command that succeeded
+  std::atomic<int> answered{0};
+  for (int i = 0; i < kCommands; ++i) {
+    const std::string key = absl::StrCat("k", i % kKeys), value = absl::StrCat("v", i);
+    const bool fails = i % 3 == 2, deletes = i % 7 == 3;
+    store_->Execute(
+        CommandMeta{},
+        [=](Tx& tx) -> absl::StatusOr<std::string> {
+          if (deletes) {
+            tx.Delete("rm_mem", key);
+          } else {
+            tx.Put("rm_mem", key, value);
+          }
+          tx.Put("rm_mem", absl::StrCat("last-", i % 2), value);
+          tx.Put("rm_mem", absl::StrCat("own-", i), value);  // no other command writes it
+          if (fails) return absl::InvalidArgumentError("field: bad");
+          return std::string();
+        },
+        [&, i, value, fails](absl::StatusOr<CommandResult> r) {
+          EXPECT_EQ(r.ok(), !fails) << r.status();
+          // Answered: durable, and what readers see now.
+          auto got = store_->Get("rm_mem", absl::StrCat("own-", i));
+          EXPECT_TRUE(got.ok());
+          EXPECT_EQ(got->value_or("<none>"), fails ? "<none>" : value) << i;
+          answered.fetch_add(1);
+        });
+    // Commands are decided in the order submitted.
+    if (!fails) {
+      expected[key] = deletes ? std::nullopt : std::optional<std::string>(value);
+      expected[absl::StrCat("last-", i % 2)] = value;
+      expected[absl::StrCat("own-", i)] = value;
+    } else {
+      expected[absl::StrCat("own-", i)] = std::nullopt;
+    }
+  }
+  while (answered.load() < kCommands) absl::SleepFor(absl::Milliseconds(1));
+  auto check = [&](const char* when) {
+    for (const auto& [key, want] : expected) {
+      auto got = store_->Get("rm_mem", key);
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(got->value_or("<none>"), want.value_or("<none>")) << when << ": " << key;
+    }
+    // The engine holds the same (Tx::Get reads it, not the memory copy).
+    ASSERT_TRUE(Exec([&](Tx& tx) {
+                  for (const auto& [key, want] : expected) {
+                    auto got = tx.Get("rm_mem", key);
+                    if (!got.ok()) return got.status();
+                    EXPECT_EQ(got->value_or("<none>"), want.value_or("<none>"))
+                        << when << ", engine: " << key;
+                  }
+                  return absl::OkStatus();
+                }).ok());
+    EXPECT_FALSE(store_->Get("rm_mem", "never")->has_value());
+  };
+  check("after the commands");
+  if (GetParam()) {
+    Reopen();
+    check("after a reopen");
+  }
 }
 
 TEST_P(EventStoreContract, FailsOnWrongExpectedVersion) {

@@ -439,6 +439,7 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(ServiceCo
   so.source = absl::StrCat("channelops/", impl->config.name);
   so.read_model_cfs = impl->config.read_model_cfs;
   so.point_lookup_cfs = impl->config.point_lookup_cfs;
+  so.memory_read_cfs = impl->config.memory_read_cfs;
   so.clock = impl->config.clock;
   so.metrics = impl->registry.get();
   so.sync = absl::GetFlag(FLAGS_store_sync);

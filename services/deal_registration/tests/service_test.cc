@@ -121,6 +121,7 @@ class DealRegistrationServiceTest : public ::testing::Test {
     o.path = dir_.Path("store");
     o.source = "channelops/deal_registration";
     o.read_model_cfs = DealRegistrationService::ReadModelCfs();
+    o.memory_read_cfs = DealRegistrationService::MemoryReadCfs();  // as main.cc
     o.clock = &clock_;
     auto store = eventstore::EventStore::Open(o);
     ASSERT_TRUE(store.ok()) << store.status();

@@ -53,6 +53,8 @@ struct ServiceConfig {
   // Read models looked up mostly for keys that do not exist (eventstore::Options).
   // Initialised, so that configs that leave it out are not -Wextra warnings.
   std::vector<std::string> point_lookup_cfs = {};
+  // Read models held whole in memory for readers (eventstore::Options::memory_read_cfs).
+  std::vector<std::string> memory_read_cfs = {};
 };
 
 class ServiceRuntime {
