@@ -223,7 +223,9 @@ Metrics MakeMetrics(prometheus::Registry* r) {
                       "Memory held by the storage engine: memtables (bounded by "
                       "--store_memtable_budget_mb), block_cache (bounded by "
                       "--store_block_cache_mb), table_readers (index and filter blocks of the "
-                      "open table files, outside the cache)")
+                      "open table files, outside the cache), key_filters (in-process filters "
+                      "of point-lookup keys), memory_read_models (the keys and values of the "
+                      "read models held whole in memory)")
                   .Register(*r);
   m.memtable_bytes = &mem.Add({{"component", "memtables"}});
   m.table_reader_bytes = &mem.Add({{"component", "table_readers"}});

@@ -90,6 +90,10 @@ ABSL_FLAG(bool, store_key_filters, true,
           "keep an in-memory filter (~1.25 bytes per key) of the keys of the service's "
           "point-lookup read models (e.g. POS's duplicate-line index), so that checking a key "
           "that does not exist does not read the store. false: every check reads the store");
+ABSL_FLAG(bool, store_memory_read_models, true,
+          "hold the service's memory read models (deal registration: the customer index) whole "
+          "in process memory, so that the reads of committed data (e.g. every conflict check) "
+          "never read the engine. false: they read the store (less memory, a slower tail)");
 ABSL_FLAG(bool, store_sync, true,
           "fsync every group commit (never turn off in production: acknowledged writes could be "
           "lost on power failure)");
@@ -439,7 +443,9 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(ServiceCo
   so.source = absl::StrCat("channelops/", impl->config.name);
   so.read_model_cfs = impl->config.read_model_cfs;
   so.point_lookup_cfs = impl->config.point_lookup_cfs;
-  so.memory_read_cfs = impl->config.memory_read_cfs;
+  if (absl::GetFlag(FLAGS_store_memory_read_models)) {
+    so.memory_read_cfs = impl->config.memory_read_cfs;
+  }
   so.clock = impl->config.clock;
   so.metrics = impl->registry.get();
   so.sync = absl::GetFlag(FLAGS_store_sync);
