@@ -36,6 +36,14 @@ bool BadId(const std::string& id) {
   return !id.empty() && !core::IsValidIdentifier(id, kMaxIdLength);
 }
 
+// *to = v for a string field of a message being filled: a plain copy into
+// the buffer a spent verdict's field kept (libstdc++'s append; set_x() and
+// assign go through _M_replace's aliasing checks).
+inline void SetText(std::string* to, const std::string& v) {
+  to->clear();
+  to->append(v);
+}
+
 // Clears a spare sub-message (LineVerdict::Spares) without freeing its parts.
 void ClearKeepingMemory(common::v1::Money& m) { m.Clear(); }
 void ClearKeepingMemory(google::protobuf::Timestamp& t) { t.Clear(); }
@@ -64,19 +72,19 @@ M* Reuse(std::unique_ptr<M>& spare, Fresh fresh, Install install) {
 // Empty strings are not set: in proto3 that is the same message, without an
 // allocation per empty field.
 void SetParty(const parse::Party& p, const std::string& country, common::v1::Party* out) {
-  if (!p.name.empty()) out->set_name(p.name);
-  if (!p.email_domain.empty()) out->set_email_domain(p.email_domain);
+  if (!p.name.empty()) SetText(out->mutable_name(), p.name);
+  if (!p.email_domain.empty()) SetText(out->mutable_email_domain(), p.email_domain);
   auto* a = out->mutable_address();
-  if (!p.address_line.empty()) a->set_line1(p.address_line);
-  if (!p.city.empty()) a->set_city(p.city);
-  if (!p.region.empty()) a->set_region(p.region);
-  if (!p.postal_code.empty()) a->set_postal_code(p.postal_code);
-  if (!country.empty()) a->set_country_code(country);
+  if (!p.address_line.empty()) SetText(a->mutable_line1(), p.address_line);
+  if (!p.city.empty()) SetText(a->mutable_city(), p.city);
+  if (!p.region.empty()) SetText(a->mutable_region(), p.region);
+  if (!p.postal_code.empty()) SetText(a->mutable_postal_code(), p.postal_code);
+  if (!country.empty()) SetText(a->mutable_country_code(), country);
 }
 
 // Money::ToProto() of a Money of `currency` and `micros`.
 void SetMoney(const std::string& currency, int64_t micros, common::v1::Money* out) {
-  out->set_currency_code(currency);
+  SetText(out->mutable_currency_code(), currency);
   out->set_amount_micros(micros);
 }
 
@@ -300,15 +308,19 @@ void Validate(const parse::Line& l, const LineContext& ctx, const ProductLookup&
   v1::PosLine& out = v.line;
   // Only non-empty strings are set: in proto3 an empty string is an unset
   // field, and setting it would allocate.
-  if (!header.report_id().empty()) out.set_report_id(header.report_id());
-  if (!header.partner_id().empty()) out.set_partner_id(header.partner_id());
+  if (!header.report_id().empty()) SetText(out.mutable_report_id(), header.report_id());
+  if (!header.partner_id().empty()) SetText(out.mutable_partner_id(), header.partner_id());
   out.set_report_kind(header.kind());
   out.set_line_number(l.line_number);
   out.set_activity(activity);
-  if (!l.sku.empty()) out.set_sku(l.sku);
-  if (!product->product_line().empty()) out.set_product_line(product->product_line());
+  if (!l.sku.empty()) SetText(out.mutable_sku(), l.sku);
+  if (!product->product_line().empty()) {
+    SetText(out.mutable_product_line(), product->product_line());
+  }
   out.set_quantity(qty);
-  if (!product->unit_of_measure().empty()) out.set_unit_of_measure(product->unit_of_measure());
+  if (!product->unit_of_measure().empty()) {
+    SetText(out.mutable_unit_of_measure(), product->unit_of_measure());
+  }
   LineVerdict::Spares& spares = v.spares;
   if (has_price) {
     SetMoney(currency, price_micros,
@@ -318,21 +330,23 @@ void Validate(const parse::Line& l, const LineContext& ctx, const ProductLookup&
              Reuse(spares.extended_amount, [&] { return out.mutable_extended_amount(); },
                    [&](common::v1::Money* m) { out.set_allocated_extended_amount(m); }));
   }
-  if (!l.date.empty()) out.set_date(l.date);
+  if (!l.date.empty()) SetText(out.mutable_date(), l.date);
   SetStartOf(*day, Reuse(spares.movement_at, [&] { return out.mutable_movement_at(); },
                          [&](google::protobuf::Timestamp* t) { out.set_allocated_movement_at(t); }));
-  if (!l.invoice_number.empty()) out.set_invoice_number(l.invoice_number);
+  if (!l.invoice_number.empty()) SetText(out.mutable_invoice_number(), l.invoice_number);
   out.set_invoice_line(
       static_cast<int32_t>(l.invoice_line > 0 || l.invoice_number.empty() ? l.invoice_line : 1));
   if (!l.original_invoice_number.empty()) {
-    out.set_original_invoice_number(l.original_invoice_number);
+    SetText(out.mutable_original_invoice_number(), l.original_invoice_number);
   }
   if (!l.customer.empty()) {
     SetParty(l.customer, country,
              Reuse(spares.end_customer, [&] { return out.mutable_end_customer(); },
                    [&](common::v1::Party* p) { out.set_allocated_end_customer(p); }));
   }
-  if (!l.customer.customer_id.empty()) out.set_end_customer_id(l.customer.customer_id);
+  if (!l.customer.customer_id.empty()) {
+    SetText(out.mutable_end_customer_id(), l.customer.customer_id);
+  }
   if (!l.customer.name.empty() && !company.empty()) {  // core::CustomerKey(country, name)
     std::string* key = out.mutable_customer_key();
     key->reserve(country.size() + 1 + company.size());
@@ -342,8 +356,10 @@ void Validate(const parse::Line& l, const LineContext& ctx, const ProductLookup&
     std::string domain_key = core::DomainKey(l.customer.email_domain);
     if (!domain_key.empty()) out.set_domain_key(std::move(domain_key));
   }
-  if (!l.deal_registration_id.empty()) out.set_deal_registration_id(l.deal_registration_id);
-  if (!l.spa_id.empty()) out.set_spa_id(l.spa_id);
+  if (!l.deal_registration_id.empty()) {
+    SetText(out.mutable_deal_registration_id(), l.deal_registration_id);
+  }
+  if (!l.spa_id.empty()) SetText(out.mutable_spa_id(), l.spa_id);
   out.set_inventory_delta(InventoryDelta(activity, qty));
 }
 

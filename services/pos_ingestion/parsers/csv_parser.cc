@@ -492,7 +492,10 @@ class CsvParser final : public Parser {
       if (v.empty()) continue;
       std::string& to = t.member.line != nullptr ? l.*t.member.line : l.customer.*t.member.party;
       if (v.size() <= to.capacity()) {
-        to.assign(v.data(), v.size());  // within the string's own buffer
+        // Within the string's own buffer. clear + append: libstdc++'s append
+        // is a plain copy; assign goes through _M_replace's aliasing checks.
+        to.clear();
+        to.append(v.data(), v.size());
       } else {
         to = std::string(v.data(), v.size());  // allocated at its size, then moved
       }
