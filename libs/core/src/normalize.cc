@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
-#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -149,41 +149,60 @@ class CompanyWords {
  public:
   static constexpr size_t kInlineName = 100;
 
+  CompanyWords() = default;
+  CompanyWords(const CompanyWords&) = delete;  // points into itself
+  CompanyWords& operator=(const CompanyWords&) = delete;
+
   void Split(std::string_view name) {
     // Each byte of a name makes at most 5 bytes of words (" and ") and starts
-    // at most one word.
-    text_.resize(5 * name.size() + 1);
-    words_.resize(name.size() + 1);
+    // at most one word. The buffers are not zero-filled: only what is
+    // written is read.
+    if (name.size() > kInlineName) {
+      heap_text_.reset(new char[5 * name.size() + 1]);
+      heap_words_.reset(new Span[name.size() + 1]);
+      text_ = heap_text_.get();
+      words_ = heap_words_.get();
+    }
+    char* const text = text_;
+    Span* const words = words_;
     size_t n = 0, w = 0;
     bool in_word = false;
-    auto letter = [&](char c) {
+    auto start_word = [&] {
       if (!in_word) {
-        if (n != 0) text_[n++] = ' ';
-        words_[w++].begin = static_cast<uint32_t>(n);
+        if (n != 0) text[n++] = ' ';
+        words[w++].begin = static_cast<uint32_t>(n);
         in_word = true;
       }
-      text_[n++] = c;
     };
     auto separator = [&] {
-      if (in_word) words_[w - 1].end = static_cast<uint32_t>(n);
+      if (in_word) words[w - 1].end = static_cast<uint32_t>(n);
       in_word = false;
     };
-    for (size_t i = 0; i < name.size(); ++i) {
+    const size_t size = name.size();
+    for (size_t i = 0; i < size; ++i) {
       unsigned char c = static_cast<unsigned char>(name[i]);
-      if (const char lower = kAlnumLower[c]; lower != 0) {  // absl::ascii_isalnum
-        letter(lower);
+      if (char lower = kAlnumLower[c]; lower != 0) {  // absl::ascii_isalnum
+        start_word();
+        text[n++] = lower;
+        // The rest of the run of letters and digits, without the word checks.
+        while (i + 1 < size && (lower = kAlnumLower[static_cast<unsigned char>(name[i + 1])]) != 0) {
+          text[n++] = lower;
+          ++i;
+        }
       } else if (c == '&') {
         separator();
-        letter('a');
-        letter('n');
-        letter('d');
+        start_word();
+        text[n++] = 'a';
+        text[n++] = 'n';
+        text[n++] = 'd';
         separator();
       } else if (c == '\'') {
         // Dropped, the word goes on: "McDonald's" == "McDonalds".
       } else if (c == 0xE2 && name.substr(i, 3) == "\xE2\x80\x99") {
         i += 2;  // U+2019 RIGHT SINGLE QUOTATION MARK, the typographic apostrophe.
       } else if (c >= 0x80) {
-        letter(static_cast<char>(c));  // part of a UTF-8 letter: keep
+        start_word();
+        text[n++] = static_cast<char>(c);  // part of a UTF-8 letter: keep
       } else {
         separator();
       }
@@ -196,7 +215,7 @@ class CompanyWords {
   size_t size() const { return last_ - first_; }
   std::string_view Word(size_t i) const {  // i-th remaining word
     const Span& s = words_[first_ + i];
-    return std::string_view(text_.data() + s.begin, s.end - s.begin);
+    return std::string_view(text_ + s.begin, s.end - s.begin);
   }
   std::string_view Back() const { return Word(size() - 1); }
   void PopFront() { ++first_; }
@@ -205,7 +224,7 @@ class CompanyWords {
   std::string Joined() const {
     if (size() == 0) return "";
     const size_t from = words_[first_].begin, to = words_[last_ - 1].end;
-    return std::string(text_.data() + from, to - from);
+    return std::string(text_ + from, to - from);
   }
 
  private:
@@ -213,8 +232,12 @@ class CompanyWords {
     uint32_t begin, end;
   };
 
-  absl::InlinedVector<char, 5 * kInlineName + 1> text_;
-  absl::InlinedVector<Span, kInlineName + 1> words_;
+  char inline_text_[5 * kInlineName + 1];
+  Span inline_words_[kInlineName + 1];
+  std::unique_ptr<char[]> heap_text_;  // names longer than kInlineName
+  std::unique_ptr<Span[]> heap_words_;
+  char* text_ = inline_text_;
+  Span* words_ = inline_words_;
   size_t first_ = 0, last_ = 0;
 };
 
