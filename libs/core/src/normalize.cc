@@ -185,7 +185,8 @@ class CompanyWords {
         start_word();
         text[n++] = lower;
         // The rest of the run of letters and digits, without the word checks.
-        while (i + 1 < size && (lower = kAlnumLower[static_cast<unsigned char>(name[i + 1])]) != 0) {
+        while (i + 1 < size &&
+               (lower = kAlnumLower[static_cast<unsigned char>(name[i + 1])]) != 0) {
           text[n++] = lower;
           ++i;
         }
