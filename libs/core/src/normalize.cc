@@ -272,12 +272,13 @@ std::string_view StripWhitespace(std::string_view s) {
   return s;
 }
 
-// The bytes that are [a-z0-9-] once lower-cased.
-constexpr auto kLabelChars = [] {
-  std::array<bool, 256> t{};
+// For each byte: 1 if it is [a-z0-9-] once lower-cased, 2 for '.', else 0.
+constexpr auto kLabelClass = [] {
+  std::array<uint8_t, 256> t{};
   for (int c = 0; c < 256; ++c) {
     t[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
   }
+  t['.'] = 2;
   return t;
 }();
 
@@ -300,19 +301,22 @@ std::string RegistrableDomain(std::string_view email_or_domain, std::string_view
   size_t starts[3] = {0, 0, 0};  // starts[0]: the last label's
   size_t labels = 0;
   size_t start = 0;
-  for (size_t i = 0; i <= s.size(); ++i) {
-    if (i == s.size() || s[i] == '.') {
-      const size_t len = i - start;
-      if (len == 0 || len > 63 || s[start] == '-' || s[i - 1] == '-') return "";
-      starts[2] = starts[1];
-      starts[1] = starts[0];
-      starts[0] = start;
-      ++labels;
-      start = i + 1;
-      continue;
-    }
-    if (!kLabelChars[static_cast<unsigned char>(s[i])]) return "";
+  auto end_label = [&](size_t end) {
+    const size_t len = end - start;
+    if (len == 0 || len > 63 || s[start] == '-' || s[end - 1] == '-') return false;
+    starts[2] = starts[1];
+    starts[1] = starts[0];
+    starts[0] = start;
+    ++labels;
+    start = end + 1;
+    return true;
+  };
+  for (size_t i = 0; i < s.size(); ++i) {
+    const uint8_t k = kLabelClass[static_cast<unsigned char>(s[i])];
+    if (k == 1) continue;
+    if (k == 0 || !end_label(i)) return "";
   }
+  if (!end_label(s.size())) return "";
   if (labels < 2) return "";
   std::string_view tld = s.substr(starts[0]);
   if (std::all_of(tld.begin(), tld.end(), [](char c) { return absl::ascii_isdigit(c); })) {
@@ -333,10 +337,10 @@ std::string RegistrableDomain(std::string_view email_or_domain, std::string_view
   std::string_view domain = s.substr(starts[suffix_labels]);
   std::string out(prefix.size() + domain.size(), '\0');
   prefix.copy(out.data(), prefix.size());
-  for (size_t i = 0; i < domain.size(); ++i) {
-    const char c = domain[i];  // [a-zA-Z0-9-]: see kLabelChars
-    out[prefix.size() + i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-  }
+  // [a-zA-Z0-9-] (kLabelClass): setting bit 0x20 lower-cases a letter and
+  // leaves digits and '-' as they are.
+  char* to = out.data() + prefix.size();
+  for (size_t i = 0; i < domain.size(); ++i) to[i] = static_cast<char>(domain[i] | 0x20);
   return out;
 }
 
