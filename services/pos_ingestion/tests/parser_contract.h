@@ -58,7 +58,9 @@ inline std::string DescribeItem(const Item& item) {
        << l->has_quantity << l->quantity << "|" << l->unit_of_measure << "|" << l->unit_price << "|"
        << l->currency << "|" << l->date << "|" << l->invoice_number << "#" << l->invoice_line << "|"
        << l->original_invoice_number << "|" << l->deal_registration_id << "|" << l->spa_id << "|"
-       << l->customer.name << "|" << l->customer.customer_id << "|" << l->customer.country;
+       << l->customer.name << "|" << l->customer.customer_id << "|" << l->customer.email_domain
+       << "|" << l->customer.address_line << "|" << l->customer.city << "|" << l->customer.region
+       << "|" << l->customer.postal_code << "|" << l->customer.country;
   } else {
     const auto& i = std::get<Issue>(item);
     os << "I" << i.line_number << "|" << i.field << "|" << static_cast<int>(i.code) << "|"

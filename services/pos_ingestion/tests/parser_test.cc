@@ -294,6 +294,58 @@ TEST(CsvParserTest, SampleReportIsTheSameInAnyChunking) {
   ExpectChunkingInvariant(Format::kCsv, TestData("sell_through_malformed.csv"));
 }
 
+// A record that lies whole in one pushed chunk is read by a fast path (views
+// into the input); one split across chunks by the state machine alone (chunks
+// of 1 byte never hold a whole record). Both must give the same items for
+// every shape of record, simple or not.
+TEST(CsvParserTest, WholeRecordFastPathReadsAsTheStateMachine) {
+  const std::string header = "activity,sku,quantity,date,customer_name,customer_country\n";
+  const std::string records[] = {
+      "SS,A,1,2026-01-02,Acme,US\n",
+      "SS,A,1,2026-01-02,Acme,US\r\n",                       // CRLF
+      "SS,A,1,2026-01-02,\"Acme, Inc\",US\n",               // quoted, with a comma
+      "SS,A,1,2026-01-02,\"\",US\n",                         // empty quoted
+      "\"SS\",A,1,2026-01-02,Acme,\"US\"\n",                 // quoted first and last
+      "SS,A,1,2026-01-02,\"The \"\"Best\"\"\",US\n",          // doubled quotes
+      "SS,A,1,2026-01-02,\"Acme\"x,US\n",                     // text after a closing quote
+      "SS,A,1,2026-01-02,Ac\"me,US\n",                        // a quote inside unquoted data
+      "SS,A,1,2026-01-02,\"Acme\nWest\",US\n",               // a line break inside quotes
+      "SS,A,1,2026-01-02,\"Acme\r\nWest\",US\n",            // CRLF inside quotes
+      "SS,A,1,2026-01-02,\"Acme\rWest\",US\n",               // CR inside quotes
+      "SS,A,1,2026-01-02,Acme,US\rSS,B,2,2026-01-03,Beta,US\n",  // a bare CR ends a record
+      "SS,A,1,2026-01-02,Acme,US,\n",                        // a trailing empty field
+      "SS,A,1,2026-01-02,Acme,\n",                           // an empty last field
+      "SS,A,1\n",                                            // too few fields
+      ",A,1,2026-01-02,Acme,US\n",                           // an empty first field
+      "SS,A,1,2026-01-02, \"Acme\" ,US\n",                     // spaces around quotes
+      "SS,A,1,2026-01-02,\"Acme\",US \n",                     // a space before the break
+      "\n\r\n\n",                                            // blank lines
+      "SS,A,x,2026-01-02,Acme,US\n",                         // a malformed quantity
+      "SS,A,1,2026-13-02,Acme,US\n",                         // a malformed date
+      "SS,A,1,2026-01-02,Acme,US",                           // the last, without a break
+  };
+  std::string all = header;
+  for (const std::string& r : records) {
+    SCOPED_TRACE(::testing::PrintToString(r));
+    ExpectChunkingInvariant(Format::kCsv, header + r);
+    ExpectChunkingInvariant(Format::kCsv, header + r + "SS,C,3,2026-01-04,Gamma,US\n");
+    if (r.back() == '\n') all += r;
+  }
+  ExpectChunkingInvariant(Format::kCsv, all);
+  ExpectChunkingInvariant(Format::kCsv, "\xEF\xBB\xBF" + header + records[0]);  // BOM
+  ExpectChunkingInvariant(Format::kCsv, header + "SS,A,1,2026-01-02,\"Acme,US\n");  // unterminated
+  // What the two paths read, not only that they agree.
+  Parsed p = ParseAll(Format::kCsv, header + records[2] + records[5] + records[1]);
+  auto lines = Lines(p);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0].customer.name, "Acme, Inc");  // the fast path
+  EXPECT_EQ(lines[0].line_number, 2);
+  EXPECT_EQ(lines[1].customer.name, "The \"Best\"");  // the state machine
+  EXPECT_EQ(lines[1].line_number, 3);
+  EXPECT_EQ(lines[2].customer.country, "US");  // CRLF
+  EXPECT_EQ(lines[2].line_number, 4);
+}
+
 TEST(CsvParserTest, MalformedRecordsAreIssuesAndTheRestIsRead) {
   Parsed p = ParseAll(Format::kCsv, TestData("sell_through_malformed.csv"));
   EXPECT_THAT(Shape(p), ElementsAre("L2", "I3:quantity", "I4:date", "I5:", "I6:invoice_line",
