@@ -435,8 +435,8 @@ class CsvParser final : public Parser {
     for (;;) {
       const char* field_end;
       if (*q == '"') {
-        const char* close = static_cast<const char*>(
-            memchr(q + 1, '"', static_cast<size_t>(rec_end - (q + 1))));
+        const char* close =
+            static_cast<const char*>(memchr(q + 1, '"', static_cast<size_t>(rec_end - (q + 1))));
         if (close == nullptr) return nullptr;  // a line break inside quotes, or unterminated
         if (close + 1 != rec_end && close[1] != ',') return nullptr;  // "" or text after it
         fields_.emplace_back(q + 1, static_cast<size_t>(close - (q + 1)));

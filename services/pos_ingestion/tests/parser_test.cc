@@ -302,27 +302,27 @@ TEST(CsvParserTest, WholeRecordFastPathReadsAsTheStateMachine) {
   const std::string header = "activity,sku,quantity,date,customer_name,customer_country\n";
   const std::string records[] = {
       "SS,A,1,2026-01-02,Acme,US\n",
-      "SS,A,1,2026-01-02,Acme,US\r\n",                       // CRLF
-      "SS,A,1,2026-01-02,\"Acme, Inc\",US\n",               // quoted, with a comma
-      "SS,A,1,2026-01-02,\"\",US\n",                         // empty quoted
-      "\"SS\",A,1,2026-01-02,Acme,\"US\"\n",                 // quoted first and last
-      "SS,A,1,2026-01-02,\"The \"\"Best\"\"\",US\n",          // doubled quotes
-      "SS,A,1,2026-01-02,\"Acme\"x,US\n",                     // text after a closing quote
-      "SS,A,1,2026-01-02,Ac\"me,US\n",                        // a quote inside unquoted data
-      "SS,A,1,2026-01-02,\"Acme\nWest\",US\n",               // a line break inside quotes
-      "SS,A,1,2026-01-02,\"Acme\r\nWest\",US\n",            // CRLF inside quotes
-      "SS,A,1,2026-01-02,\"Acme\rWest\",US\n",               // CR inside quotes
+      "SS,A,1,2026-01-02,Acme,US\r\n",                           // CRLF
+      "SS,A,1,2026-01-02,\"Acme, Inc\",US\n",                    // quoted, with a comma
+      "SS,A,1,2026-01-02,\"\",US\n",                             // empty quoted
+      "\"SS\",A,1,2026-01-02,Acme,\"US\"\n",                     // quoted first and last
+      "SS,A,1,2026-01-02,\"The \"\"Best\"\"\",US\n",             // doubled quotes
+      "SS,A,1,2026-01-02,\"Acme\"x,US\n",                        // text after a closing quote
+      "SS,A,1,2026-01-02,Ac\"me,US\n",                           // a quote inside unquoted data
+      "SS,A,1,2026-01-02,\"Acme\nWest\",US\n",                   // a line break inside quotes
+      "SS,A,1,2026-01-02,\"Acme\r\nWest\",US\n",                 // CRLF inside quotes
+      "SS,A,1,2026-01-02,\"Acme\rWest\",US\n",                   // CR inside quotes
       "SS,A,1,2026-01-02,Acme,US\rSS,B,2,2026-01-03,Beta,US\n",  // a bare CR ends a record
-      "SS,A,1,2026-01-02,Acme,US,\n",                        // a trailing empty field
-      "SS,A,1,2026-01-02,Acme,\n",                           // an empty last field
-      "SS,A,1\n",                                            // too few fields
-      ",A,1,2026-01-02,Acme,US\n",                           // an empty first field
-      "SS,A,1,2026-01-02, \"Acme\" ,US\n",                     // spaces around quotes
-      "SS,A,1,2026-01-02,\"Acme\",US \n",                     // a space before the break
-      "\n\r\n\n",                                            // blank lines
-      "SS,A,x,2026-01-02,Acme,US\n",                         // a malformed quantity
-      "SS,A,1,2026-13-02,Acme,US\n",                         // a malformed date
-      "SS,A,1,2026-01-02,Acme,US",                           // the last, without a break
+      "SS,A,1,2026-01-02,Acme,US,\n",                            // a trailing empty field
+      "SS,A,1,2026-01-02,Acme,\n",                               // an empty last field
+      "SS,A,1\n",                                                // too few fields
+      ",A,1,2026-01-02,Acme,US\n",                               // an empty first field
+      "SS,A,1,2026-01-02, \"Acme\" ,US\n",                       // spaces around quotes
+      "SS,A,1,2026-01-02,\"Acme\",US \n",                        // a space before the break
+      "\n\r\n\n",                                                // blank lines
+      "SS,A,x,2026-01-02,Acme,US\n",                             // a malformed quantity
+      "SS,A,1,2026-13-02,Acme,US\n",                             // a malformed date
+      "SS,A,1,2026-01-02,Acme,US",                               // the last, without a break
   };
   std::string all = header;
   for (const std::string& r : records) {
@@ -332,7 +332,7 @@ TEST(CsvParserTest, WholeRecordFastPathReadsAsTheStateMachine) {
     if (r.back() == '\n') all += r;
   }
   ExpectChunkingInvariant(Format::kCsv, all);
-  ExpectChunkingInvariant(Format::kCsv, "\xEF\xBB\xBF" + header + records[0]);  // BOM
+  ExpectChunkingInvariant(Format::kCsv, "\xEF\xBB\xBF" + header + records[0]);      // BOM
   ExpectChunkingInvariant(Format::kCsv, header + "SS,A,1,2026-01-02,\"Acme,US\n");  // unterminated
   // What the two paths read, not only that they agree.
   Parsed p = ParseAll(Format::kCsv, header + records[2] + records[5] + records[1]);
