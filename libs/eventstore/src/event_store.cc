@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <deque>
@@ -12,6 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -497,9 +499,10 @@ class StoreImpl final : public EventStore {
     if (it == cf_index_.end())
       return absl::InvalidArgumentError(absl::StrCat("unknown column family ", cf));
     if (const Mirror* m = mirrors_[it->second].get()) {
-      absl::ReaderMutexLock l(&m->mu);
-      auto found = m->rows.find(key);
-      if (found == m->rows.end()) return std::nullopt;
+      const Mirror::Shard& shard = m->For(key);
+      absl::ReaderMutexLock l(&shard.mu);
+      auto found = shard.rows.find(key);
+      if (found == shard.rows.end()) return std::nullopt;
       return found->second;
     }
     const View view = ViewFor(it->second);
@@ -1117,17 +1120,16 @@ class StoreImpl final : public EventStore {
       const int cf = cf_index_.at(name);
       auto m = std::make_unique<Mirror>();
       uint64_t bytes = 0;
-      {
-        absl::MutexLock l(&m->mu);
-        CHANNELOPS_RETURN_IF_ERROR(backend_->Scan(
-            cf, "", "", SIZE_MAX,
-            [&](absl::string_view key, absl::string_view value) {
-              m->rows.emplace(std::string(key), std::string(value));
-              bytes += key.size() + value.size();
-              return true;
-            },
-            nullptr));
-      }
+      CHANNELOPS_RETURN_IF_ERROR(backend_->Scan(
+          cf, "", "", SIZE_MAX,
+          [&](absl::string_view key, absl::string_view value) {
+            Mirror::Shard& shard = m->For(key);
+            absl::MutexLock l(&shard.mu);
+            shard.rows.emplace(std::string(key), std::string(value));
+            bytes += key.size() + value.size();
+            return true;
+          },
+          nullptr));
       m->bytes.store(bytes, std::memory_order_relaxed);
       mirrors_[cf] = std::move(m);
       any_mirror_ = true;
@@ -1149,20 +1151,21 @@ class StoreImpl final : public EventStore {
   void ApplyMirrored(std::vector<WriteOp>& ops) {
     for (WriteOp& op : ops) {
       Mirror& m = *mirrors_[op.cf];
-      absl::MutexLock l(&m.mu);
-      auto it = m.rows.find(op.key);
+      Mirror::Shard& shard = m.For(op.key);
+      absl::MutexLock l(&shard.mu);
+      auto it = shard.rows.find(op.key);
       int64_t delta = 0;
-      if (it != m.rows.end()) {
+      if (it != shard.rows.end()) {
         delta -= static_cast<int64_t>(it->first.size() + it->second.size());
         if (op.value) {
           delta += static_cast<int64_t>(it->first.size() + op.value->size());
           it->second = std::move(*op.value);
         } else {
-          m.rows.erase(it);
+          shard.rows.erase(it);
         }
       } else if (op.value) {
         delta += static_cast<int64_t>(op.key.size() + op.value->size());
-        m.rows.emplace(std::move(op.key), std::move(*op.value));
+        shard.rows.emplace(std::move(op.key), std::move(*op.value));
       }
       m.bytes.fetch_add(static_cast<uint64_t>(delta), std::memory_order_relaxed);
     }
@@ -1352,10 +1355,21 @@ class StoreImpl final : public EventStore {
   mutable absl::Mutex pos_mu_;
   uint64_t last_committed_ ABSL_GUARDED_BY(pos_mu_) = 0;
 
-  // A memory read model (Options::memory_read_cfs): the family's durable rows.
+  // A memory read model (Options::memory_read_cfs): the family's durable rows,
+  // in shards by key hash, so that growing a table past a power of two (a
+  // rehash, on the committer) moves 1/kShards of the rows and blocks readers
+  // of one shard only.
   struct Mirror {
-    mutable absl::Mutex mu;
-    absl::flat_hash_map<std::string, std::string> rows ABSL_GUARDED_BY(mu);
+    static constexpr size_t kShards = 16;
+    struct Shard {
+      mutable absl::Mutex mu;
+      absl::flat_hash_map<std::string, std::string> rows ABSL_GUARDED_BY(mu);
+    };
+    Shard& For(absl::string_view key) { return shards[absl::Hash<absl::string_view>()(key) % kShards]; }
+    const Shard& For(absl::string_view key) const {
+      return shards[absl::Hash<absl::string_view>()(key) % kShards];
+    }
+    std::array<Shard, kShards> shards;
     std::atomic<uint64_t> bytes{0};  // keys and values
   };
   // By column family index; null where the family is not held in memory. Set
