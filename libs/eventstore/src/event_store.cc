@@ -1119,6 +1119,12 @@ class StoreImpl final : public EventStore {
     for (const std::string& name : options_.memory_read_cfs) {
       const int cf = cf_index_.at(name);
       auto m = std::make_unique<Mirror>();
+      // Sized for the rows the engine estimates, so that the load does not rehash.
+      const uint64_t estimate = backend_->EstimateKeys(cf);
+      for (Mirror::Shard& shard : m->shards) {
+        absl::MutexLock l(&shard.mu);
+        shard.rows.reserve(estimate / Mirror::kShards);
+      }
       uint64_t bytes = 0;
       CHANNELOPS_RETURN_IF_ERROR(backend_->Scan(
           cf, "", "", SIZE_MAX,
