@@ -44,6 +44,21 @@ inline void SetText(std::string* to, const std::string& v) {
   to->append(v);
 }
 
+// A string field of the accepted line being refilled (ValidateLineInto does
+// not clear a spent line's strings): left as it is when it already holds `v`
+// (the inline getter; the report, partner, product line and unit repeat line
+// after line), else `v` copied into the buffer it kept. "" empties it, which
+// in proto3 is unset; a field that is empty and stays so is never allocated.
+template <class Mutable>
+inline void SetString(const std::string& now, Mutable mut, std::string_view v) {
+  if (std::string_view(now) == v) return;
+  std::string* to = mut();
+  to->clear();
+  to->append(v.data(), v.size());
+}
+#define CHANNELOPS_SET_STRING(msg, field, value) \
+  SetString((msg).field(), [&] { return (msg).mutable_##field(); }, (value))
+
 // Clears a spare sub-message (LineVerdict::Spares) without freeing its parts.
 void ClearKeepingMemory(common::v1::Money& m) { m.Clear(); }
 void ClearKeepingMemory(google::protobuf::Timestamp& t) { t.Clear(); }
@@ -306,21 +321,18 @@ void Validate(const parse::Line& l, const LineContext& ctx, const ProductLookup&
 
   v.kind = LineVerdict::Kind::kAccepted;
   v1::PosLine& out = v.line;
-  // Only non-empty strings are set: in proto3 an empty string is an unset
-  // field, and setting it would allocate.
-  if (!header.report_id().empty()) SetText(out.mutable_report_id(), header.report_id());
-  if (!header.partner_id().empty()) SetText(out.mutable_partner_id(), header.partner_id());
+  // Every field is set, "" and 0 included: `out` may be a spent line's
+  // (ValidateLineInto), whose scalars and strings are not cleared first. Its
+  // sub-messages are (taken out as spares), so those not set stay unset.
+  CHANNELOPS_SET_STRING(out, report_id, header.report_id());
+  CHANNELOPS_SET_STRING(out, partner_id, header.partner_id());
   out.set_report_kind(header.kind());
   out.set_line_number(l.line_number);
   out.set_activity(activity);
-  if (!l.sku.empty()) SetText(out.mutable_sku(), l.sku);
-  if (!product->product_line().empty()) {
-    SetText(out.mutable_product_line(), product->product_line());
-  }
+  CHANNELOPS_SET_STRING(out, sku, l.sku);
+  CHANNELOPS_SET_STRING(out, product_line, product->product_line());
   out.set_quantity(qty);
-  if (!product->unit_of_measure().empty()) {
-    SetText(out.mutable_unit_of_measure(), product->unit_of_measure());
-  }
+  CHANNELOPS_SET_STRING(out, unit_of_measure, product->unit_of_measure());
   LineVerdict::Spares& spares = v.spares;
   if (has_price) {
     SetMoney(currency, price_micros,
@@ -330,38 +342,39 @@ void Validate(const parse::Line& l, const LineContext& ctx, const ProductLookup&
              Reuse(spares.extended_amount, [&] { return out.mutable_extended_amount(); },
                    [&](common::v1::Money* m) { out.set_allocated_extended_amount(m); }));
   }
-  if (!l.date.empty()) SetText(out.mutable_date(), l.date);
+  CHANNELOPS_SET_STRING(out, date, l.date);
   SetStartOf(*day, Reuse(spares.movement_at, [&] { return out.mutable_movement_at(); },
                          [&](google::protobuf::Timestamp* t) { out.set_allocated_movement_at(t); }));
-  if (!l.invoice_number.empty()) SetText(out.mutable_invoice_number(), l.invoice_number);
+  CHANNELOPS_SET_STRING(out, invoice_number, l.invoice_number);
   out.set_invoice_line(
       static_cast<int32_t>(l.invoice_line > 0 || l.invoice_number.empty() ? l.invoice_line : 1));
-  if (!l.original_invoice_number.empty()) {
-    SetText(out.mutable_original_invoice_number(), l.original_invoice_number);
-  }
+  CHANNELOPS_SET_STRING(out, original_invoice_number, l.original_invoice_number);
   if (!l.customer.empty()) {
     SetParty(l.customer, country,
              Reuse(spares.end_customer, [&] { return out.mutable_end_customer(); },
                    [&](common::v1::Party* p) { out.set_allocated_end_customer(p); }));
   }
-  if (!l.customer.customer_id.empty()) {
-    SetText(out.mutable_end_customer_id(), l.customer.customer_id);
-  }
-  if (!l.customer.name.empty() && !company.empty()) {  // core::CustomerKey(country, name)
+  CHANNELOPS_SET_STRING(out, end_customer_id, l.customer.customer_id);
+  // core::CustomerKey(country, name): "<country>|<company>", compared in place.
+  const bool has_key = !l.customer.name.empty() && !company.empty();
+  const std::string& key_now = out.customer_key();
+  if (!has_key) {
+    CHANNELOPS_SET_STRING(out, customer_key, "");
+  } else if (key_now.size() != country.size() + 1 + company.size() ||
+             key_now.compare(0, country.size(), country) != 0 || key_now[country.size()] != '|' ||
+             key_now.compare(country.size() + 1, company.size(), company) != 0) {
     std::string* key = out.mutable_customer_key();
+    key->clear();
     key->reserve(country.size() + 1 + company.size());
     key->append(country).append("|").append(company);
   }
-  if (!l.customer.email_domain.empty()) {
-    std::string domain_key = core::DomainKey(l.customer.email_domain);
-    if (!domain_key.empty()) out.set_domain_key(std::move(domain_key));
-  }
-  if (!l.deal_registration_id.empty()) {
-    SetText(out.mutable_deal_registration_id(), l.deal_registration_id);
-  }
-  if (!l.spa_id.empty()) SetText(out.mutable_spa_id(), l.spa_id);
+  CHANNELOPS_SET_STRING(out, domain_key, l.customer.email_domain.empty() ? std::string() : core::DomainKey(l.customer.email_domain));
+  CHANNELOPS_SET_STRING(out, deal_registration_id, l.deal_registration_id);
+  CHANNELOPS_SET_STRING(out, spa_id, l.spa_id);
   out.set_inventory_delta(InventoryDelta(activity, qty));
 }
+
+#undef CHANNELOPS_SET_STRING
 
 }  // namespace
 
@@ -384,9 +397,11 @@ LineVerdict ValidateLine(const parse::Line& l, const LineContext& ctx,
 
 void ValidateLineInto(const parse::Line& l, const LineContext& ctx, const ProductLookup& products,
                       LineVerdict& v) {
-  // Validate sets only what it has (an empty field stays unset): from a
-  // cleared verdict it gives exactly ValidateLine's. The sub-messages are
-  // taken out first, so that Clear() does not free them (spares, lines.h).
+  // An accepted line sets every scalar and string field of the line, and the
+  // sub-messages it has (Validate), so from a spent verdict it gives exactly
+  // ValidateLine's. The sub-messages are taken out first: they are then unset,
+  // and kept as spares (lines.h), which Clear() would have freed. Any other
+  // verdict has an empty line.
   v.kind = LineVerdict::Kind::kRejected;
   v1::PosLine& line = v.line;
   LineVerdict::Spares& spares = v.spares;
@@ -394,9 +409,9 @@ void ValidateLineInto(const parse::Line& l, const LineContext& ctx, const Produc
   if (line.has_extended_amount()) spares.extended_amount.reset(line.release_extended_amount());
   if (line.has_movement_at()) spares.movement_at.reset(line.release_movement_at());
   if (line.has_end_customer()) spares.end_customer.reset(line.release_end_customer());
-  line.Clear();
   v.reject.Clear();
   Validate(l, ctx, products, v);
+  if (v.kind != LineVerdict::Kind::kAccepted) line.Clear();
 }
 
 v1::RejectedLine RejectOf(const parse::Issue& issue) {

@@ -259,6 +259,24 @@ TEST_F(LinesTest, ValidatingIntoASpentVerdictGivesAFreshVerdict) {
   lines.push_back(ignored);
   lines.push_back(rv);
   lines.push_back(other);
+  // Every string field set, then an accepted line with as few as there can be
+  // (no price, invoice, customer or references), then every field again: each
+  // field goes from set to unset and back on a spent line.
+  parse::Line maximal = full;
+  maximal.line_number = 20;
+  maximal.spa_id = "SPA-1";
+  maximal.original_invoice_number = "INV-0";
+  maximal.customer.customer_id = "C-9";
+  parse::Line minimal;
+  minimal.line_number = 21;
+  minimal.activity_code = "IA";
+  minimal.sku = "CBL-CASE";
+  minimal.has_quantity = true;
+  minimal.quantity = -2;
+  minimal.date = "2026-01-30";
+  for (const parse::Line* l : {&maximal, &minimal, &maximal, &bad, &minimal, &other, &minimal}) {
+    lines.push_back(*l);
+  }
 
   const LineContext ctx = Context();
   const ProductLookup lookup = Lookup();
@@ -272,8 +290,19 @@ TEST_F(LinesTest, ValidatingIntoASpentVerdictGivesAFreshVerdict) {
     EXPECT_EQ(spent.line.has_unit_price(), fresh.line.has_unit_price()) << "line " << i;
     EXPECT_EQ(spent.reject.SerializeAsString(), fresh.reject.SerializeAsString()) << "line " << i;
   }
-  // The line before the last kept its customer's and prices' memory for it.
-  EXPECT_TRUE(spent.line.has_end_customer());
+  // The accepted lines of every shape were accepted (the comparison is not of
+  // two rejects), and the last kept nothing of the one before.
+  EXPECT_EQ(spent.kind, LineVerdict::Kind::kAccepted);
+  EXPECT_TRUE(spent.line.spa_id().empty());
+  EXPECT_FALSE(spent.line.has_end_customer());
+  // And the maximal line carries every reference it reported.
+  LineVerdict max = ValidateLine(maximal, ctx, lookup);
+  ASSERT_EQ(max.kind, LineVerdict::Kind::kAccepted) << max.reject.message();
+  EXPECT_EQ(max.line.spa_id(), "SPA-1");
+  EXPECT_EQ(max.line.deal_registration_id(), "DR-1");
+  EXPECT_EQ(max.line.original_invoice_number(), "INV-0");
+  EXPECT_EQ(max.line.end_customer_id(), "C-9");
+  EXPECT_EQ(max.line.end_customer().address().line1(), "1 Main St");
 }
 
 TEST_F(LinesTest, DropShipDoesNotMoveStockAndAdjustmentsAreSigned) {
