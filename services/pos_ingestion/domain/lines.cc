@@ -36,19 +36,13 @@ bool BadId(const std::string& id) {
   return !id.empty() && !core::IsValidIdentifier(id, kMaxIdLength);
 }
 
-// *to = v for a string field of a message being filled: a plain copy into
-// the buffer a spent verdict's field kept (libstdc++'s append; set_x() and
-// assign go through _M_replace's aliasing checks).
-inline void SetText(std::string* to, const std::string& v) {
-  to->clear();
-  to->append(v);
-}
-
 // A string field of the accepted line being refilled (ValidateLineInto does
 // not clear a spent line's strings): left as it is when it already holds `v`
 // (the inline getter; the report, partner, product line and unit repeat line
-// after line), else `v` copied into the buffer it kept. "" empties it, which
-// in proto3 is unset; a field that is empty and stays so is never allocated.
+// after line), else `v` copied into the buffer it kept, as a plain copy
+// (libstdc++'s append; set_x() and assign go through _M_replace's aliasing
+// checks). "" empties it, which in proto3 is unset; a field that is empty and
+// stays so is never allocated.
 template <class Mutable>
 inline void SetString(const std::string& now, Mutable mut, std::string_view v) {
   if (std::string_view(now) == v) return;
@@ -59,47 +53,37 @@ inline void SetString(const std::string& now, Mutable mut, std::string_view v) {
 #define CHANNELOPS_SET_STRING(msg, field, value) \
   SetString((msg).field(), [&] { return (msg).mutable_##field(); }, (value))
 
-// Clears a spare sub-message (LineVerdict::Spares) without freeing its parts.
-void ClearKeepingMemory(common::v1::Money& m) { m.Clear(); }
-void ClearKeepingMemory(google::protobuf::Timestamp& t) { t.Clear(); }
-// Party::Clear() deletes its address too: kept the same way (SetParty always
-// sets the address).
-void ClearKeepingMemory(common::v1::Party& p) {
-  common::v1::PostalAddress* a = p.has_address() ? p.release_address() : nullptr;
-  p.Clear();
-  if (a != nullptr) {
-    a->Clear();
-    p.set_allocated_address(a);
-  }
-}
-// A sub-message field to fill: an earlier line's (`spare`), cleared and
-// installed by `install`, keeping its strings' memory; else `fresh()`.
+// A sub-message field to fill: an earlier line's (`spare`), installed by
+// `install` as it is, keeping its strings' memory; else `fresh()`. The fillers
+// below (SetParty, SetMoney, SetStartOf) set every field, so a spare needs no
+// clearing.
 template <class M, class Fresh, class Install>
 M* Reuse(std::unique_ptr<M>& spare, Fresh fresh, Install install) {
   if (spare == nullptr) return fresh();
   M* m = spare.release();
-  ClearKeepingMemory(*m);
   install(m);
   return m;
 }
 
 // The end customer as recorded; `country` is NormalizeCountryCode(p.country).
-// Empty strings are not set: in proto3 that is the same message, without an
-// allocation per empty field.
+// Every field is set ("" where not reported: unset in proto3, never allocated
+// on a new message), so that a spare party needs no clearing.
 void SetParty(const parse::Party& p, const std::string& country, common::v1::Party* out) {
-  if (!p.name.empty()) SetText(out->mutable_name(), p.name);
-  if (!p.email_domain.empty()) SetText(out->mutable_email_domain(), p.email_domain);
+  CHANNELOPS_SET_STRING(*out, name, p.name);
+  CHANNELOPS_SET_STRING(*out, email_domain, p.email_domain);
+  CHANNELOPS_SET_STRING(*out, account_type, "");
   auto* a = out->mutable_address();
-  if (!p.address_line.empty()) SetText(a->mutable_line1(), p.address_line);
-  if (!p.city.empty()) SetText(a->mutable_city(), p.city);
-  if (!p.region.empty()) SetText(a->mutable_region(), p.region);
-  if (!p.postal_code.empty()) SetText(a->mutable_postal_code(), p.postal_code);
-  if (!country.empty()) SetText(a->mutable_country_code(), country);
+  CHANNELOPS_SET_STRING(*a, line1, p.address_line);
+  CHANNELOPS_SET_STRING(*a, line2, "");
+  CHANNELOPS_SET_STRING(*a, city, p.city);
+  CHANNELOPS_SET_STRING(*a, region, p.region);
+  CHANNELOPS_SET_STRING(*a, postal_code, p.postal_code);
+  CHANNELOPS_SET_STRING(*a, country_code, country);
 }
 
 // Money::ToProto() of a Money of `currency` and `micros`.
 void SetMoney(const std::string& currency, int64_t micros, common::v1::Money* out) {
-  SetText(out->mutable_currency_code(), currency);
+  CHANNELOPS_SET_STRING(*out, currency_code, currency);
   out->set_amount_micros(micros);
 }
 
@@ -115,6 +99,7 @@ void SetStartOf(absl::CivilDay d, google::protobuf::Timestamp* out) {
   const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + dd - 1;
   const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   out->set_seconds((era * 146097 + doe - 719468) * 86400);
+  out->set_nanos(0);
 }
 
 bool TooLong(const parse::Party& p) {
