@@ -1538,17 +1538,17 @@ absl::StatusOr<std::vector<std::string>> ColumnFamilies(const Options& o) {
     }
     cfs.push_back(rm);
   }
-  for (const auto& pl : o.point_lookup_cfs) {
-    if (std::find(o.read_model_cfs.begin(), o.read_model_cfs.end(), pl) ==
-        o.read_model_cfs.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("point_lookup_cfs: '", pl, "' is not one of read_model_cfs"));
-    }
-  }
-  for (const auto& m : o.memory_read_cfs) {
-    if (std::find(o.read_model_cfs.begin(), o.read_model_cfs.end(), m) == o.read_model_cfs.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("memory_read_cfs: '", m, "' is not one of read_model_cfs"));
+  // Options that name some of the read models.
+  for (const auto& [option, names] :
+       {std::pair<const char*, const std::vector<std::string>*>{"point_lookup_cfs",
+                                                                &o.point_lookup_cfs},
+        {"memory_read_cfs", &o.memory_read_cfs}}) {
+    for (const auto& name : *names) {
+      if (std::find(o.read_model_cfs.begin(), o.read_model_cfs.end(), name) ==
+          o.read_model_cfs.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(option, ": '", name, "' is not one of read_model_cfs"));
+      }
     }
   }
   return cfs;

@@ -127,28 +127,20 @@ TEST_P(EventStoreContract, AppendsAndReadsStream) {
   EXPECT_EQ(store_->LastPosition(), 2u);
 }
 
-TEST_P(EventStoreContract, PointLookupFamiliesMustBeReadModels) {
-  Options o;
-  o.path = (dir_ / "other").string();
-  o.read_model_cfs = {"rm_a"};
-  o.point_lookup_cfs = {"rm_b"};
-  auto s = GetParam() ? EventStore::Open(o) : EventStore::OpenInMemory(o);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(std::string(s.status().message()).find("point_lookup_cfs: 'rm_b'"), std::string::npos)
-      << s.status();
-}
-
-TEST_P(EventStoreContract, MemoryReadModelsMustBeReadModels) {
-  Options o;
-  o.path = (dir_ / "other").string();
-  o.read_model_cfs = {"rm_a"};
-  o.memory_read_cfs = {"rm_b"};
-  auto s = GetParam() ? EventStore::Open(o) : EventStore::OpenInMemory(o);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(std::string(s.status().message()).find("memory_read_cfs: 'rm_b'"), std::string::npos)
-      << s.status();
+// point_lookup_cfs and memory_read_cfs name read models: anything else is
+// refused at open, naming the option and the family.
+TEST_P(EventStoreContract, PointLookupAndMemoryFamiliesMustBeReadModels) {
+  for (const std::string option : {"point_lookup_cfs", "memory_read_cfs"}) {
+    Options o;
+    o.path = (dir_ / "other").string();
+    o.read_model_cfs = {"rm_a"};
+    (option == "point_lookup_cfs" ? o.point_lookup_cfs : o.memory_read_cfs) = {"rm_b"};
+    auto s = GetParam() ? EventStore::Open(o) : EventStore::OpenInMemory(o);
+    ASSERT_FALSE(s.ok()) << option;
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(std::string(s.status().message()).find(option + ": 'rm_b'"), std::string::npos)
+        << s.status();
+  }
 }
 
 // A memory read model answers EventStore::Get from process memory: it must be

@@ -59,8 +59,8 @@ struct LineVerdict {
   Kind kind = Kind::kRejected;
   v1::PosLine line;         // kAccepted: the line as recorded (keys, delta, amounts filled)
   v1::RejectedLine reject;  // kRejected
-  // The sub-messages of the line ValidateLineInto validated before, cleared
-  // and put back when the next line has them. PosLine::Clear() deletes a
+  // The sub-messages of the line ValidateLineInto validated before, put back
+  // and refilled (every field set) when the next line has them. PosLine::Clear() deletes a
   // proto3 message's sub-messages (off an arena): five allocations and frees
   // per line, ~12% of parse + validate (bench_pos).
   struct Spares {
@@ -82,7 +82,8 @@ struct LineVerdict {
 LineVerdict ValidateLine(const parse::Line& line, const LineContext& ctx,
                          const ProductLookup& products);
 // The same verdict, into `v`, reusing the memory of its earlier line and
-// reject (a protobuf message keeps its strings and sub-messages when cleared).
+// reject: an accepted line is refilled over the earlier one (its strings keep
+// their buffers), its sub-messages come from the spares.
 void ValidateLineInto(const parse::Line& line, const LineContext& ctx,
                       const ProductLookup& products, LineVerdict& v);
 

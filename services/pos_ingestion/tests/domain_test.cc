@@ -91,6 +91,18 @@ parse::Line ReturnToVendor() {
   return rv;
 }
 
+// A stock adjustment: no price, invoice or customer.
+parse::Line Adjustment() {
+  parse::Line ia;
+  ia.line_number = 3;
+  ia.activity_code = "IA";
+  ia.sku = "CBL-CASE";
+  ia.has_quantity = true;
+  ia.quantity = -2;
+  ia.date = "2026-01-30";
+  return ia;
+}
+
 class LinesTest : public ::testing::Test {
  protected:
   LineContext Context() const {
@@ -267,13 +279,8 @@ TEST_F(LinesTest, ValidatingIntoASpentVerdictGivesAFreshVerdict) {
   maximal.spa_id = "SPA-1";
   maximal.original_invoice_number = "INV-0";
   maximal.customer.customer_id = "C-9";
-  parse::Line minimal;
+  parse::Line minimal = Adjustment();
   minimal.line_number = 21;
-  minimal.activity_code = "IA";
-  minimal.sku = "CBL-CASE";
-  minimal.has_quantity = true;
-  minimal.quantity = -2;
-  minimal.date = "2026-01-30";
   for (const parse::Line* l : {&maximal, &minimal, &maximal, &bad, &minimal, &other, &minimal}) {
     lines.push_back(*l);
   }
@@ -309,14 +316,7 @@ TEST_F(LinesTest, DropShipDoesNotMoveStockAndAdjustmentsAreSigned) {
   parse::Line ds = Sale();
   ds.activity_code = "DS";
   EXPECT_EQ(Validate(ds).line.inventory_delta(), 0);
-  parse::Line ia;
-  ia.line_number = 3;
-  ia.activity_code = "IA";
-  ia.sku = "CBL-CASE";
-  ia.has_quantity = true;
-  ia.quantity = -2;
-  ia.date = "2026-01-30";
-  LineVerdict v = Validate(ia);
+  LineVerdict v = Validate(Adjustment());
   ASSERT_EQ(v.kind, LineVerdict::Kind::kAccepted) << v.reject.message();
   EXPECT_EQ(v.line.inventory_delta(), -2);
   EXPECT_EQ(v.line.unit_of_measure(), "CA");  // the product's
