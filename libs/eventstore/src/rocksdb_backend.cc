@@ -173,6 +173,9 @@ class StreamIdPrefix final : public rocksdb::SliceTransform {
   }
 };
 
+// Batches of at least this many ops are written in key order (Write).
+constexpr size_t kSortedBatchOps = 64;
+
 class RocksDbBackend final : public Backend {
  public:
   RocksDbBackend(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
@@ -226,12 +229,26 @@ class RocksDbBackend final : public Backend {
     size_t bytes = 12;  // WriteBatch header
     for (const WriteOp& op : ops) bytes += 16 + op.key.size() + (op.value ? op.value->size() : 0);
     rocksdb::WriteBatch batch(bytes);
-    for (const WriteOp& op : ops) {
+    auto add = [&](const WriteOp& op) {
       if (op.value) {
         batch.Put(handles_[op.cf], op.key, *op.value);
       } else {
         batch.Delete(handles_[op.cf], op.key);
       }
+    };
+    if (ops.size() < kSortedBatchOps) {
+      for (const WriteOp& op : ops) add(op);
+    } else {
+      // In key order per family (stable: a key written twice keeps its last
+      // write): each memtable insert then starts from the one before it (the
+      // insert hints of point_lookup_cfs), instead of a search from the top.
+      std::vector<uint32_t> order(ops.size());
+      for (uint32_t i = 0; i < ops.size(); ++i) order[i] = i;
+      std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+        if (ops[a].cf != ops[b].cf) return ops[a].cf < ops[b].cf;
+        return ops[a].key < ops[b].key;
+      });
+      for (uint32_t i : order) add(ops[i]);
     }
     rocksdb::WriteOptions wo;
     wo.sync = sync;
@@ -540,6 +557,10 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const Options& store
                   c) != store_options.point_lookup_cfs.end()) {
       o.memtable_prefix_bloom_size_ratio = 0.05;
       o.memtable_whole_key_filtering = true;
+      // Large batches are written in key order (Write): each insert starts
+      // from the one before it. Callgrind, 50,000 POS lines: the committer's
+      // memtable inserts 354.9M -> 299.7M instructions (317.8M sorted, no hint).
+      o.memtable_insert_with_hint_prefix_extractor = std::make_shared<WholeFamilyPrefix>();
       o.level0_file_num_compaction_trigger = 8;
     }
     descs.emplace_back(c, o);

@@ -461,8 +461,36 @@ TEST_P(EventStoreContract, TxScanSeesCommittedStagedAndOwnWrites) {
         return "";
       },
       [&](absl::StatusOr<CommandResult>) { done++; });
-  while (done.load() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // After the family's first scan: a failed command's staged key is taken
+  // back, and a later command's is listed.
+  store_->Execute(
+      CommandMeta{},
+      [](Tx& tx) -> absl::StatusOr<std::string> {
+        tx.Put("rm_test", "l/e", "5");
+        return absl::FailedPreconditionError("refused after staging");
+      },
+      [&](absl::StatusOr<CommandResult>) { done++; });
+  store_->Execute(
+      CommandMeta{},
+      [](Tx& tx) -> absl::StatusOr<std::string> {
+        tx.Put("rm_test", "l/f", "6");
+        return "";
+      },
+      [&](absl::StatusOr<CommandResult>) { done++; });
+  std::vector<std::string> later;
+  store_->Execute(
+      CommandMeta{},
+      [&](Tx& tx) -> absl::StatusOr<std::string> {
+        CHANNELOPS_RETURN_IF_ERROR(
+            tx.Scan("rm_test", "l/", [&](absl::string_view k, absl::string_view v) {
+              later.push_back(std::string(k) + "=" + std::string(v));
+            }));
+        return "";
+      },
+      [&](absl::StatusOr<CommandResult>) { done++; });
+  while (done.load() < 5) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_EQ(seen, (std::vector<std::string>{"l/b=2", "l/c=3", "l/d=4"}));
+  EXPECT_EQ(later, (std::vector<std::string>{"l/b=2", "l/c=3", "l/d=4", "l/f=6"}));
 }
 
 TEST_P(EventStoreContract, ReopenKeepsEverything) {
