@@ -28,8 +28,9 @@ void Reject(LineVerdict& v, const parse::Line& l, std::string field, v1::RejectC
 }
 
 std::string Quoted(const std::string& s) {
-  // Bounded: a reject message must stay small whatever the input held.
-  return absl::StrCat("'", s.size() > 64 ? absl::StrCat(s.substr(0, 64), "...") : s, "'");
+  // Bounded: a reject message must stay small whatever the input held; and
+  // UTF-8, as every protobuf string must be (the input may be anything).
+  return absl::StrCat("'", core::QuotableUtf8(s, 64), "'");
 }
 
 bool BadId(const std::string& id) {
@@ -100,6 +101,27 @@ void SetStartOf(absl::CivilDay d, google::protobuf::Timestamp* out) {
   const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   out->set_seconds((era * 146097 + doe - 719468) * 86400);
   out->set_nanos(0);
+}
+
+// The first end-customer field that is not UTF-8 text: its name in rejects and
+// its value. The party's text is kept on the accepted line, whose protobuf
+// strings must be UTF-8: a consumer of the topic fails to parse a message with
+// anything else. A report in another encoding (Latin-1 from an older ERP) is
+// rejected line by line, naming the field.
+std::optional<std::pair<const char*, const std::string*>> NotUtf8(const parse::Party& p) {
+  for (const auto& field : {
+           std::pair<const char*, const std::string*>{"end_customer.name", &p.name},
+           {"end_customer.customer_id", &p.customer_id},
+           {"end_customer.email_domain", &p.email_domain},
+           {"end_customer.address_line", &p.address_line},
+           {"end_customer.city", &p.city},
+           {"end_customer.region", &p.region},
+           {"end_customer.postal_code", &p.postal_code},
+           {"end_customer.country_code", &p.country},
+       }) {
+    if (core::FirstInvalidUtf8(*field.second) != std::string_view::npos) return field;
+  }
+  return std::nullopt;
 }
 
 bool TooLong(const parse::Party& p) {
@@ -273,6 +295,13 @@ void Validate(const parse::Line& l, const LineContext& ctx, const ProductLookup&
   if (l.invoice_line < 0 || l.invoice_line > 1'000'000'000) {
     return Reject(v, l, "invoice_line", v1::REJECT_CODE_MALFORMED, "invoice line out of range");
   }
+  if (auto bad = NotUtf8(l.customer)) {
+    const auto& [field, value] = *bad;
+    return Reject(v, l, field, v1::REJECT_CODE_MALFORMED,
+                  absl::StrCat(Quoted(*value), " is not UTF-8 text (byte ",
+                               core::FirstInvalidUtf8(*value) + 1,
+                               "); reports must be encoded in UTF-8"));
+  }
   if (TooLong(l.customer)) {
     return Reject(v, l, "end_customer", v1::REJECT_CODE_MALFORMED,
                   absl::StrCat("end customer fields must be at most ", kMaxText, " characters"));
@@ -402,10 +431,12 @@ void ValidateLineInto(const parse::Line& l, const LineContext& ctx, const Produc
 v1::RejectedLine RejectOf(const parse::Issue& issue) {
   v1::RejectedLine r;
   r.set_line_number(issue.line_number);
-  r.set_field(issue.field);
+  r.set_field(core::QuotableUtf8(issue.field, 64));  // a CSV header's column, say
   r.set_code(issue.code == parse::IssueCode::kMissingField ? v1::REJECT_CODE_MISSING_FIELD
                                                            : v1::REJECT_CODE_MALFORMED);
-  r.set_message(issue.message);
+  // The parsers quote input (bounded): it may be anything, and a protobuf
+  // string must be UTF-8.
+  r.set_message(core::QuotableUtf8(issue.message, 512));
   return r;
 }
 

@@ -494,7 +494,7 @@ class CsvParser final : public Parser {
         if (name != n.name) continue;
         int& slot = index_[static_cast<size_t>(n.col)];
         if (slot >= 0) {
-          Fail(out, record_line_, name, "column '" + name + "' appears twice in the header row");
+          Fail(out, record_line_, name, "column " + Quote(name) + " appears twice in the header row");
           return;
         }
         slot = static_cast<int>(i);
@@ -550,16 +550,16 @@ class CsvParser final : public Parser {
     std::optional<int64_t> quantity;
     if (std::string_view q = Get(Col::kQuantity); !q.empty()) {
       quantity = ParseInt(q);
-      if (!quantity) return issue("quantity", "'" + std::string(q) + "' is not a whole number");
+      if (!quantity) return issue("quantity", Quote(q) + " is not a whole number");
     }
     if (std::string_view d = Get(Col::kDate); !d.empty() && !IsIsoDate(d)) {
-      return issue("date", "'" + std::string(d) + "' is not a YYYY-MM-DD date");
+      return issue("date", Quote(d) + " is not a YYYY-MM-DD date");
     }
     int64_t invoice_line = 0;
     if (std::string_view n = Get(Col::kInvoiceLine); !n.empty()) {
       auto v = ParseInt(n);
       if (!v || *v < 1 || *v > 1'000'000'000) {
-        return issue("invoice_line", "'" + std::string(n) + "' is not a line number (1..1e9)");
+        return issue("invoice_line", Quote(n) + " is not a line number (1..1e9)");
       }
       invoice_line = *v;
     }

@@ -84,8 +84,8 @@ class X12_852Parser final : public Parser {
       skip_transaction_ = s.Element(1) != "852";
       if (skip_transaction_) {
         field = "ST01";
-        problem += std::string(problem.empty() ? "" : "; ") + "transaction set '" +
-                   std::string(s.Element(1)) + "' is not an 852";
+        problem += std::string(problem.empty() ? "" : "; ") + "transaction set " +
+                   Quote(s.Element(1)) + " is not an 852";
       }
       if (!problem.empty()) Problem(out, s.ordinal, field, IssueCode::kMalformed, problem);
       default_date_.clear();
@@ -128,7 +128,7 @@ class X12_852Parser final : public Parser {
     if (d) {
       default_date_ = *d;
     } else if (!raw.empty()) {
-      date_problem_ = "XQ date '" + std::string(raw) + "' is not a CCYYMMDD date";
+      date_problem_ = "XQ date " + Quote(raw) + " is not a CCYYMMDD date";
     }
   }
 
@@ -159,7 +159,7 @@ class X12_852Parser final : public Parser {
       auto q = ParseWholeNumber(s.Element(2));
       if (!q) {
         return Problem(out, s.ordinal, "ZA02", IssueCode::kMalformed,
-                       "'" + std::string(s.Element(2)) + "' is not a whole quantity");
+                       Quote(s.Element(2)) + " is not a whole quantity");
       }
       l.has_quantity = true;
       l.quantity = *q;
@@ -169,7 +169,7 @@ class X12_852Parser final : public Parser {
       auto d = ParseX12Date(s.Element(5));
       if (!d) {
         return Problem(out, s.ordinal, "ZA05", IssueCode::kMalformed,
-                       "'" + std::string(s.Element(5)) + "' is not a CCYYMMDD date");
+                       Quote(s.Element(5)) + " is not a CCYYMMDD date");
       }
       l.date = *d;
     } else if (!date_problem_.empty()) {

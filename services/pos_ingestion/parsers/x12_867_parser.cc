@@ -115,8 +115,8 @@ class X12_867Parser final : public Parser {
       skip_transaction_ = s.Element(1) != "867";
       if (skip_transaction_) {
         field = "ST01";
-        problem += std::string(problem.empty() ? "" : "; ") + "transaction set '" +
-                   std::string(s.Element(1)) + "' is not an 867";
+        problem += std::string(problem.empty() ? "" : "; ") + "transaction set " +
+                   Quote(s.Element(1)) + " is not an 867";
       }
       if (!problem.empty()) Problem(out, s.ordinal, field, IssueCode::kMalformed, problem);
       StartTransaction();
@@ -197,7 +197,7 @@ class X12_867Parser final : public Parser {
     if (!s.Element(2).empty()) {
       auto q = ParseWholeNumber(s.Element(2));
       if (!q) {
-        Break("QTY02", "'" + std::string(s.Element(2)) + "' is not a whole quantity");
+        Break("QTY02", Quote(s.Element(2)) + " is not a whole quantity");
       } else {
         l.has_quantity = true;
         l.quantity = *q;
@@ -213,7 +213,7 @@ class X12_867Parser final : public Parser {
     if (!ctx.date.empty() || (ctx.problem && ctx.problem->field == "DTM02")) return;
     auto d = ParseX12Date(s.Element(2));
     if (!d) {
-      SetProblem(ctx, "DTM02", "'" + std::string(s.Element(2)) + "' is not a CCYYMMDD date");
+      SetProblem(ctx, "DTM02", Quote(s.Element(2)) + " is not a CCYYMMDD date");
       return;
     }
     ctx.date = *d;

@@ -439,6 +439,56 @@ TEST_F(PosIngestionServiceTest,
 // X12 867 and 852: inventory, sell-through, reconciliation, price protection
 // ---------------------------------------------------------------------------
 
+// A report in another encoding than UTF-8 (Latin-1 from an older ERP): the
+// lines whose text is not UTF-8 are rejected naming the field, every reject
+// quotes the input escaped, and the answer and the events stay parseable
+// (a protobuf string must be UTF-8: a peer fails to parse anything else).
+TEST_F(PosIngestionServiceTest, TextThatIsNotUtf8IsRejectedByFieldAndTheAnswerStaysReadable) {
+  Product("SSD-2TB", "storage", 125'500'000);
+  const std::string csv =
+      "activity,sku,quantity,unit_price,currency,date,invoice_number,invoice_line,"
+      "customer_name,customer_country,customer_city\n"
+      "SS,SSD-2TB,1,125.50,USD,2026-01-05,U-1,1,Soci\xC3\xA9t\xC3\xA9 G\xC3\xA9n\xC3\xA9rale,FR,"
+      "Paris\n"                                                            // UTF-8: accepted
+      "SS,SSD-2TB,1,125.50,USD,2026-01-05,U-2,1,Soci\xE9t\xE9 Anonyme,FR,Paris\n"  // Latin-1
+      "SS,SSD-2TB,1,125.50,USD,2026-01-05,U-3,1,Acme,FR,Orl\xE9" "ans\n"       // Latin-1 city
+      "SS,N\xFFPE,1,125.50,USD,2026-01-05,U-4,1,Acme,FR,Paris\n"              // unknown SKU
+      "SS,SSD-2TB,1\xE9,125.50,USD,2026-01-05,U-5,1,Acme,FR,Paris\n";         // the parser's
+  Ingested got = Ingest(
+      Header("P200-LATIN1", "P-200", v1::REPORT_KIND_SELL_THROUGH, v1::REPORT_FORMAT_CSV),
+      Chunks(csv, 7));
+  ASSERT_TRUE(got.status.ok()) << got.status.error_message();
+  EXPECT_EQ(got.response.report().counts().accepted(), 1);
+  EXPECT_EQ(got.response.report().counts().rejected(), 4);
+  ASSERT_THAT(got.response.rejects(), SizeIs(4));
+  const auto& r = got.response.rejects();
+  EXPECT_EQ(r[0].line_number(), 3);
+  EXPECT_EQ(r[0].field(), "end_customer.name");
+  EXPECT_EQ(r[0].code(), v1::REJECT_CODE_MALFORMED);
+  EXPECT_EQ(r[0].message(),
+            "'Soci\\xE9t\\xE9 Anonyme' is not UTF-8 text (byte 5); reports must be encoded in "
+            "UTF-8");
+  EXPECT_EQ(r[1].field(), "end_customer.city");
+  EXPECT_THAT(r[1].message(), HasSubstr("'Orl\\xE9ans'"));
+  EXPECT_EQ(r[2].field(), "sku");
+  EXPECT_EQ(r[2].code(), v1::REJECT_CODE_UNKNOWN_SKU);
+  EXPECT_THAT(r[2].message(), HasSubstr("'N\\xFFPE'"));
+  EXPECT_EQ(r[3].field(), "quantity");
+  EXPECT_THAT(r[3].message(), HasSubstr("'1\\xE9'"));
+  // Stored, and listed again from the store.
+  v1::ListRejectedLinesRequest req;
+  req.set_report_id("P200-LATIN1");
+  v1::ListRejectedLinesResponse listed;
+  ASSERT_TRUE(stub_->ListRejectedLines(As("ops").get(), req, &listed).ok());
+  EXPECT_THAT(listed.rejects(), SizeIs(4));
+  // The accepted line keeps its UTF-8 text, and its event parses.
+  auto lines = AcceptedLines("report-P200-LATIN1");
+  ASSERT_THAT(lines, SizeIs(1));
+  EXPECT_EQ(lines[0].end_customer().name(), "Soci\xC3\xA9t\xC3\xA9 G\xC3\xA9n\xC3\xA9rale");
+  EXPECT_EQ(lines[0].customer_key(),
+            core::CustomerKey("FR", "Soci\xC3\xA9t\xC3\xA9 G\xC3\xA9n\xC3\xA9rale"));
+}
+
 TEST_F(PosIngestionServiceTest, Edi867And852FeedInventorySellThroughReconciliationAndCredits) {
   Product("SSD-2TB", "storage", 125'500'000);
   Product("SRV-100", "compute", 1'000'000'000);
