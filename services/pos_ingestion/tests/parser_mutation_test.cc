@@ -8,6 +8,7 @@
 // crashing. Seeds are fixed: a failure names the seed that reproduces it.
 
 #include <fstream>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -73,7 +74,16 @@ std::string Mutate(std::string s, std::mt19937_64& rng) {
   return s;
 }
 
-// Every line gets exactly one verdict; accepted ones are within bounds.
+// Whether `m` parses back from its bytes: a protobuf string that is not UTF-8
+// does not (and would fail every consumer of the topic, or the client of an
+// answer), whatever bytes the report held.
+bool RoundTrips(const google::protobuf::MessageLite& m) {
+  std::unique_ptr<google::protobuf::MessageLite> copy(m.New());
+  return copy->ParseFromString(m.SerializeAsString());
+}
+
+// Every line gets exactly one verdict; accepted ones are within bounds; every
+// verdict and every issue's reject parse back.
 void ValidateEveryLine(const ParseResult& r) {
   static const v1::Product kProduct = [] {
     v1::Product p;
@@ -99,6 +109,9 @@ void ValidateEveryLine(const ParseResult& r) {
     ctx.period_end = absl::CivilDay(2026, 2, 1);
     int64_t lines = 0, verdicts = 0;
     for (const Item& item : r.items) {
+      if (const auto* issue = std::get_if<Issue>(&item)) {
+        ASSERT_TRUE(RoundTrips(domain::RejectOf(*issue))) << issue->field << ": " << issue->message;
+      }
       const auto* l = std::get_if<Line>(&item);
       if (l == nullptr) continue;
       ++lines;
@@ -110,10 +123,12 @@ void ValidateEveryLine(const ParseResult& r) {
         ASSERT_LE(v.line.quantity(), domain::kMaxLineQuantity);
         ASSERT_TRUE(domain::ParseDate(v.line.date()).has_value());
         ASSERT_EQ(v.line.line_number(), l->line_number);
+        ASSERT_TRUE(RoundTrips(v.line)) << v.line.end_customer().name();
       } else if (v.kind == domain::LineVerdict::Kind::kRejected) {
         ASSERT_EQ(v.reject.line_number(), l->line_number);
         ASSERT_NE(v.reject.code(), v1::REJECT_CODE_UNSPECIFIED);
         ASSERT_LE(v.reject.message().size(), 1024u);  // bounded whatever the input
+        ASSERT_TRUE(RoundTrips(v.reject)) << v.reject.field() << ": " << v.reject.message();
       }
     }
     ASSERT_EQ(lines, verdicts);
