@@ -12,6 +12,7 @@
 #include "pos_ingestion/domain/convert.h"
 #include "pos_ingestion/domain/lines.h"
 #include "pos_ingestion/domain/validation.h"
+#include "pos_ingestion/domain/wire.h"
 
 namespace channelops::pos::domain {
 namespace {
@@ -463,7 +464,7 @@ void Prepare(PreparedItem& p, const LineContext& ctx, const ProductLookup& produ
   };
   ValidateLineInto(*l, ctx, recording, p.verdict);
   p.identity = RawLineIdentity(ctx.header->partner_id(), *l);
-  if (p.verdict.kind == LineVerdict::Kind::kAccepted) p.verdict.line.SerializeToString(&p.bytes);
+  if (p.verdict.kind == LineVerdict::Kind::kAccepted) EncodePosLine(p.verdict.line, &p.bytes);
 }
 
 namespace {
@@ -535,7 +536,7 @@ BatchDecision Decide(IngestBatch& c, const Context& ctx) {
       }
       seen.emplace(identity, n);
     }
-    if (!kept) v.line.SerializeToString(&item.bytes);
+    if (!kept) EncodePosLine(v.line, &item.bytes);
     out.AcceptSerialized(&v.line, item.bytes, std::move(identity));
   }
   v1::ReportLinesProcessed p;
