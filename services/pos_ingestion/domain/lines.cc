@@ -297,10 +297,10 @@ void Validate(const parse::Line& l, const LineContext& ctx, const ProductLookup&
   }
   if (auto bad = NotUtf8(l.customer)) {
     const auto& [field, value] = *bad;
-    return Reject(v, l, field, v1::REJECT_CODE_MALFORMED,
-                  absl::StrCat(Quoted(*value), " is not UTF-8 text (byte ",
-                               core::FirstInvalidUtf8(*value) + 1,
-                               "); reports must be encoded in UTF-8"));
+    return Reject(
+        v, l, field, v1::REJECT_CODE_MALFORMED,
+        absl::StrCat(Quoted(*value), " is not UTF-8 text (byte ",
+                     core::FirstInvalidUtf8(*value) + 1, "); reports must be encoded in UTF-8"));
   }
   if (TooLong(l.customer)) {
     return Reject(v, l, "end_customer", v1::REJECT_CODE_MALFORMED,

@@ -494,7 +494,8 @@ class CsvParser final : public Parser {
         if (name != n.name) continue;
         int& slot = index_[static_cast<size_t>(n.col)];
         if (slot >= 0) {
-          Fail(out, record_line_, name, "column " + Quote(name) + " appears twice in the header row");
+          Fail(out, record_line_, name,
+               "column " + Quote(name) + " appears twice in the header row");
           return;
         }
         slot = static_cast<int>(i);

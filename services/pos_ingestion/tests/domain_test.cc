@@ -3,8 +3,8 @@
 // inventory arithmetic and price protection with hand-computed money. Pure
 // functions only: no RocksDB, no gRPC, time given in the Context.
 
-#include <deque>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <string>
 #include <vector>

@@ -449,14 +449,15 @@ TEST_F(PosIngestionServiceTest, TextThatIsNotUtf8IsRejectedByFieldAndTheAnswerSt
       "activity,sku,quantity,unit_price,currency,date,invoice_number,invoice_line,"
       "customer_name,customer_country,customer_city\n"
       "SS,SSD-2TB,1,125.50,USD,2026-01-05,U-1,1,Soci\xC3\xA9t\xC3\xA9 G\xC3\xA9n\xC3\xA9rale,FR,"
-      "Paris\n"                                                            // UTF-8: accepted
+      "Paris\n"  // UTF-8: accepted
       "SS,SSD-2TB,1,125.50,USD,2026-01-05,U-2,1,Soci\xE9t\xE9 Anonyme,FR,Paris\n"  // Latin-1
-      "SS,SSD-2TB,1,125.50,USD,2026-01-05,U-3,1,Acme,FR,Orl\xE9" "ans\n"       // Latin-1 city
-      "SS,N\xFFPE,1,125.50,USD,2026-01-05,U-4,1,Acme,FR,Paris\n"              // unknown SKU
-      "SS,SSD-2TB,1\xE9,125.50,USD,2026-01-05,U-5,1,Acme,FR,Paris\n";         // the parser's
-  Ingested got = Ingest(
-      Header("P200-LATIN1", "P-200", v1::REPORT_KIND_SELL_THROUGH, v1::REPORT_FORMAT_CSV),
-      Chunks(csv, 7));
+      "SS,SSD-2TB,1,125.50,USD,2026-01-05,U-3,1,Acme,FR,Orl\xE9"
+      "ans\n"                                                          // Latin-1 city
+      "SS,N\xFFPE,1,125.50,USD,2026-01-05,U-4,1,Acme,FR,Paris\n"       // unknown SKU
+      "SS,SSD-2TB,1\xE9,125.50,USD,2026-01-05,U-5,1,Acme,FR,Paris\n";  // the parser's
+  Ingested got =
+      Ingest(Header("P200-LATIN1", "P-200", v1::REPORT_KIND_SELL_THROUGH, v1::REPORT_FORMAT_CSV),
+             Chunks(csv, 7));
   ASSERT_TRUE(got.status.ok()) << got.status.error_message();
   EXPECT_EQ(got.response.report().counts().accepted(), 1);
   EXPECT_EQ(got.response.report().counts().rejected(), 4);
