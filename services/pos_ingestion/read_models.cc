@@ -75,9 +75,26 @@ bool ParseLedgerKey(absl::string_view key, size_t prefix_size, std::string* sku,
 }
 
 std::string DayKey(const std::string& partner_id, const std::string& sku, absl::CivilDay day) {
-  int64_t days = day - absl::CivilDay(1970, 1, 1);
-  return absl::StrCat(LedgerPrefix(partner_id, sku),
-                      EncodeU64(static_cast<uint64_t>(days) ^ kSignBit));
+  std::string key;
+  AppendDayKey(key, partner_id, sku, day);
+  return key;
+}
+
+void AppendDayKey(std::string& key, const std::string& partner_id, const std::string& sku,
+                  absl::CivilDay day) {
+  // LedgerPrefix(partner_id, sku) + EncodeU64(days since 1970-01-01 ^ kSignBit).
+  key.clear();
+  key.append(partner_id);
+  key.push_back('\0');
+  key.append(sku);
+  key.push_back('\0');
+  uint64_t v = static_cast<uint64_t>(day - absl::CivilDay(1970, 1, 1)) ^ kSignBit;
+  char be[8];
+  for (int i = 7; i >= 0; --i) {
+    be[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  key.append(be, 8);
 }
 
 std::string StagingKey(const std::string& attempt, char kind, const std::string& suffix) {
@@ -155,14 +172,18 @@ absl::Status MovementWriter::SellThrough(const v1::PosLine& line, int sign) {
   if (!domain::IsSale(line.activity()) && line.activity() != v1::LINE_ACTIVITY_CUSTOMER_RETURN) {
     return absl::OkStatus();
   }
-  auto day = domain::ParseDate(line.date());
-  CHANNELOPS_CHECK(day.has_value()) << "accepted line with a bad date " << line.date();
-  std::string key = DayKey(line.partner_id(), line.sku(), *day);
-  auto it = days_.find(key);
+  if (line.date() != last_date_ || last_date_.empty()) {
+    auto day = domain::ParseDate(line.date());
+    CHANNELOPS_CHECK(day.has_value()) << "accepted line with a bad date " << line.date();
+    last_date_ = line.date();
+    last_day_ = *day;
+  }
+  AppendDayKey(key_buffer_, line.partner_id(), line.sku(), last_day_);
+  auto it = days_.find(absl::string_view(key_buffer_));
   if (it == days_.end()) {
-    CHANNELOPS_ASSIGN_OR_RETURN(auto stored,
-                                TxGetOrEmpty<v1::SellThroughDay>(tx_, kSellThroughCf, key));
-    it = days_.emplace(key, std::move(stored)).first;
+    CHANNELOPS_ASSIGN_OR_RETURN(
+        auto stored, TxGetOrEmpty<v1::SellThroughDay>(tx_, kSellThroughCf, key_buffer_));
+    it = days_.emplace(key_buffer_, std::move(stored)).first;
   }
   return domain::AddToSellThrough(it->second, line, sign);
 }
@@ -199,17 +220,23 @@ absl::Status MovementWriter::AcceptChunk(const std::vector<const v1::PosLine*>& 
       tx_.Put(kLineIndexCf, identity, owner.SerializeAsString());
     }
     if (auto entry = domain::LedgerEntryOf(line, /*reversal=*/false)) {
-      std::string key = absl::StrCat(line.sku(), std::string(1, '\0'),
-                                     TimeKey(domain::FromProtoTime(line.movement_at())),
-                                     static_cast<int>(entry->kind()));
-      auto [it, added] = index.emplace(std::move(key), movements.size());
-      if (added) {
-        entry->set_lines(1);
-        movements.push_back(Movement{&line, std::move(*entry)});
-      } else {
+      // (SKU, instant, kind): the instant's seconds and nanos as they are.
+      key_buffer_.assign(line.sku());
+      key_buffer_.push_back('\0');
+      const int64_t seconds = line.movement_at().seconds();
+      const int32_t nanos = line.movement_at().nanos();
+      const int32_t kind = entry->kind();
+      key_buffer_.append(reinterpret_cast<const char*>(&seconds), sizeof seconds);
+      key_buffer_.append(reinterpret_cast<const char*>(&nanos), sizeof nanos);
+      key_buffer_.append(reinterpret_cast<const char*>(&kind), sizeof kind);
+      if (auto it = index.find(absl::string_view(key_buffer_)); it != index.end()) {
         v1::LedgerEntry& sum = movements[it->second].entry;
         sum.set_delta(sum.delta() + entry->delta());
         sum.set_lines(sum.lines() + 1);
+      } else {
+        index.emplace(key_buffer_, movements.size());
+        entry->set_lines(1);
+        movements.push_back(Movement{&line, std::move(*entry)});
       }
     }
     CHANNELOPS_RETURN_IF_ERROR(SellThrough(line, 1));

@@ -95,6 +95,9 @@ std::string LedgerKey(const std::string& partner_id, const std::string& sku, abs
 // partner prefix of `prefix_size` bytes. false if malformed.
 bool ParseLedgerKey(absl::string_view key, size_t prefix_size, std::string* sku, absl::Time* at);
 std::string DayKey(const std::string& partner_id, const std::string& sku, absl::CivilDay day);
+// DayKey into `key` (cleared first): the per-line lookups reuse one buffer.
+void AppendDayKey(std::string& key, const std::string& partner_id, const std::string& sku,
+                  absl::CivilDay day);
 std::string StagingKey(const std::string& attempt, char kind, const std::string& suffix);
 std::string BigEndianLine(int64_t line_number);  // 8 bytes
 
@@ -172,6 +175,11 @@ class MovementWriter {
  private:
   absl::Status Touch(const std::string& partner_id, const std::string& sku);
   eventstore::Tx& tx_;
+  // Per-line lookups build their keys here (no allocation per line), and a
+  // line's date is parsed again only when it differs from the line before's.
+  std::string key_buffer_;
+  std::string last_date_;
+  absl::CivilDay last_day_;
   absl::flat_hash_map<std::string, v1::SellThroughDay> days_;
   absl::flat_hash_map<std::string, uint64_t> seqs_;  // sku -> sequence after this command
   absl::flat_hash_set<std::string> holders_;         // sku \0 partner known to exist
