@@ -10,6 +10,7 @@
 #include "pos_ingestion/domain/convert.h"
 #include "pos_ingestion/domain/inventory.h"
 #include "pos_ingestion/domain/lines.h"
+#include "pos_ingestion/domain/wire.h"
 
 namespace channelops::pos {
 namespace {
@@ -207,17 +208,16 @@ absl::Status MovementWriter::AcceptChunk(const std::vector<const v1::PosLine*>& 
   };
   std::vector<Movement> movements;
   absl::flat_hash_map<std::string, size_t> index;
-  // Every line's owner record: the report id (shared) and the line number.
-  v1::LineOwner owner;
-  owner.set_report_id(first.report_id());
+  // Every line's owner record: the report id (shared, encoded once) and the
+  // line number.
+  const std::string owner_prefix = domain::LineOwnerPrefix(first.report_id());
   for (size_t k = 0; k < lines.size(); ++k) {
     const v1::PosLine& line = *lines[k];
     CHANNELOPS_CHECK(line.report_id() == first.report_id() &&
                      line.partner_id() == first.partner_id())
         << "a chunk holds the lines of one report";
     if (const std::string& identity = identities[k]; !identity.empty()) {
-      owner.set_line_number(line.line_number());
-      tx_.Put(kLineIndexCf, identity, owner.SerializeAsString());
+      tx_.Put(kLineIndexCf, identity, domain::EncodeLineOwner(owner_prefix, line.line_number()));
     }
     if (auto entry = domain::LedgerEntryOf(line, /*reversal=*/false)) {
       // (SKU, instant, kind): the instant's seconds and nanos as they are.

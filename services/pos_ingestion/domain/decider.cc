@@ -518,23 +518,25 @@ BatchDecision Decide(IngestBatch& c, const Context& ctx) {
     }
     std::string identity = kept ? std::move(item.identity) : LineIdentity(v.line);
     if (!identity.empty()) {
-      v1::DuplicateLine dup;
-      dup.set_line_number(n);
-      if (auto it = seen.find(identity); it != seen.end()) {
+      // One hash of the identity for the batch's own lines: taken, or taken now.
+      auto [in_batch, fresh] = seen.try_emplace(identity, n);
+      if (!fresh) {
+        v1::DuplicateLine& dup = out.duplicates.emplace_back();
+        dup.set_line_number(n);
         dup.set_original_report_id(h.report_id());
-        dup.set_original_line_number(it->second);
-        out.duplicates.push_back(std::move(dup));
+        dup.set_original_line_number(in_batch->second);
         continue;
       }
       if (auto it = c.owners.find(identity);
           it != c.owners.end() &&
           (h.corrects_report_id().empty() || it->second.report_id() != h.corrects_report_id())) {
+        seen.erase(in_batch);  // not this batch's: a later copy names the same original
+        v1::DuplicateLine& dup = out.duplicates.emplace_back();
+        dup.set_line_number(n);
         dup.set_original_report_id(it->second.report_id());
         dup.set_original_line_number(it->second.line_number());
-        out.duplicates.push_back(std::move(dup));
         continue;
       }
-      seen.emplace(identity, n);
     }
     if (!kept) EncodePosLine(v.line, &item.bytes);
     out.AcceptSerialized(&v.line, item.bytes, std::move(identity));

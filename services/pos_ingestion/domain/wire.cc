@@ -150,4 +150,18 @@ void EncodePosLine(const v1::PosLine& l, std::string* out) {
   p = PutInt(p, 23, l.report_kind());
 }
 
+std::string LineOwnerPrefix(const std::string& report_id) {
+  std::string out(TextSize(1, report_id), '\0');
+  PutText(out.data(), 1, report_id);
+  return out;
+}
+
+std::string EncodeLineOwner(const std::string& prefix, int64_t line_number) {
+  std::string out;
+  out.resize(prefix.size() + IntSize(2, line_number));
+  std::memcpy(out.data(), prefix.data(), prefix.size());
+  PutInt(out.data() + prefix.size(), 2, line_number);
+  return out;
+}
+
 }  // namespace channelops::pos::domain

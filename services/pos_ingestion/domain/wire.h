@@ -16,6 +16,7 @@
 // empty): wire_test fills every field of the message tree by reflection and
 // compares, so a field added to the .proto and not here fails it.
 
+#include <cstdint>
 #include <string>
 
 #include "channelops/pos/v1/pos.pb.h"
@@ -25,5 +26,12 @@ namespace channelops::pos::domain {
 // Replaces *out with the encoding of `line`, which must have no unknown fields
 // (the service builds its lines; it never parses them from bytes).
 void EncodePosLine(const v1::PosLine& line, std::string* out);
+
+// A LineOwner{report_id, line_number} (rm_line_index's value, one per accepted
+// line) as the encoding of its report_id, made once per chunk by
+// LineOwnerPrefix, followed by its line number's: the bytes of
+// LineOwner::SerializeAsString.
+std::string LineOwnerPrefix(const std::string& report_id);
+std::string EncodeLineOwner(const std::string& prefix, int64_t line_number);
 
 }  // namespace channelops::pos::domain

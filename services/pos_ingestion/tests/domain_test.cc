@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "absl/time/time.h"
 #include "channelops/core/grpc_status.h"
 #include "channelops/core/normalize.h"
+#include "channelops/pos/v1/read_models.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pos_ingestion/domain/convert.h"
@@ -1075,6 +1077,21 @@ TEST(PosLineWireTest, HandEncodingIsProtobufsByteForByte) {
   ASSERT_TRUE(parsed.ParseFromString(Hand(line)));
   EXPECT_EQ(parsed.quantity(), -3);
   EXPECT_EQ(parsed.invoice_line(), -1);
+}
+
+TEST(PosLineWireTest, LineOwnerIsProtobufsByteForByte) {
+  for (const std::string& report : {std::string(), std::string("R1"), std::string(200, 'r')}) {
+    const std::string prefix = LineOwnerPrefix(report);
+    for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{127}, int64_t{128}, int64_t{10'000'001},
+                      int64_t{-1}, std::numeric_limits<int64_t>::max()}) {
+      v1::LineOwner owner;
+      owner.set_report_id(report);
+      owner.set_line_number(n);
+      EXPECT_EQ(EncodeLineOwner(prefix, n), owner.SerializeAsString()) << report << " " << n;
+    }
+  }
+  // Every field of LineOwner is one of the two above.
+  EXPECT_EQ(v1::LineOwner::descriptor()->field_count(), 2);
 }
 
 }  // namespace
