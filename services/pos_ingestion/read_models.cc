@@ -89,13 +89,7 @@ void AppendDayKey(std::string& key, const std::string& partner_id, const std::st
   key.push_back('\0');
   key.append(sku);
   key.push_back('\0');
-  uint64_t v = static_cast<uint64_t>(day - absl::CivilDay(1970, 1, 1)) ^ kSignBit;
-  char be[8];
-  for (int i = 7; i >= 0; --i) {
-    be[i] = static_cast<char>(v & 0xff);
-    v >>= 8;
-  }
-  key.append(be, 8);
+  key.append(EncodeU64(static_cast<uint64_t>(day - absl::CivilDay(1970, 1, 1)) ^ kSignBit));
 }
 
 std::string StagingKey(const std::string& attempt, char kind, const std::string& suffix) {

@@ -696,8 +696,9 @@ class StoreImpl final : public EventStore {
     if (heads_.size() >= kHeadCacheEntries) heads_.clear();
     heads_[stream] = version;
   }
-  // Overlay entries of `cf` under `prefix` (writer thread only). The overlay
-  // is ordered: O(log n + matches), not the whole overlay per scan.
+  // Overlay entries of `cf` under `prefix` (writer thread only), through the
+  // ordered index of the family's overlay keys: O(log n + matches), not the
+  // whole overlay per scan.
   void OverlayPrefix(int cf, absl::string_view prefix,
                      std::map<std::string, std::optional<std::string>>& into) {
     if (!ordered_cf_[cf]) {
