@@ -58,10 +58,22 @@ size_t FirstInvalidUtf8(std::string_view s) {
 
 std::string_view Utf8Prefix(std::string_view s, size_t max_bytes) {
   if (s.size() <= max_bytes) return s;
-  size_t end = max_bytes;
-  // Back off continuation bytes to the start of the sequence they belong to.
-  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-  return s.substr(0, end);
+  // Cut before a sequence that the cut would split: a lead byte among the last
+  // three, followed by continuation bytes to a length that runs past the cut.
+  // Anything else (ASCII, a complete sequence, bytes that are not UTF-8 at
+  // all) is cut at max_bytes.
+  for (size_t back = 1; back <= 3 && back <= max_bytes; ++back) {
+    const size_t lead = max_bytes - back;
+    const auto c = static_cast<unsigned char>(s[lead]);
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look for its lead
+    const size_t len = c >= 0xF0 && c <= 0xF7 ? 4 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xC0 ? 2 : 1;
+    if (len <= back || lead + len > s.size()) break;
+    for (size_t k = lead + 1; k < lead + len; ++k) {
+      if ((static_cast<unsigned char>(s[k]) & 0xC0) != 0x80) return s.substr(0, max_bytes);
+    }
+    return s.substr(0, lead);
+  }
+  return s.substr(0, max_bytes);
 }
 
 std::string QuotableUtf8(std::string_view s, size_t max_bytes) {

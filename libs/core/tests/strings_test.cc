@@ -82,6 +82,11 @@ TEST(Utf8PrefixTest, NeverEndsInsideASequence) {
       "b";
   for (size_t n = 1; n <= 4; ++n) EXPECT_EQ(Utf8Prefix(emoji, n), "a") << n;
   EXPECT_EQ(Utf8Prefix(emoji, 5), "a\xF0\x9F\x98\x80");
+  // Input that is not UTF-8 is cut where asked: nothing before the cut is lost.
+  EXPECT_EQ(Utf8Prefix("abc\x80\x80\x80", 3), "abc");
+  EXPECT_EQ(Utf8Prefix("\xC3\xA9\x80\x80", 2), "\xC3\xA9");
+  EXPECT_EQ(Utf8Prefix(std::string(70, '\xB0'), 64), std::string(64, '\xB0'));  // Latin-1 degrees
+  EXPECT_EQ(Utf8Prefix("ab\xE9xyz", 3), "ab\xE9");  // Latin-1 e-acute: not a lead of UTF-8 here
   for (size_t n = 0; n <= emoji.size(); ++n) {
     EXPECT_EQ(FirstInvalidUtf8(Utf8Prefix(emoji, n)), std::string_view::npos) << n;
   }

@@ -55,14 +55,8 @@ std::string_view Trim(std::string_view s) {
 std::string Quote(std::string_view s) {
   constexpr size_t kMax = 64;
   std::string out = "'";
-  if (s.size() <= kMax) {
-    out.append(s);
-  } else {
-    size_t end = kMax;
-    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-    out.append(s.substr(0, end));
-    out.append("...");
-  }
+  out.append(s.substr(0, kMax));
+  if (s.size() > kMax) out.append("...");
   out.push_back('\'');
   return out;
 }

@@ -13,9 +13,9 @@ namespace channelops::pos::parse {
 std::string_view Trim(std::string_view s);
 // ASCII upper case.
 std::string Upper(std::string_view s);
-// 's' for an issue's message: in single quotes, cut after 64 bytes (not inside
-// a UTF-8 sequence) with "..." after it, whatever the input held. The domain
-// makes the message UTF-8 (RejectOf).
+// 's' for an issue's message: in single quotes, cut after 64 bytes with "..."
+// after it, whatever the input held. The domain makes the message UTF-8
+// (RejectOf escapes what is not).
 std::string Quote(std::string_view s);
 
 // An optional '-' and 1..18 digits. nullopt for anything else.
