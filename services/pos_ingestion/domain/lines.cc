@@ -109,6 +109,13 @@ void SetStartOf(absl::CivilDay d, google::protobuf::Timestamp* out) {
 // anything else. A report in another encoding (Latin-1 from an older ERP) is
 // rejected line by line, naming the field.
 std::optional<std::pair<const char*, const std::string*>> NotUtf8(const parse::Party& p) {
+  // ASCII (nearly every line): one check for all eight fields.
+  if (((core::OrBytes(p.name) | core::OrBytes(p.customer_id) | core::OrBytes(p.email_domain) |
+        core::OrBytes(p.address_line) | core::OrBytes(p.city) | core::OrBytes(p.region) |
+        core::OrBytes(p.postal_code) | core::OrBytes(p.country)) &
+       core::kHighBits) == 0) {
+    return std::nullopt;
+  }
   for (const auto& field : {
            std::pair<const char*, const std::string*>{"end_customer.name", &p.name},
            {"end_customer.customer_id", &p.customer_id},
