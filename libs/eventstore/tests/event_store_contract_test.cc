@@ -438,56 +438,44 @@ TEST_P(EventStoreContract, TxScanSeesCommittedStagedAndOwnWrites) {
                                   return "";
                                 })
                   .ok());
+  // Commands queued back to back (decided in one batch, on top of each other's
+  // staged writes); `done` counts the answers.
+  std::atomic<int> done{0};
+  auto submit = [&](Command command) {
+    store_->Execute(CommandMeta{}, std::move(command),
+                    [&](absl::StatusOr<CommandResult>) { done++; });
+  };
+  auto scan_into = [](Tx& tx, std::vector<std::string>& out) -> absl::StatusOr<std::string> {
+    CHANNELOPS_RETURN_IF_ERROR(
+        tx.Scan("rm_test", "l/", [&](absl::string_view k, absl::string_view v) {
+          out.push_back(std::string(k) + "=" + std::string(v));
+        }));
+    return "";
+  };
   // Staged by an earlier command of the same batch (not yet durable) and the
   // command's own writes, including a delete of a committed key.
   std::vector<std::string> seen;
-  std::atomic<int> done{0};
-  store_->Execute(
-      CommandMeta{},
-      [](Tx& tx) -> absl::StatusOr<std::string> {
-        tx.Put("rm_test", "l/b", "2");
-        return "";
-      },
-      [&](absl::StatusOr<CommandResult>) { done++; });
-  store_->Execute(
-      CommandMeta{},
-      [&](Tx& tx) -> absl::StatusOr<std::string> {
-        tx.Put("rm_test", "l/d", "4");
-        tx.Delete("rm_test", "l/a");
-        CHANNELOPS_RETURN_IF_ERROR(
-            tx.Scan("rm_test", "l/", [&](absl::string_view k, absl::string_view v) {
-              seen.push_back(std::string(k) + "=" + std::string(v));
-            }));
-        return "";
-      },
-      [&](absl::StatusOr<CommandResult>) { done++; });
+  submit([](Tx& tx) -> absl::StatusOr<std::string> {
+    tx.Put("rm_test", "l/b", "2");
+    return "";
+  });
+  submit([&](Tx& tx) -> absl::StatusOr<std::string> {
+    tx.Put("rm_test", "l/d", "4");
+    tx.Delete("rm_test", "l/a");
+    return scan_into(tx, seen);
+  });
   // After the family's first scan: a failed command's staged key is taken
   // back, and a later command's is listed.
-  store_->Execute(
-      CommandMeta{},
-      [](Tx& tx) -> absl::StatusOr<std::string> {
-        tx.Put("rm_test", "l/e", "5");
-        return absl::FailedPreconditionError("refused after staging");
-      },
-      [&](absl::StatusOr<CommandResult>) { done++; });
-  store_->Execute(
-      CommandMeta{},
-      [](Tx& tx) -> absl::StatusOr<std::string> {
-        tx.Put("rm_test", "l/f", "6");
-        return "";
-      },
-      [&](absl::StatusOr<CommandResult>) { done++; });
+  submit([](Tx& tx) -> absl::StatusOr<std::string> {
+    tx.Put("rm_test", "l/e", "5");
+    return absl::FailedPreconditionError("refused after staging");
+  });
+  submit([](Tx& tx) -> absl::StatusOr<std::string> {
+    tx.Put("rm_test", "l/f", "6");
+    return "";
+  });
   std::vector<std::string> later;
-  store_->Execute(
-      CommandMeta{},
-      [&](Tx& tx) -> absl::StatusOr<std::string> {
-        CHANNELOPS_RETURN_IF_ERROR(
-            tx.Scan("rm_test", "l/", [&](absl::string_view k, absl::string_view v) {
-              later.push_back(std::string(k) + "=" + std::string(v));
-            }));
-        return "";
-      },
-      [&](absl::StatusOr<CommandResult>) { done++; });
+  submit([&](Tx& tx) { return scan_into(tx, later); });
   while (done.load() < 5) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_EQ(seen, (std::vector<std::string>{"l/b=2", "l/c=3", "l/d=4"}));
   EXPECT_EQ(later, (std::vector<std::string>{"l/b=2", "l/c=3", "l/d=4", "l/f=6"}));
