@@ -57,6 +57,31 @@ absl::StatusOr<std::optional<v1::ProgramRules>> LoadRules(Tx& tx, const std::str
   return server::GetProto<v1::ProgramRules>(tx, kRulesCf, program_id);
 }
 
+}  // namespace
+
+void WriterRulesCache::Validate(Tx& tx) {
+  if (has_epoch_ && epoch_ == tx.discard_epoch() && rules_.size() < kMaxEntries) return;
+  rules_.clear();
+  has_epoch_ = true;
+  epoch_ = tx.discard_epoch();
+}
+
+absl::StatusOr<std::optional<v1::ProgramRules>> WriterRulesCache::Load(
+    Tx& tx, const std::string& program_id) {
+  Validate(tx);
+  if (auto it = rules_.find(program_id); it != rules_.end()) return it->second;
+  CHANNELOPS_ASSIGN_OR_RETURN(auto rules, LoadRules(tx, program_id));
+  rules_.emplace(program_id, rules);
+  return rules;
+}
+
+void WriterRulesCache::Set(Tx& tx, const v1::ProgramRules& rules) {
+  Validate(tx);
+  rules_.insert_or_assign(rules.program_id(), rules);
+}
+
+namespace {
+
 // The deal, or an empty Deal if there is none.
 absl::StatusOr<v1::Deal> LoadDealOrEmpty(Tx& tx, const std::string& deal_id) {
   CHANNELOPS_ASSIGN_OR_RETURN(auto deal, server::GetProto<v1::Deal>(tx, kDealsCf, deal_id));
@@ -120,9 +145,16 @@ std::vector<eventstore::NewEvent> ToNewEvents(const std::vector<domain::Event>& 
 
 // Every read model derived from one deal, updated from its state before and
 // after a command (before may be empty: a new registration).
-absl::Status WriteDealReadModels(Tx& tx, const v1::Deal& before, const v1::Deal& after) {
+// `deal_bytes` (optional): gets the deal's serialized state too.
+absl::Status WriteDealReadModels(Tx& tx, const v1::Deal& before, const v1::Deal& after,
+                                 std::string* deal_bytes = nullptr) {
   const std::string& id = after.deal_id();
-  tx.Put(kDealsCf, id, after.SerializeAsString());
+  if (deal_bytes != nullptr) {
+    after.SerializeToString(deal_bytes);
+    tx.Put(kDealsCf, id, *deal_bytes);
+  } else {
+    tx.Put(kDealsCf, id, after.SerializeAsString());
+  }
   if (before.deal_id().empty()) {
     tx.Put(kPartnerDealsCf, Join0(after.partner_id(), id), "");
     for (const std::string& key : domain::KeysOf(after).All()) {
@@ -154,10 +186,29 @@ absl::Status WriteDealReadModels(Tx& tx, const v1::Deal& before, const v1::Deal&
   return absl::OkStatus();
 }
 
+// A new registration's RegisterDealResponse (existing = false) from its deal's
+// bytes, as protobuf would write it: the deal is serialized once, for its read
+// model and the answer.
+std::string RegisterDealResponseBytes(absl::string_view deal_bytes) {
+  std::string out;
+  out.reserve(deal_bytes.size() + 6);
+  out.push_back(static_cast<char>((1 << 3) | 2));  // field 1 (deal), length-delimited
+  for (uint64_t n = deal_bytes.size();; n >>= 7) {
+    if (n < 0x80) {
+      out.push_back(static_cast<char>(n));
+      break;
+    }
+    out.push_back(static_cast<char>((n & 0x7f) | 0x80));
+  }
+  out.append(deal_bytes.data(), deal_bytes.size());
+  return out;
+}
+
 // Appends a deal's events (expected version: the state's), evolves the state
 // and updates the read models. Returns the state after.
 absl::StatusOr<v1::Deal> CommitDeal(Tx& tx, const v1::Deal& before,
-                                    const std::vector<domain::Event>& events) {
+                                    const std::vector<domain::Event>& events,
+                                    std::string* deal_bytes = nullptr) {
   if (events.empty()) return before;
   v1::Deal after = before;
   for (const auto& e : events) after = domain::Evolve(std::move(after), e);
@@ -166,7 +217,7 @@ absl::StatusOr<v1::Deal> CommitDeal(Tx& tx, const v1::Deal& before,
       before.deal_id().empty() ? eventstore::kNoStream : static_cast<int64_t>(before.version());
   CHANNELOPS_RETURN_IF_ERROR(
       tx.Append(domain::DealStream(after.deal_id()), expected, ToNewEvents(events)).status());
-  CHANNELOPS_RETURN_IF_ERROR(WriteDealReadModels(tx, before, after));
+  CHANNELOPS_RETURN_IF_ERROR(WriteDealReadModels(tx, before, after, deal_bytes));
   return after;
 }
 
@@ -266,9 +317,10 @@ grpc::ServerUnaryReactor* DealRegistrationService::SetProgramRules(
     return server::FinishRpc(reactor, st);
   CommandMeta meta = server::CommandMetaFor(*ctx, "SetProgramRules", req->request_id());
   std::string actor = meta.actor;
-  auto command = [rules = req->rules(), actor](Tx& tx) -> absl::StatusOr<std::string> {
+  auto command = [rules = req->rules(), actor,
+                  cache = &rules_cache_](Tx& tx) -> absl::StatusOr<std::string> {
     Context c{tx.now(), actor};
-    CHANNELOPS_ASSIGN_OR_RETURN(auto current, LoadRules(tx, rules.program_id()));
+    CHANNELOPS_ASSIGN_OR_RETURN(auto current, cache->Load(tx, rules.program_id()));
     v1::ProgramRules state = current ? *current : v1::ProgramRules();
     CHANNELOPS_ASSIGN_OR_RETURN(auto events,
                                 domain::Decide(state, domain::SetProgramRules{rules}, c));
@@ -278,6 +330,7 @@ grpc::ServerUnaryReactor* DealRegistrationService::SetProgramRules(
                                          static_cast<int64_t>(state.version()), ToNewEvents(events))
                                    .status());
     tx.Put(kRulesCf, rules.program_id(), after.SerializeAsString());
+    cache->Set(tx, after);
     v1::SetProgramRulesResponse r;
     *r.mutable_rules() = std::move(after);
     return r.SerializeAsString();
@@ -331,23 +384,25 @@ grpc::ServerUnaryReactor* DealRegistrationService::RegisterDeal(grpc::CallbackSe
   if (auto st = domain::ValidateRegisterDeal(*req); !st.ok()) return server::FinishRpc(reactor, st);
   CommandMeta meta = server::CommandMetaFor(*ctx, "RegisterDeal", req->request_id());
   std::string actor = meta.actor;
-  auto command = [r = *req, actor, timer = register_seconds_](Tx& tx) -> absl::StatusOr<std::string> {
+  auto command = [r = *req, actor, timer = register_seconds_, cache = &rules_cache_](
+                     Tx& tx, v1::RegisterDealResponse& out) mutable -> absl::StatusOr<std::string> {
     Context c{tx.now(), actor};
     domain::RegisterDeal cmd;
-    cmd.request = r;
+    cmd.request = std::move(r);  // the command runs once
+    const v1::RegisterDealRequest& request = cmd.request;
     std::vector<domain::Event> events;
     {
       ObserveSeconds observe(timer);
-      CHANNELOPS_ASSIGN_OR_RETURN(cmd.rules, LoadRules(tx, r.program_id()));
-      CHANNELOPS_ASSIGN_OR_RETURN(cmd.claims, LoadClaims(tx, domain::KeysOf(r.end_customer())));
+      CHANNELOPS_ASSIGN_OR_RETURN(cmd.rules, cache->Load(tx, request.program_id()));
+      CHANNELOPS_ASSIGN_OR_RETURN(cmd.claims,
+                                  LoadClaims(tx, domain::KeysOf(request.end_customer())));
       cmd.deal_id = core::NewUuidV7(tx.now());
       CHANNELOPS_ASSIGN_OR_RETURN(events, domain::Decide(v1::Deal(), cmd, c));
     }
-    v1::RegisterDealResponse out;
     if (events.empty()) {
       // The partner registered this deal before: answer with that registration.
-      auto own =
-          domain::FindOwnRegistration(cmd.claims, r.partner_id(), domain::ProductKeys(r.lines()));
+      auto own = domain::FindOwnRegistration(cmd.claims, request.partner_id(),
+                                             domain::ProductKeys(request.lines()));
       CHANNELOPS_CHECK(own.has_value()) << "Decide recorded nothing for a new registration";
       CHANNELOPS_ASSIGN_OR_RETURN(v1::Deal existing, LoadDealOrEmpty(tx, *own));
       CHANNELOPS_CHECK(!existing.deal_id().empty()) << "index names a missing deal " << *own;
@@ -355,11 +410,13 @@ grpc::ServerUnaryReactor* DealRegistrationService::RegisterDeal(grpc::CallbackSe
       out.set_existing(true);
       return out.SerializeAsString();
     }
-    CHANNELOPS_ASSIGN_OR_RETURN(v1::Deal after, CommitDeal(tx, v1::Deal(), events));
+    std::string deal_bytes;
+    CHANNELOPS_ASSIGN_OR_RETURN(v1::Deal after, CommitDeal(tx, v1::Deal(), events, &deal_bytes));
     *out.mutable_deal() = std::move(after);
-    return out.SerializeAsString();
+    return RegisterDealResponseBytes(deal_bytes);
   };
-  return server::SubmitCommand(store_, reactor, std::move(meta), std::move(command), resp);
+  return server::SubmitTypedCommand<v1::RegisterDealResponse>(store_, reactor, std::move(meta),
+                                                              std::move(command), resp);
 }
 
 grpc::ServerUnaryReactor* DealRegistrationService::CheckConflicts(

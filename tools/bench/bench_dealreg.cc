@@ -128,6 +128,8 @@ int main(int argc, char** argv) {
   double seconds = 10;
   int inflight = 64;
   std::vector<std::string> server_flags;
+  std::string server_bin_dir = CHANNELOPS_BIN_DIR;
+  bool register_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto val = [&](const char* p) { return a.substr(strlen(p)); };
@@ -136,14 +138,21 @@ int main(int argc, char** argv) {
     if (a.rfind("--seconds=", 0) == 0) seconds = std::stod(val("--seconds="));
     if (a.rfind("--inflight=", 0) == 0) inflight = std::stoi(val("--inflight="));
     if (a.rfind("--server_flag=", 0) == 0) server_flags.push_back(val("--server_flag="));
+    if (a.rfind("--server_bin_dir=", 0) == 0) server_bin_dir = val("--server_bin_dir=");
+    if (a == "--register_only") register_only = true;
     if (a == "--help") {
-      printf("bench_dealreg [--preload=1000000] [--partners=10000] [--seconds=10] [--inflight=64]\n"
-           "              [--server_flag=--flag=value ...]  (passed to deal_registration)\n");
+      printf(
+          "bench_dealreg [--preload=1000000] [--partners=10000] [--seconds=10] [--inflight=64]\n"
+          "              [--server_flag=--flag=value ...]  (passed to deal_registration)\n"
+          "              [--server_bin_dir=DIR]  (the deal_registration binary to run)\n"
+          "              [--register_only]  (only the preload's registrations, then exit:\n"
+          "               tools/bench/callgrind_dealreg.sh counts instructions per "
+          "registration)\n");
       return 0;
     }
   }
   channelops::testing::TempDir dir;
-  std::string bin = absl::StrCat(CHANNELOPS_BIN_DIR, "/deal_registration");
+  std::string bin = absl::StrCat(server_bin_dir, "/deal_registration");
   std::vector<std::string> server_args = {"--grpc_addr=127.0.0.1:0", "--metrics_addr=127.0.0.1:0",
                                           "--kafka_bootstrap=", "--data_dir=" + dir.Path("dealreg")};
   for (const std::string& f : server_flags) server_args.push_back(f);
@@ -210,6 +219,20 @@ int main(int argc, char** argv) {
            preload / absl::ToDoubleSeconds(absl::Now() - p0), static_cast<long long>(pre.errors));
   }
 
+  auto take_statuses = [&] {
+    std::string out;
+    for (int st = 0; st < dr::DealStatus_ARRAYSIZE; ++st) {
+      const int64_t n = statuses[st].exchange(0);
+      if (n > 0) absl::StrAppend(&out, out.empty() ? "" : ", ", dr::DealStatus_Name(st), " ", n);
+    }
+    return out.empty() ? std::string("none") : out;
+  };
+  if (register_only) {
+    printf("answers: preload %s\n", take_statuses().c_str());
+    (*svc)->Kill(SIGTERM);
+    (*svc)->Wait(absl::Seconds(60));
+    return 0;
+  }
   Result noop = Drive(inflight, seconds, [&](int64_t, std::function<void(bool)> done) {
     struct Call {
       grpc::ClientContext ctx;
@@ -223,14 +246,6 @@ int main(int argc, char** argv) {
     });
   });
   const Histogram reg_before = ScrapeConflictCheck(metrics_addr, "RegisterDeal");
-  auto take_statuses = [&] {
-    std::string out;
-    for (int st = 0; st < dr::DealStatus_ARRAYSIZE; ++st) {
-      const int64_t n = statuses[st].exchange(0);
-      if (n > 0) absl::StrAppend(&out, out.empty() ? "" : ", ", dr::DealStatus_Name(st), " ", n);
-    }
-    return out.empty() ? std::string("none") : out;
-  };
   const std::string preload_statuses = take_statuses();
   Result reg = Drive(inflight, seconds, register_call("run-"));
   const std::string run_statuses = take_statuses();

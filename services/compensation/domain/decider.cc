@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "channelops/core/check.h"
 #include "channelops/core/grpc_status.h"
+#include "channelops/core/vectors.h"
 #include "compensation/domain/convert.h"
 #include "compensation/domain/resolve.h"
 
@@ -76,7 +77,7 @@ absl::StatusOr<std::vector<Event>> Decide(const v1::Plan& latest, const PublishP
   plan.set_published_by(ctx.actor);
   *e.mutable_plan() = std::move(plan);
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 v1::Plan Evolve(v1::Plan state, const Event& e) {
@@ -112,7 +113,7 @@ absl::StatusOr<std::vector<Event>> Decide(const v1::Assignment& state, const Ass
   entry->set_assigned_by(ctx.actor);
   if (current != nullptr) e.set_previous_payee_id(current->payee_id());
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 v1::Assignment Evolve(v1::Assignment state, const Event& e) {
@@ -172,7 +173,7 @@ absl::StatusOr<std::vector<Event>> Decide(const v1::PeriodCalendar& calendar, co
   p->set_adjustments_period_id(PeriodId(*month + 1));
   e.set_previous_period_id(calendar.last_closed());
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 v1::PeriodCalendar Evolve(v1::PeriodCalendar state, const Event& e) {

@@ -11,6 +11,7 @@
 #include "channelops/core/money.h"
 #include "channelops/core/normalize.h"
 #include "channelops/core/status_macros.h"
+#include "channelops/core/vectors.h"
 #include "deal_registration/domain/convert.h"
 #include "deal_registration/domain/customer_index.h"
 
@@ -189,7 +190,7 @@ absl::StatusOr<std::vector<Event>> DecideRegister(const v1::Deal& state, const R
   if (IsActive(eval.status)) *e.mutable_expires_at() = ExpiresAt(ctx.now, ExpiryDays(rules));
   if (eval.status != v1::DEAL_STATUS_PENDING_APPROVAL) e.set_decided_by(kAutoDecider);
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<std::vector<Event>> DecideApprove(const v1::Deal& s, const ApproveDeal& c,
@@ -205,7 +206,7 @@ absl::StatusOr<std::vector<Event>> DecideApprove(const v1::Deal& s, const Approv
   *e.mutable_benefits() = s.benefits();
   *e.mutable_expires_at() = ExpiresAt(ctx.now, s.expiry_days());
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<std::vector<Event>> DecideReject(const v1::Deal& s, const RejectDeal& c,
@@ -219,7 +220,7 @@ absl::StatusOr<std::vector<Event>> DecideReject(const v1::Deal& s, const RejectD
   e.set_reason(c.reason);
   e.set_decided_by(ctx.actor);
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<std::vector<Event>> DecideReturn(const v1::Deal& s, const ReturnDeal& c,
@@ -233,7 +234,7 @@ absl::StatusOr<std::vector<Event>> DecideReturn(const v1::Deal& s, const ReturnD
   e.set_decided_by(ctx.actor);
   *e.mutable_expires_at() = ExpiresAt(ctx.now, s.expiry_days());
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<std::vector<Event>> DecideUpdate(const v1::Deal& s, const UpdateDeal& c,
@@ -304,7 +305,7 @@ absl::StatusOr<std::vector<Event>> DecideUpdate(const v1::Deal& s, const UpdateD
                                                       : s.status());
   *e.mutable_expires_at() = ExpiresAt(ctx.now, s.expiry_days());
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<std::vector<Event>> DecideExpire(const v1::Deal& s, const ExpireDeal&,
@@ -324,7 +325,7 @@ absl::StatusOr<std::vector<Event>> DecideExpire(const v1::Deal& s, const ExpireD
   *e.mutable_last_activity_at() = s.last_activity_at();
   *e.mutable_expires_at() = s.expires_at();
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<std::vector<Event>> DecideClose(const v1::Deal& s, const CloseDeal& c,
@@ -356,7 +357,7 @@ absl::StatusOr<std::vector<Event>> DecideClose(const v1::Deal& s, const CloseDea
     *e.mutable_special_pricing_discount() = spa->discount_amount();
   }
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 int32_t RoundedBps(__int128 discount, __int128 list) {
@@ -475,7 +476,7 @@ absl::StatusOr<std::vector<Event>> DecideRequestSpa(const v1::Deal& s,
   e.set_stage(s.stage());
   e.set_deal_status(s.status());
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<std::vector<Event>> DecideDecideSpa(const v1::Deal& s, const DecideSpecialPricing& c,
@@ -526,7 +527,7 @@ absl::StatusOr<std::vector<Event>> DecideDecideSpa(const v1::Deal& s, const Deci
   e.set_effective_discount_bps(spa->effective_discount_bps());
   *e.mutable_discount_amount() = spa->discount_amount();
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 // ---- Evolve helpers ----
@@ -570,7 +571,7 @@ absl::StatusOr<std::vector<Event>> Decide(const v1::ProgramRules& state, const S
   for (std::string& t : *r->mutable_excluded_account_types()) t = NormalizeAccountType(t);
   for (std::string& p : *r->mutable_eligible_product_lines()) p = NormalizeProductKey(p);
   for (std::string& p : *r->mutable_eligible_skus()) p = NormalizeProductKey(p);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 v1::ProgramRules Evolve(v1::ProgramRules state, const Event& e) {
@@ -855,7 +856,7 @@ absl::StatusOr<std::vector<Event>> Decide(const RecordDirectOpportunity& c, cons
     for (auto& p : common) ref->add_product_lines(std::move(p));
     o->add_partner_deal_ids(claim.id());
   }
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 // ---------------------------------------------------------------------------

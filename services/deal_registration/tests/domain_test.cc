@@ -248,6 +248,24 @@ class DealRegistrationDomainTest : public ::testing::Test {
 // Programme rules
 // ---------------------------------------------------------------------------
 
+TEST(DealRegistrationDates, ParseDateTakesOnlyRealCalendarDays) {
+  EXPECT_EQ(ParseDate("2026-03-31"), absl::CivilDay(2026, 3, 31));
+  EXPECT_EQ(ParseDate("2028-02-29"), absl::CivilDay(2028, 2, 29));  // leap year
+  EXPECT_EQ(ParseDate("2000-02-29"), absl::CivilDay(2000, 2, 29));  // 400: leap
+  EXPECT_EQ(ParseDate("0001-01-01"), absl::CivilDay(1, 1, 1));
+  EXPECT_EQ(ParseDate("9999-12-31"), absl::CivilDay(9999, 12, 31));
+  for (const char* bad : {"2026-02-29", "1900-02-29", "2026-02-30", "2026-04-31", "2026-13-01",
+                          "2026-00-10", "2026-01-00", "2026-1-01", "2026/01/01", "2026-01-0a",
+                          "20260101", "", "2026-01-011", " 2026-01-01"}) {
+    EXPECT_EQ(ParseDate(bad), std::nullopt) << bad;
+  }
+  for (int y : {1999, 2024, 2026, 2100}) {
+    for (absl::CivilDay d(y, 1, 1); d.year() == y; ++d) {
+      ASSERT_EQ(ParseDate(FormatDate(d)), d) << FormatDate(d);
+    }
+  }
+}
+
 TEST_F(DealRegistrationDomainTest, SetProgramRulesRecordsVersionOneWithNormalisedLists) {
   auto events = Decide(v1::ProgramRules(), SetProgramRules{BaseRules()}, Now("ops"));
   ASSERT_TRUE(events.ok());

@@ -21,11 +21,12 @@
 #include "channelops/dealreg/v1/dealreg.grpc.pb.h"
 #include "channelops/dealreg/v1/events.pb.h"
 #include "channelops/eventstore/event_store.h"
+#include "channelops/testing/local_server.h"
 #include "channelops/testing/temp_dir.h"
 #include "deal_registration/deal_registration_service.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/grpcpp.h"
-#include "channelops/testing/local_server.h"
 #include "gtest/gtest.h"
 
 ABSL_DECLARE_FLAG(std::string, identity_header);
@@ -370,6 +371,32 @@ TEST_F(DealRegistrationServiceTest, ConcurrentPartnersRegisteringOneCustomerHave
   }
 }
 
+// The writer keeps the rules between commands (WriterRulesCache): each change,
+// and a programme first asked for before it had rules, must be seen by the
+// next registration.
+TEST_F(DealRegistrationServiceTest, RegistrationsAreDecidedUnderTheRulesSetLast) {
+  v1::RegisterDealRequest early = Reg("early", "partner-a", Customer("Initech", "US"));
+  early.set_program_id("p2");
+  v1::RegisterDealResponse resp;
+  grpc::Status s = stub_->RegisterDeal(As("partner-portal").get(), early, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(Fields(s), ElementsAre("program_id"));
+
+  SetRules(Rules(v1::APPROVAL_MODE_AUTO));
+  EXPECT_EQ(Register(Reg("r1", "partner-a", Customer("ACME Corp.", "US"))).deal().status(),
+            v1::DEAL_STATUS_APPROVED);
+  SetRules(Rules(v1::APPROVAL_MODE_MANUAL));
+  EXPECT_EQ(Register(Reg("r2", "partner-a", Customer("Globex", "US"))).deal().status(),
+            v1::DEAL_STATUS_PENDING_APPROVAL);
+  v1::ProgramRules p2 = Rules(v1::APPROVAL_MODE_AUTO);
+  p2.set_program_id("p2");
+  SetRules(p2);
+  early.set_request_id("early-again");
+  v1::RegisterDealResponse later = Register(early);
+  EXPECT_EQ(later.deal().status(), v1::DEAL_STATUS_APPROVED);
+  EXPECT_EQ(later.deal().program_id(), "p2");
+}
+
 TEST_F(DealRegistrationServiceTest, RetriesAndReRegistrationsReturnTheSameDeal) {
   SetRules(Rules(v1::APPROVAL_MODE_AUTO));
   v1::RegisterDealRequest req = Reg("once", "partner-a", Customer("ACME Corp.", "US"));
@@ -379,6 +406,12 @@ TEST_F(DealRegistrationServiceTest, RetriesAndReRegistrationsReturnTheSameDeal) 
   v1::RegisterDealResponse retry = Register(req);  // same request_id
   EXPECT_EQ(retry.deal().deal_id(), first.deal().deal_id());
   EXPECT_EQ(store_->LastPosition(), after_first);
+  // The first answer is the message the command built; the retry's is parsed
+  // from the bytes the store kept (built from the deal's bytes by hand).
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(retry, first))
+      << retry.DebugString() << "\nvs\n"
+      << first.DebugString();
+  EXPECT_EQ(first.deal().SerializeAsString(), Get(first.deal().deal_id()).SerializeAsString());
 
   // The same partner registering the same deal under a new request id.
   v1::RegisterDealResponse again =

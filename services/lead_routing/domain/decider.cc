@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "channelops/core/check.h"
 #include "channelops/core/grpc_status.h"
+#include "channelops/core/vectors.h"
 #include "lead_routing/domain/router.h"
 
 namespace channelops::leads::domain {
@@ -167,7 +168,7 @@ absl::StatusOr<Events> DecideAccept(const v1::Lead& lead, const AcceptLead& c,
   *e.mutable_assigned_at() = lead.assigned_at();
   *e.mutable_time_to_accept() = ToProtoDuration(ctx.now - FromProtoTime(lead.assigned_at()));
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return Events{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<Events> DecideDecline(const v1::Lead& lead, const DeclineLead& c,
@@ -244,7 +245,7 @@ absl::StatusOr<Events> DecideConvert(const v1::Lead& lead, const ConvertLead& c,
   e.set_deal_id(c.deal_id);
   *e.mutable_accepted_at() = lead.accepted_at();
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return Events{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<Events> DecideClose(const v1::Lead& lead, const CloseLead& c,
@@ -267,7 +268,7 @@ absl::StatusOr<Events> DecideClose(const v1::Lead& lead, const CloseLead& c,
   e.set_previous_status(lead.status());
   e.set_closed_by(c.partner_id.empty() ? ctx.actor : c.partner_id);
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return Events{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<Events> DecideReassign(const v1::Lead& lead, const ReassignLead& c,
@@ -304,7 +305,7 @@ absl::StatusOr<Events> DecideReassign(const v1::Lead& lead, const ReassignLead& 
   *e.mutable_accept_deadline() = ToProtoTime(ctx.now + absl::Hours(sla));
   e.set_reassigned_by(ctx.actor);
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return Events{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 }  // namespace
@@ -333,7 +334,7 @@ absl::StatusOr<std::vector<Event>> Decide(const RoutingIndex& index, const Upser
   e.mutable_territory()->set_version(existing ? existing->territory.version() + 1 : 1);
   *e.mutable_territory()->mutable_updated_at() = ToProtoTime(ctx.now);
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return Events{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<std::vector<Event>> Decide(const RoutingIndex& index, const UpsertPartnerProfile& c,
@@ -347,7 +348,7 @@ absl::StatusOr<std::vector<Event>> Decide(const RoutingIndex& index, const Upser
   e.set_pause_cleared(c.clear_pause && existing != nullptr &&
                       (existing->PausedAt(ctx.now) || !existing->counters.recent_misses().empty()));
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return Events{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<std::vector<Event>> Decide(const v1::Lead& state, const LeadCommand& c,

@@ -8,6 +8,7 @@
 #include "channelops/core/check.h"
 #include "channelops/core/grpc_status.h"
 #include "channelops/core/status_macros.h"
+#include "channelops/core/vectors.h"
 #include "mdf/domain/convert.h"
 #include "mdf/domain/ledger.h"
 #include "mdf/domain/validation.h"
@@ -184,7 +185,7 @@ absl::StatusOr<std::vector<Event>> DecideAllocate(const v1::Fund& state, const A
       v1::FundBalance after,
       BalanceAfter(empty, ZeroBalance(r.amount().currency_code()), Event(e)));
   *e.mutable_fund_balance() = std::move(after);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<std::vector<Event>> DecideAdjust(const v1::Fund& fund, const AdjustFunds& c,
@@ -199,7 +200,7 @@ absl::StatusOr<std::vector<Event>> DecideAdjust(const v1::Fund& fund, const Adju
   e.set_adjusted_by(ctx.actor);
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
   CHANNELOPS_ASSIGN_OR_RETURN(Event out, WithBalance(fund, std::move(e)));
-  return std::vector<Event>{std::move(out)};
+  return core::VectorOf<Event>(std::move(out));
 }
 
 absl::StatusOr<std::vector<Event>> DecideExpire(const v1::Fund& fund, const Context& ctx) {
@@ -215,7 +216,7 @@ absl::StatusOr<std::vector<Event>> DecideExpire(const v1::Fund& fund, const Cont
   *e.mutable_expires_at() = fund.expires_at();
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
   CHANNELOPS_ASSIGN_OR_RETURN(Event out, WithBalance(fund, std::move(e)));
-  return std::vector<Event>{std::move(out)};
+  return core::VectorOf<Event>(std::move(out));
 }
 
 // ---- requests ----
@@ -241,7 +242,7 @@ absl::StatusOr<std::vector<Event>> DecideSubmit(const v1::FundRequest& state, co
   k->set_activity_type(r.details().activity_type());
   *e.mutable_details() = r.details();
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<std::vector<Event>> DecideResubmit(const v1::FundRequest& state,
@@ -262,7 +263,7 @@ absl::StatusOr<std::vector<Event>> DecideResubmit(const v1::FundRequest& state,
   *e.mutable_details() = c.request.details();
   e.set_revision(state.revision() + 1);
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<std::vector<Event>> DecideDecision(const v1::FundRequest& state,
@@ -303,7 +304,7 @@ absl::StatusOr<std::vector<Event>> DecideDecision(const v1::FundRequest& state,
       e.set_decided_by(ctx.actor);
       *e.mutable_occurred_at() = at;
       CHANNELOPS_ASSIGN_OR_RETURN(Event out, WithBalance(fund, std::move(e)));
-      return std::vector<Event>{std::move(out)};
+      return core::VectorOf<Event>(std::move(out));
     }
     case v1::FUND_REQUEST_DECISION_REJECT: {
       v1::FundRequestRejected e;
@@ -312,7 +313,7 @@ absl::StatusOr<std::vector<Event>> DecideDecision(const v1::FundRequest& state,
       e.set_reason(r.reason());
       e.set_decided_by(ctx.actor);
       *e.mutable_occurred_at() = at;
-      return std::vector<Event>{std::move(e)};
+      return core::VectorOf<Event>(std::move(e));
     }
     case v1::FUND_REQUEST_DECISION_RETURN: {
       v1::FundRequestReturned e;
@@ -320,7 +321,7 @@ absl::StatusOr<std::vector<Event>> DecideDecision(const v1::FundRequest& state,
       e.set_reason(r.reason());
       e.set_decided_by(ctx.actor);
       *e.mutable_occurred_at() = at;
-      return std::vector<Event>{std::move(e)};
+      return core::VectorOf<Event>(std::move(e));
     }
     default:
       CHANNELOPS_CHECK(false) << "unvalidated decision " << r.decision();
@@ -365,7 +366,7 @@ absl::StatusOr<std::vector<Event>> DecideClose(const v1::FundRequest& state, con
   e.set_closed_by(ctx.actor);
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
   CHANNELOPS_ASSIGN_OR_RETURN(Event out, WithBalance(fund, std::move(e)));
-  return std::vector<Event>{std::move(out)};
+  return core::VectorOf<Event>(std::move(out));
 }
 
 // ---- claims ----
@@ -419,7 +420,7 @@ absl::StatusOr<std::vector<Event>> DecideSubmitClaim(const v1::Claim& state,
   *e.mutable_results() = r.results();
   e.set_description(r.description());
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<std::vector<Event>> DecideClaimDecision(const v1::Claim& state,
@@ -461,7 +462,7 @@ absl::StatusOr<std::vector<Event>> DecideClaimDecision(const v1::Claim& state,
     e.set_decided_by(ctx.actor);
     *e.mutable_occurred_at() = ToProtoTime(ctx.now);
     CHANNELOPS_ASSIGN_OR_RETURN(Event out, WithBalance(fund, std::move(e)));
-    return std::vector<Event>{std::move(out)};
+    return core::VectorOf<Event>(std::move(out));
   }
   CHANNELOPS_CHECK(r.decision() == v1::CLAIM_DECISION_REJECT) << "unvalidated decision";
   v1::ClaimRejected e;
@@ -472,7 +473,7 @@ absl::StatusOr<std::vector<Event>> DecideClaimDecision(const v1::Claim& state,
   e.set_decided_by(ctx.actor);
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
   CHANNELOPS_ASSIGN_OR_RETURN(Event out, WithBalance(fund, std::move(e)));
-  return std::vector<Event>{std::move(out)};
+  return core::VectorOf<Event>(std::move(out));
 }
 
 absl::StatusOr<std::vector<Event>> DecidePayment(const v1::Claim& state, const v1::Fund& fund,
@@ -491,7 +492,7 @@ absl::StatusOr<std::vector<Event>> DecidePayment(const v1::Claim& state, const v
   e.set_recorded_by(ctx.actor);
   *e.mutable_occurred_at() = ToProtoTime(ctx.now);
   CHANNELOPS_ASSIGN_OR_RETURN(Event out, WithBalance(fund, std::move(e)));
-  return std::vector<Event>{std::move(out)};
+  return core::VectorOf<Event>(std::move(out));
 }
 
 // ---- Evolve helpers ----

@@ -9,6 +9,7 @@
 #include "channelops/core/grpc_status.h"
 #include "channelops/core/money.h"
 #include "channelops/core/status_macros.h"
+#include "channelops/core/vectors.h"
 #include "pos_ingestion/domain/convert.h"
 #include "pos_ingestion/domain/lines.h"
 #include "pos_ingestion/domain/validation.h"
@@ -80,7 +81,7 @@ absl::StatusOr<std::vector<Event>> Decide(const v1::Product& state, const Upsert
     p.clear_price_effective_at();
     *e.mutable_product() = std::move(p);
     e.set_created(true);
-    return std::vector<Event>{std::move(e)};
+    return core::VectorOf<Event>(std::move(e));
   }
   const std::string subject = absl::StrCat("product/", state.sku());
   if (in.unit_of_measure() != state.unit_of_measure()) {
@@ -105,7 +106,7 @@ absl::StatusOr<std::vector<Event>> Decide(const v1::Product& state, const Upsert
   p.set_product_line(in.product_line());
   p.set_description(in.description());
   *e.mutable_product() = std::move(p);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 absl::StatusOr<PricePlan> PlanPriceChange(const v1::Product& state, const ChangePrice& c,
@@ -273,7 +274,7 @@ absl::StatusOr<std::vector<Event>> Decide(const v1::PriceProtectionTerms& state,
     if (!now.count(p)) e.add_unenrolled_partner_ids(p);
   }
   *e.mutable_terms() = std::move(t);
-  return std::vector<Event>{std::move(e)};
+  return core::VectorOf<Event>(std::move(e));
 }
 
 v1::PriceProtectionTerms Evolve(v1::PriceProtectionTerms state, const Event& e) {
