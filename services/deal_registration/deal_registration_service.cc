@@ -387,7 +387,10 @@ grpc::ServerUnaryReactor* DealRegistrationService::RegisterDeal(grpc::CallbackSe
   auto command = [r = *req, actor, timer = register_seconds_, cache = &rules_cache_](
                      Tx& tx, v1::RegisterDealResponse& out) mutable -> absl::StatusOr<std::string> {
     Context c{tx.now(), actor};
-    domain::RegisterDeal cmd;
+    // Built in the variant Decide takes: converting a RegisterDeal to it
+    // copied the whole request.
+    domain::DealCommand command(std::in_place_type<domain::RegisterDeal>);
+    domain::RegisterDeal& cmd = std::get<domain::RegisterDeal>(command);
     cmd.request = std::move(r);  // the command runs once
     const v1::RegisterDealRequest& request = cmd.request;
     std::vector<domain::Event> events;
@@ -397,7 +400,7 @@ grpc::ServerUnaryReactor* DealRegistrationService::RegisterDeal(grpc::CallbackSe
       CHANNELOPS_ASSIGN_OR_RETURN(cmd.claims,
                                   LoadClaims(tx, domain::KeysOf(request.end_customer())));
       cmd.deal_id = core::NewUuidV7(tx.now());
-      CHANNELOPS_ASSIGN_OR_RETURN(events, domain::Decide(v1::Deal(), cmd, c));
+      CHANNELOPS_ASSIGN_OR_RETURN(events, domain::Decide(v1::Deal(), command, c));
     }
     if (events.empty()) {
       // The partner registered this deal before: answer with that registration.

@@ -771,8 +771,7 @@ class StoreImpl final : public EventStore {
           ++discard_epoch_;
           FailAnswers(current, failure_status_);
           voided = std::move(current);
-          current = Batch{};
-          current.seq = ++batch_seq_;
+          current = FreshBatch(voided);
         }
         // What is decided goes to the committer as soon as it is free, and
         // commands are decided a few at a time in between: a burst is written
@@ -781,8 +780,7 @@ class StoreImpl final : public EventStore {
           hand_off = true;
           committer_idle_ = false;
           in_flight_ = std::move(current);
-          current = Batch{};
-          current.seq = ++batch_seq_;
+          current = FreshBatch(*in_flight_);
         }
         if (current.answers.size() < options_.max_batch_commands) {
           size_t room =
@@ -823,6 +821,18 @@ class StoreImpl final : public EventStore {
         }
       }
     }
+  }
+
+  // The next batch, its vectors reserved at `like`'s sizes: grown from empty,
+  // they were reallocated and moved ~log2(n) times per batch (~3% of the
+  // writer's instructions for RegisterDeal).
+  Batch FreshBatch(const Batch& like) {
+    Batch b;
+    b.seq = ++batch_seq_;
+    b.ops.reserve(like.ops.size());
+    b.answers.reserve(like.answers.size());
+    b.overlay_keys.reserve(like.overlay_keys.size());
+    return b;
   }
 
   void CleanupCompletedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -1537,7 +1547,8 @@ absl::StatusOr<uint64_t> TxImpl::Append(absl::string_view stream_id, int64_t exp
     env.set_source(store_.options().source);
     *env.mutable_payload() = std::move(ev.payload);
     env.SerializeToString(&buf);
-    Stage(kLog, EncodeU64(next_position_), buf, false);
+    Stage(kLog, EncodeU64(next_position_), std::move(buf), false);
+    buf = std::string();
     Stage(kStreams, StreamKey(stream_id, version), EncodeU64(next_position_), false);
     ++next_position_;
     ++events_;
