@@ -1006,7 +1006,7 @@ class StoreImpl final : public EventStore {
           metrics_.storage_errors->Increment(static_cast<double>(b->answers.size()));
         FailAnswers(*b, s);
         std::vector<Written> failed;
-        failed.push_back(Written{std::move(b->answers), 0, 0, false, nullptr});
+        failed.push_back(Written{std::move(b->answers), 0, 0, false, nullptr, {}});
         HandToAnswerer(failed, /*durable=*/false);
         // The batches written before it are in the WAL file (their appends
         // succeeded) but RocksDB will not sync a WAL after a failed append:

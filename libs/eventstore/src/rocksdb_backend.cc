@@ -536,11 +536,11 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const Options& store
     rocksdb::ColumnFamilyOptions o = cf_opts;
     if (c == kLogCf)
       o.memtable_insert_with_hint_prefix_extractor = std::make_shared<WholeFamilyPrefix>();
-    if (c == kStreamsCf)
+    if (c == kStreamsCf && store_options.stream_insert_hints)
       o.memtable_insert_with_hint_prefix_extractor = std::make_shared<StreamIdPrefix>();
     // A stream head is overwritten by every append: the newest version sorts
     // right before the previous one, so the key itself is the hint.
-    if (c == kHeadsCf) {
+    if (c == kHeadsCf && store_options.stream_insert_hints) {
       o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewNoopTransform());
     }
     // Point lookups that mostly miss: a whole-key bloom filter in the memtable

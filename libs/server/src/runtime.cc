@@ -443,6 +443,7 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(ServiceCo
   so.source = absl::StrCat("channelops/", impl->config.name);
   so.read_model_cfs = impl->config.read_model_cfs;
   so.point_lookup_cfs = impl->config.point_lookup_cfs;
+  so.stream_insert_hints = impl->config.stream_insert_hints;
   if (absl::GetFlag(FLAGS_store_memory_read_models)) {
     so.memory_read_cfs = impl->config.memory_read_cfs;
   }

@@ -160,6 +160,14 @@ struct Options {
   // {component="memory_read_models"}). The writer (Tx::Get) and Scan still
   // read the engine.
   std::vector<std::string> memory_read_cfs;
+  // Memtable insert hints for the stream index and the stream heads (one per
+  // stream): an append to a stream already in the memtable starts its insert
+  // where the stream's last one ended. Worth it when commands append again and
+  // again to the same streams (bench_eventstore, 1,000 streams: +12% appends/s);
+  // a cost when nearly every command starts a new stream, as a registration
+  // does: each new stream allocates a hint and searches from the top anyway
+  // (deal_registration: the committer -17% instructions without them).
+  bool stream_insert_hints = true;
   size_t max_batch_commands = 4096;            // upper bound on a group commit
   absl::Duration idempotency_retention = absl::Hours(24 * 7);
   bool sync = true;  // fsync every batch. false only in benchmarks that say so.
