@@ -23,13 +23,33 @@ std::string At(const std::string& prefix, const char* field) {
 }
 std::string Index(const std::string& prefix, int i) { return absl::StrCat(prefix, "[", i, "]"); }
 
-void Id(FieldViolations& v, const std::string& field, const std::string& value, bool required) {
-  core::ValidateId(v, field, value, required, kMaxIdLength);
+// A field's name, joined only when a violation names it: building every
+// field's name up front was ~14 string joins per RegisterDeal (~4,000
+// instructions on the gRPC thread), for requests that are nearly always valid.
+class FieldName {
+ public:
+  FieldName(const char* name) : prefix_(name) {}         // NOLINT: implicit by design
+  FieldName(const std::string& name) : prefix_(name) {}  // NOLINT
+  FieldName(const std::string& prefix, const char* name) : prefix_(prefix), name_(name) {}
+  std::string str() const {
+    if (name_ == nullptr) return std::string(prefix_);
+    return prefix_.empty() ? std::string(name_) : absl::StrCat(prefix_, ".", name_);
+  }
+
+ private:
+  absl::string_view prefix_;
+  const char* name_ = nullptr;
+};
+
+void Id(FieldViolations& v, const FieldName& field, const std::string& value, bool required) {
+  if (value.empty() ? !required : core::IsValidIdentifier(value, kMaxIdLength)) return;
+  core::ValidateId(v, field.str(), value, required, kMaxIdLength);
 }
 
-void Text(FieldViolations& v, const std::string& field, const std::string& value, size_t max,
+void Text(FieldViolations& v, const FieldName& field, const std::string& value, size_t max,
           bool required) {
-  core::ValidateText(v, field, value, max, required);
+  if (value.size() <= max && (!required || !absl::StripAsciiWhitespace(value).empty())) return;
+  core::ValidateText(v, field.str(), value, max, required);
 }
 
 void RequestId(FieldViolations& v, const std::string& request_id) {
@@ -49,16 +69,16 @@ void MoneyShape(FieldViolations& v, const std::string& field, const common::v1::
   }
 }
 
-void AccountType(FieldViolations& v, const std::string& field, const std::string& value) {
+void AccountType(FieldViolations& v, const FieldName& field, const std::string& value) {
   if (value.empty()) return;
   if (value.size() > 64) {
-    v.Add(field, "must be at most 64 characters");
+    v.Add(field.str(), "must be at most 64 characters");
     return;
   }
   for (char c : NormalizeAccountType(value)) {
     if (!(absl::ascii_isupper(static_cast<unsigned char>(c)) || c == '_' ||
           absl::ascii_isdigit(static_cast<unsigned char>(c)))) {
-      v.Add(field, "must be a word of letters, digits and '_' (e.g. GOVERNMENT)");
+      v.Add(field.str(), "must be a word of letters, digits and '_' (e.g. GOVERNMENT)");
       return;
     }
   }
@@ -67,13 +87,13 @@ void AccountType(FieldViolations& v, const std::string& field, const std::string
 // An end customer: name and country required; the rest bounded.
 void PartyShape(FieldViolations& v, const std::string& prefix, const common::v1::Party& p,
                 bool name_required) {
-  const std::string name_field = At(prefix, "name");
+  const FieldName name_field(prefix, "name");
   if (p.name().empty()) {
-    if (name_required) v.Add(name_field, "is required");
+    if (name_required) v.Add(name_field.str(), "is required");
   } else if (p.name().size() > kMaxNameLength) {
-    v.Add(name_field, absl::StrCat("must be at most ", kMaxNameLength, " characters"));
+    v.Add(name_field.str(), absl::StrCat("must be at most ", kMaxNameLength, " characters"));
   } else if (core::NormalizeCompanyName(p.name()).empty()) {
-    v.Add(name_field, "must contain a letter or digit");
+    v.Add(name_field.str(), "must contain a letter or digit");
   }
   if (!p.email_domain().empty()) {
     if (p.email_domain().size() > 253) {
@@ -84,24 +104,24 @@ void PartyShape(FieldViolations& v, const std::string& prefix, const common::v1:
   }
   const std::string addr = At(prefix, "address");
   const auto& a = p.address();
-  Text(v, At(addr, "line1"), a.line1(), kMaxNameLength, false);
-  Text(v, At(addr, "line2"), a.line2(), kMaxNameLength, false);
-  Text(v, At(addr, "city"), a.city(), kMaxNameLength, false);
-  Text(v, At(addr, "region"), a.region(), 64, false);
-  Text(v, At(addr, "postal_code"), a.postal_code(), 32, false);
+  Text(v, FieldName(addr, "line1"), a.line1(), kMaxNameLength, false);
+  Text(v, FieldName(addr, "line2"), a.line2(), kMaxNameLength, false);
+  Text(v, FieldName(addr, "city"), a.city(), kMaxNameLength, false);
+  Text(v, FieldName(addr, "region"), a.region(), 64, false);
+  Text(v, FieldName(addr, "postal_code"), a.postal_code(), 32, false);
   if (a.country_code().empty()) {
     if (name_required) v.Add(At(addr, "country_code"), "is required");
   } else if (!core::IsIsoCountryCode(core::NormalizeCountryCode(a.country_code()))) {
     v.Add(At(addr, "country_code"), "must be an ISO 3166-1 alpha-2 code");
   }
-  AccountType(v, At(prefix, "account_type"), p.account_type());
+  AccountType(v, FieldName(prefix, "account_type"), p.account_type());
 }
 
-void ProductLineText(FieldViolations& v, const std::string& field, const std::string& value) {
+void ProductLineText(FieldViolations& v, const FieldName& field, const std::string& value) {
   if (value.size() > kMaxNameLength) {
-    v.Add(field, absl::StrCat("must be at most ", kMaxNameLength, " characters"));
+    v.Add(field.str(), absl::StrCat("must be at most ", kMaxNameLength, " characters"));
   } else if (!value.empty() && NormalizeProductKey(value).empty()) {
-    v.Add(field, "must not be blank");
+    v.Add(field.str(), "must not be blank");
   }
 }
 
@@ -124,8 +144,8 @@ void Lines(FieldViolations& v, const std::string& field,
     if (l.product_line().empty() && l.sku().empty()) {
       v.Add(At(p, "product_line"), "product_line or sku is required");
     }
-    ProductLineText(v, At(p, "product_line"), l.product_line());
-    Id(v, At(p, "sku"), l.sku(), false);
+    ProductLineText(v, FieldName(p, "product_line"), l.product_line());
+    Id(v, FieldName(p, "sku"), l.sku(), false);
     if (l.quantity() <= 0) {
       v.Add(At(p, "quantity"), "must be positive");
     } else if (l.quantity() > kMaxQuantity) {
@@ -163,7 +183,7 @@ void Stage(FieldViolations& v, const std::string& field, int stage) {
 }
 
 void Contact(FieldViolations& v, const std::string& prefix, const common::v1::Contact& c) {
-  Text(v, At(prefix, "name"), c.name(), kMaxNameLength, true);
+  Text(v, FieldName(prefix, "name"), c.name(), kMaxNameLength, true);
   if (!c.email().empty()) {
     if (c.email().size() > 254) {
       v.Add(At(prefix, "email"), "must be at most 254 characters");
@@ -172,7 +192,7 @@ void Contact(FieldViolations& v, const std::string& prefix, const common::v1::Co
       v.Add(At(prefix, "email"), "must be an email address");
     }
   }
-  Text(v, At(prefix, "phone"), c.phone(), 64, false);
+  Text(v, FieldName(prefix, "phone"), c.phone(), 64, false);
 }
 
 void ProductLineList(FieldViolations& v, const std::string& field,
@@ -286,7 +306,7 @@ absl::Status ValidateSetProgramRules(const v1::SetProgramRulesRequest& r) {
             "tiers must ascend strictly and lie above spa_auto_approve_max_bps");
     }
     previous = t.max_discount_bps();
-    Id(v, At(f, "approver_role"), t.approver_role(), true);
+    Id(v, FieldName(f, "approver_role"), t.approver_role(), true);
     if (!t.approver_role().empty() && !roles.insert(t.approver_role()).second) {
       v.Add(At(f, "approver_role"), "each role may own one tier");
     }

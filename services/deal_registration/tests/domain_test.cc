@@ -1153,6 +1153,37 @@ TEST(DealRegistrationValidationTest, EachMalformedFieldIsNamed) {
       {"bad account type",
        [](auto& r) { r.mutable_end_customer()->set_account_type("gov ernment"); },
        "end_customer.account_type"},
+      // Field names joined only on a violation (validation.cc, FieldName).
+      {"over-long address line",
+       [](auto& r) {
+         r.mutable_end_customer()->mutable_address()->set_line1(std::string(201, 'a'));
+       },
+       "end_customer.address.line1"},
+      {"over-long city",
+       [](auto& r) {
+         r.mutable_end_customer()->mutable_address()->set_city(std::string(201, 'c'));
+       },
+       "end_customer.address.city"},
+      {"over-long region",
+       [](auto& r) {
+         r.mutable_end_customer()->mutable_address()->set_region(std::string(65, 'r'));
+       },
+       "end_customer.address.region"},
+      {"over-long postal code",
+       [](auto& r) {
+         r.mutable_end_customer()->mutable_address()->set_postal_code(std::string(33, '1'));
+       },
+       "end_customer.address.postal_code"},
+      {"blank contact name", [](auto& r) { r.mutable_partner_contact()->set_name("  "); },
+       "partner_contact.name"},
+      {"over-long contact phone",
+       [](auto& r) { r.mutable_partner_contact()->set_phone(std::string(65, '5')); },
+       "partner_contact.phone"},
+      {"sku with a space", [](auto& r) { r.mutable_lines(0)->set_sku("net 100"); }, "lines[0].sku"},
+      {"over-long product line",
+       [](auto& r) { r.mutable_lines(0)->set_product_line(std::string(201, 'p')); },
+       "lines[0].product_line"},
+      {"request id with a space", [](auto& r) { r.set_request_id("req 1"); }, "request_id"},
   };
   for (const Case& c : cases) {
     v1::RegisterDealRequest r = Reg("partner-a", Customer("Acme", "US"));
