@@ -19,19 +19,23 @@ int main(int argc, char** argv) {
   BenchProcessInit();
   double seconds = 10;
   int inflight = 64, partners = 1000;
+  std::string server_bin_dir = CHANNELOPS_BIN_DIR;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--seconds=", 0) == 0) seconds = std::stod(a.substr(10));
     if (a.rfind("--inflight=", 0) == 0) inflight = std::stoi(a.substr(11));
     if (a.rfind("--partners=", 0) == 0) partners = std::stoi(a.substr(11));
+    if (a.rfind("--server_bin_dir=", 0) == 0) server_bin_dir = a.substr(17);
     if (a == "--help") {
-      printf("bench_leads [--seconds=10] [--inflight=64] [--partners=1000]\n");
+      printf(
+          "bench_leads [--seconds=10] [--inflight=64] [--partners=1000]\n"
+          "            [--server_bin_dir=DIR]  (the lead_routing binary to run)\n");
       return 0;
     }
   }
   channelops::testing::TempDir dir;
   std::unique_ptr<channelops::testing::ChildProcess> svc;
-  std::string addr = StartService(CHANNELOPS_BIN_DIR, "lead_routing", dir.Path("leads"), &svc);
+  std::string addr = StartService(server_bin_dir, "lead_routing", dir.Path("leads"), &svc);
   if (addr.empty()) return 1;
   auto channel = grpc::CreateChannel(addr, grpc::InsecureChannelCredentials());
   auto stub = lr::LeadRoutingService::NewStub(channel);
@@ -90,7 +94,7 @@ int main(int argc, char** argv) {
   PrintRow("SubmitLead (durable, routed)", submit);
   printf("SubmitLead / no-op throughput: %.2f (floor 0.50: %s)\n", submit.per_sec / noop.per_sec,
          submit.per_sec >= 0.5 * noop.per_sec ? "PASS" : "FAIL");
-  svc->Kill(SIGTERM);
-  svc->Wait(absl::Seconds(30));
+  svc->Kill(SIGTERM).IgnoreError();
+  svc->Wait(absl::Seconds(30)).IgnoreError();
   return 0;
 }
