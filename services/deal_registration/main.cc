@@ -23,8 +23,6 @@ int main(int argc, char** argv) {
   // Every registration of a new customer looks up its keys' claims, which do
   // not exist yet.
   config.point_lookup_cfs = {dealreg::kCustomerIndexCf};
-  // A registration starts a new stream (docs/BENCHMARKS.md, thirteenth session).
-  config.stream_insert_hints = false;
   // Every conflict check reads the claims of its keys: from memory, never a
   // block read (docs/ARCHITECTURE.md, "Memory read models"; ~0.2-0.3 KB per
   // registration, docs/OPERATIONS.md).

@@ -18,11 +18,8 @@ int main(int argc, char** argv) {
   server::InitProcess(argc, argv,
                       "lead_routing: the LeadRoutingService gRPC API (territories, partner routing "
                       "profiles, lead routing, acceptance SLA, partner inbox, statistics)");
-  server::ServiceConfig config{"lead_routing", "channelops.lead_routing.events.v1",
-                               leads::LeadRoutingService::ReadModelCfs()};
-  // A submitted lead starts a new stream (docs/BENCHMARKS.md, thirteenth session).
-  config.stream_insert_hints = false;
-  auto rt = server::ServiceRuntime::Create(config);
+  auto rt = server::ServiceRuntime::Create({"lead_routing", "channelops.lead_routing.events.v1",
+                                            leads::LeadRoutingService::ReadModelCfs()});
   if (!rt.ok()) {
     server::LogError("cannot start", {{"status", rt.status().ToString()}});
     return 1;

@@ -29,19 +29,23 @@ int main(int argc, char** argv) {
   BenchProcessInit();
   int64_t requests = 20000;
   int funds = 10000, inflight = 64;
+  std::string server_bin_dir = CHANNELOPS_BIN_DIR;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--requests=", 0) == 0) requests = std::stoll(a.substr(11));
     if (a.rfind("--funds=", 0) == 0) funds = std::stoi(a.substr(8));
     if (a.rfind("--inflight=", 0) == 0) inflight = std::stoi(a.substr(11));
+    if (a.rfind("--server_bin_dir=", 0) == 0) server_bin_dir = a.substr(17);
     if (a == "--help") {
-      printf("bench_mdf [--requests=20000] [--funds=10000] [--inflight=64]\n");
+      printf(
+          "bench_mdf [--requests=20000] [--funds=10000] [--inflight=64]\n"
+          "          [--server_bin_dir=DIR]  (the mdf binary to run)\n");
       return 0;
     }
   }
   channelops::testing::TempDir dir;
   std::unique_ptr<channelops::testing::ChildProcess> svc;
-  std::string addr = StartService(CHANNELOPS_BIN_DIR, "mdf", dir.Path("mdf"), &svc);
+  std::string addr = StartService(server_bin_dir, "mdf", dir.Path("mdf"), &svc);
   if (addr.empty()) return 1;
   auto channel = grpc::CreateChannel(addr, grpc::InsecureChannelCredentials());
   auto stub = mdf::MdfService::NewStub(channel);
@@ -126,7 +130,7 @@ int main(int argc, char** argv) {
   PrintRow("DecideFundRequest, one hot fund", hot);
   PrintRow("DecideFundRequest, spread over funds", spread);
   printf("hot / no-op: %.2f; spread / no-op: %.2f\n", hot.per_sec / noop.per_sec, spread.per_sec / noop.per_sec);
-  svc->Kill(SIGTERM);
-  svc->Wait(absl::Seconds(30));
+  svc->Kill(SIGTERM).IgnoreError();
+  svc->Wait(absl::Seconds(30)).IgnoreError();
   return 0;
 }

@@ -162,12 +162,14 @@ struct Options {
   std::vector<std::string> memory_read_cfs;
   // Memtable insert hints for the stream index and the stream heads (one per
   // stream): an append to a stream already in the memtable starts its insert
-  // where the stream's last one ended. Worth it when commands append again and
-  // again to the same streams (bench_eventstore, 1,000 streams: +12% appends/s);
-  // a cost when nearly every command starts a new stream, as a registration
-  // does: each new stream allocates a hint and searches from the top anyway
-  // (deal_registration: the committer -17% instructions without them).
-  bool stream_insert_hints = true;
+  // where the stream's last one ended. Worth it only when commands append again
+  // and again to the same few streams (bench_eventstore, 1,000 streams: +12%
+  // appends/s). The services' commands mostly start new streams (a registration,
+  // a lead, a claim), and there each new stream allocates a hint and searches
+  // from the top anyway: deal_registration's committer -17% instructions and
+  // SubmitLead +30% throughput without them (docs/BENCHMARKS.md, thirteenth
+  // session). The log's hint (positions only grow) is always on.
+  bool stream_insert_hints = false;
   size_t max_batch_commands = 4096;            // upper bound on a group commit
   absl::Duration idempotency_retention = absl::Hours(24 * 7);
   bool sync = true;  // fsync every batch. false only in benchmarks that say so.

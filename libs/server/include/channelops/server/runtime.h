@@ -55,9 +55,8 @@ struct ServiceConfig {
   std::vector<std::string> point_lookup_cfs = {};
   // Read models held whole in memory for readers (eventstore::Options::memory_read_cfs).
   std::vector<std::string> memory_read_cfs = {};
-  // eventstore::Options::stream_insert_hints: false for a service whose
-  // commands mostly start new streams.
-  bool stream_insert_hints = true;
+  // eventstore::Options::stream_insert_hints.
+  bool stream_insert_hints = false;
 };
 
 class ServiceRuntime {
