@@ -70,11 +70,11 @@ struct Histogram {
   double count = 0, sum = 0;
 };
 
-Histogram ScrapeConflictCheck(const std::string& metrics_addr, const std::string& rpc) {
+// One series (the lines carrying `label`) of histogram `name` on /metrics.
+Histogram ScrapeHistogram(const std::string& metrics_addr, const std::string& name,
+                          const std::string& label) {
   Histogram h;
   const std::string body = channelops::testing::HttpGet(metrics_addr, "/metrics");
-  const std::string name = "channelops_dealreg_conflict_check_seconds";
-  const std::string label = absl::StrCat("rpc=\"", rpc, "\"");
   size_t pos = 0;
   while (pos < body.size()) {
     size_t eol = body.find('\n', pos);
@@ -95,6 +95,32 @@ Histogram ScrapeConflictCheck(const std::string& metrics_addr, const std::string
     }
   }
   return h;
+}
+
+Histogram ScrapeConflictCheck(const std::string& metrics_addr, const std::string& rpc) {
+  return ScrapeHistogram(metrics_addr, "channelops_dealreg_conflict_check_seconds",
+                         absl::StrCat("rpc=\"", rpc, "\""));
+}
+
+// The store's stages (channelops_eventstore_stage_seconds) of the commands
+// between two scrapes: where a RegisterDeal's latency goes.
+constexpr const char* kStages[] = {"queued", "decided", "durable", "answered"};
+std::vector<Histogram> ScrapeStages(const std::string& metrics_addr) {
+  std::vector<Histogram> out;
+  for (const char* stage : kStages) {
+    out.push_back(ScrapeHistogram(metrics_addr, "channelops_eventstore_stage_seconds",
+                                  absl::StrCat("stage=\"", stage, "\"")));
+  }
+  return out;
+}
+void PrintStages(const std::vector<Histogram>& before, const std::vector<Histogram>& after) {
+  printf("store stages of the RegisterDeal phase (channelops_eventstore_stage_seconds), mean:");
+  for (size_t i = 0; i < std::size(kStages); ++i) {
+    const double n = after[i].count - before[i].count;
+    if (n <= 0) continue;
+    printf(" %s %.0f us", kStages[i], (after[i].sum - before[i].sum) / n * 1e6);
+  }
+  printf("\n");
 }
 
 // What was observed between two scrapes: calls, mean and the smallest bucket
@@ -229,8 +255,8 @@ int main(int argc, char** argv) {
   };
   if (register_only) {
     printf("answers: preload %s\n", take_statuses().c_str());
-    (*svc)->Kill(SIGTERM);
-    (*svc)->Wait(absl::Seconds(60));
+    (*svc)->Kill(SIGTERM).IgnoreError();
+    (*svc)->Wait(absl::Seconds(60)).IgnoreError();
     return 0;
   }
   Result noop = Drive(inflight, seconds, [&](int64_t, std::function<void(bool)> done) {
@@ -246,10 +272,12 @@ int main(int argc, char** argv) {
     });
   });
   const Histogram reg_before = ScrapeConflictCheck(metrics_addr, "RegisterDeal");
+  const std::vector<Histogram> stages_before = ScrapeStages(metrics_addr);
   const std::string preload_statuses = take_statuses();
   Result reg = Drive(inflight, seconds, register_call("run-"));
   const std::string run_statuses = take_statuses();
   const Histogram reg_after = ScrapeConflictCheck(metrics_addr, "RegisterDeal");
+  const std::vector<Histogram> stages_after = ScrapeStages(metrics_addr);
   const Histogram chk_before = ScrapeConflictCheck(metrics_addr, "CheckConflicts");
   Result chk = Drive(inflight, seconds, [&](int64_t i, std::function<void(bool)> done) {
     struct Call {
@@ -280,11 +308,12 @@ int main(int argc, char** argv) {
   printf("RegisterDeal / no-op throughput: %.2f (floor 0.50: %s); RegisterDeal p99 %.1f ms (floor 20 ms: %s)\n",
          reg.per_sec / noop.per_sec, reg.per_sec >= 0.5 * noop.per_sec ? "PASS" : "FAIL", reg.p99_us / 1000,
          reg.p99_us <= 20000 ? "PASS" : "FAIL");
+  PrintStages(stages_before, stages_after);
   printf("conflict check alone, timed in the server (channelops_dealreg_conflict_check_seconds):\n");
   PrintConflictCheck("  CheckConflicts (committed read models)", chk_before, chk_after, true);
   PrintConflictCheck("  RegisterDeal (whole decision, on the writer)", reg_before, reg_after,
                      false);
-  (*svc)->Kill(SIGTERM);
-  (*svc)->Wait(absl::Seconds(30));
+  (*svc)->Kill(SIGTERM).IgnoreError();
+  (*svc)->Wait(absl::Seconds(30)).IgnoreError();
   return 0;
 }
