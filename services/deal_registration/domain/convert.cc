@@ -36,7 +36,9 @@ std::optional<absl::CivilDay> ParseDate(const std::string& s) {
   // FormatCivilTime (which caught 2026-02-30, normalised to 2026-03-02): that
   // was ~1,900 instructions of every RegisterDeal on the writer.
   const int year = digits(0, 4), month = digits(5, 2), day = digits(8, 2);
-  if (month < 1 || month > 12 || day < 1) return std::nullopt;
+  // Years 1000-9999, as before (FormatCivilTime does not pad a year to four
+  // digits, so the round trip refused 0001-0999, and 0000 is no year at all).
+  if (year < 1000 || month < 1 || month > 12 || day < 1) return std::nullopt;
   static constexpr int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
   if (day > kDays[month - 1] + (month == 2 && leap ? 1 : 0)) return std::nullopt;
