@@ -7,14 +7,13 @@
 #include <utility>
 
 #include "absl/strings/escaping.h"
-#include "prometheus/histogram.h"
-#include "prometheus/registry.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "channelops/core/check.h"
 #include "channelops/core/grpc_status.h"
 #include "channelops/core/ids.h"
 #include "channelops/core/status_macros.h"
+#include "channelops/core/wire.h"
 #include "channelops/dealreg/v1/events.pb.h"
 #include "channelops/dealreg/v1/read_models.pb.h"
 #include "channelops/server/rpc.h"
@@ -23,6 +22,8 @@
 #include "deal_registration/domain/customer_index.h"
 #include "deal_registration/domain/decider.h"
 #include "deal_registration/domain/validation.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
 
 namespace channelops::dealreg {
 namespace {
@@ -192,15 +193,7 @@ absl::Status WriteDealReadModels(Tx& tx, const v1::Deal& before, const v1::Deal&
 std::string RegisterDealResponseBytes(absl::string_view deal_bytes) {
   std::string out;
   out.reserve(deal_bytes.size() + 6);
-  out.push_back(static_cast<char>((1 << 3) | 2));  // field 1 (deal), length-delimited
-  for (uint64_t n = deal_bytes.size();; n >>= 7) {
-    if (n < 0x80) {
-      out.push_back(static_cast<char>(n));
-      break;
-    }
-    out.push_back(static_cast<char>((n & 0x7f) | 0x80));
-  }
-  out.append(deal_bytes.data(), deal_bytes.size());
+  core::AppendLengthDelimited(&out, 1, deal_bytes);  // RegisterDealResponse.deal
   return out;
 }
 

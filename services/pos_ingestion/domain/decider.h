@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "channelops/core/wire.h"
 #include "channelops/pos/v1/events.pb.h"
 #include "channelops/pos/v1/pos.pb.h"
 #include "channelops/pos/v1/read_models.pb.h"
@@ -277,16 +278,7 @@ struct BatchDecision {
       encoded.back().lines.reserve(kMaxLinesPerChunk);
     }
     EncodedChunk& c = encoded.back();
-    // PosLinesAccepted.lines is field 1: tag 0x0A, the length as a varint, the bytes.
-    c.payload.push_back('\x0a');
-    for (uint64_t n = bytes.size();; n >>= 7) {
-      if (n < 0x80) {
-        c.payload.push_back(static_cast<char>(n));
-        break;
-      }
-      c.payload.push_back(static_cast<char>((n & 0x7f) | 0x80));
-    }
-    c.payload.append(bytes.data(), bytes.size());
+    core::AppendLengthDelimited(&c.payload, 1, bytes);  // PosLinesAccepted.lines
     c.lines.push_back(line);
     identities.push_back(std::move(identity));
     ++accepted;
