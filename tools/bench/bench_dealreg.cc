@@ -188,7 +188,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto line = (*svc)->WaitForLine(
-      R"re("grpc_addr":"([0-9.]+:[0-9]+)".*"metrics_addr":"([0-9.]+:[0-9]+)")re", absl::Seconds(30));
+      R"re("grpc_addr":"([0-9.]+:[0-9]+)".*"metrics_addr":"([0-9.]+:[0-9]+)")re",
+      absl::Seconds(120));  // under callgrind on a busy machine the open takes over 30 s
   if (!line.ok()) {
     fprintf(stderr, "%s\n", line.status().ToString().c_str());
     return 1;
