@@ -26,22 +26,18 @@ for a in "$@"; do
   esac
 done
 [ "${#DIRS[@]}" -gt 0 ] || { sed -n 2,16p "$0"; exit 2; }
+source tools/bench/callgrind_lib.sh
 for dir in "${DIRS[@]}"; do
-  out=$(mktemp -d)
-  valgrind --tool=callgrind --trace-children=yes --separate-threads=yes \
-    --callgrind-out-file="$out/cg.%p" build/main/bin/bench_dealreg --register_only \
-    --preload="$DEALS" --server_bin_dir="$dir" >"$out/log" 2>&1 || true
-  grep -q "DEAL_STATUS_APPROVED $DEALS" "$out/log" || { echo "$dir: bench failed:"; cat "$out/log"; exit 1; }
-  # The server is the traced process with the most threads.
-  server=$(ls "$out" | grep -- '^cg\.[0-9]*-' | sed 's/-[0-9]*$//' | sort | uniq -c | sort -n |
-           tail -1 | awk '{print $2}')
+  cg_run build/main/bin/bench_dealreg --register_only --preload="$DEALS" --server_bin_dir="$dir"
+  grep -q "DEAL_STATUS_APPROVED $DEALS" "$CG_OUT/log" ||
+    { echo "$dir: bench failed:"; cat "$CG_OUT/log"; exit 1; }
   writer=0 committer=0 answerer=0 engine=0 grpc=0 total=0
-  for f in "$out/$server"-*; do
-    n=$(awk '/^summary:/ {print $2; exit}' "$f")
+  for f in $(cg_server_threads); do
+    n=$(cg_instructions "$f")
     [ "${n:-0}" -gt 0 ] || continue
-    [ "$f" != "$out/$server-01" ] || continue  # the main thread: the process's start
+    [ "${f%-01}" = "$f" ] || continue  # the main thread: the process's start
     total=$((total + n))
-    funcs=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null | head -60 || true)
+    funcs=$(cg_functions "$f")
     if grep -q "StoreImpl::WriterLoop" <<<"$funcs"; then writer=$((writer + n))
     elif grep -q "StoreImpl::CommitterLoop" <<<"$funcs"; then committer=$((committer + n))
     elif grep -q "StoreImpl::Init()::{lambda()#3}" <<<"$funcs"; then answerer=$((answerer + n))
@@ -53,5 +49,5 @@ for dir in "${DIRS[@]}"; do
       -v t="$total" -v n="$DEALS" 'BEGIN {
     printf "%s: per registration: writer %.0f, committer %.0f, answerer %.0f, engine %.0f, gRPC %.0f; total %.0f instructions (%d deals)\n",
            d, w / n, c / n, a / n, e / n, g / n, t / n, n }'
-  rm -rf "$out"
+  rm -rf "$CG_OUT"
 done

@@ -21,19 +21,14 @@ for a in "$@"; do
   esac
 done
 [ "${#DIRS[@]}" -gt 0 ] || { sed -n 2,12p "$0"; exit 2; }
+source tools/bench/callgrind_lib.sh
 for dir in "${DIRS[@]}"; do
-  out=$(mktemp -d)
-  valgrind --tool=callgrind --trace-children=yes --separate-threads=yes \
-    --callgrind-out-file="$out/cg.%p" build/main/bin/bench_pos --no-postgres \
-    --lines="$LINES" --server_bin_dir="$dir" >"$out/log" 2>&1 || true  # its floors fail under valgrind
-  # The server is the traced process with the most threads.
-  server=$(ls "$out" | grep -- '^cg\.[0-9]*-' | sed 's/-[0-9]*$//' | sort | uniq -c | sort -n |
-           tail -1 | awk '{print $2}')
+  cg_run build/main/bin/bench_pos --no-postgres --lines="$LINES" --server_bin_dir="$dir"
   writer=0 committer=0 stream=0
-  for f in "$out/$server"-*; do
-    total=$(awk '/^summary:/ {print $2; exit}' "$f")
+  for f in $(cg_server_threads); do
+    total=$(cg_instructions "$f")
     [ "${total:-0}" -gt 0 ] || continue
-    funcs=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null | head -60 || true)
+    funcs=$(cg_functions "$f")
     if grep -q "StoreImpl::WriterLoop" <<<"$funcs"; then writer=$((writer + total))
     elif grep -q "StoreImpl::CommitterLoop" <<<"$funcs"; then committer=$((committer + total))
     elif grep -q "CsvParser::PushTo" <<<"$funcs"; then stream=$((stream + total))
@@ -42,5 +37,5 @@ for dir in "${DIRS[@]}"; do
   awk -v d="$dir" -v w="$writer" -v c="$committer" -v s="$stream" -v n="$LINES" 'BEGIN {
     printf "%s: per line: writer %.0f, committer %.0f, stream (gRPC + parse + validate) %.0f instructions (%d lines)\n",
            d, w / n, c / n, s / n, n }'
-  rm -rf "$out"
+  rm -rf "$CG_OUT"
 done
