@@ -150,12 +150,9 @@ std::vector<eventstore::NewEvent> ToNewEvents(const std::vector<domain::Event>& 
 absl::Status WriteDealReadModels(Tx& tx, const v1::Deal& before, const v1::Deal& after,
                                  std::string* deal_bytes = nullptr) {
   const std::string& id = after.deal_id();
-  if (deal_bytes != nullptr) {
-    after.SerializeToString(deal_bytes);
-    tx.Put(kDealsCf, id, *deal_bytes);
-  } else {
-    tx.Put(kDealsCf, id, after.SerializeAsString());
-  }
+  std::string bytes = after.SerializeAsString();
+  if (deal_bytes != nullptr) *deal_bytes = bytes;
+  tx.Put(kDealsCf, id, std::move(bytes));
   if (before.deal_id().empty()) {
     tx.Put(kPartnerDealsCf, Join0(after.partner_id(), id), "");
     for (const std::string& key : domain::KeysOf(after).All()) {
@@ -594,13 +591,13 @@ grpc::ServerUnaryReactor* DealRegistrationService::UpdateDeal(grpc::CallbackServ
     return server::FinishRpc(reactor, st);
   CommandMeta meta = server::CommandMetaFor(*ctx, "UpdateDeal", req->request_id());
   std::string actor = meta.actor;
-  auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
-    CommandBuilder build = [&r](Tx& tx,
-                                const v1::Deal& deal) -> absl::StatusOr<domain::DealCommand> {
+  auto command = [r = *req, actor, cache = &rules_cache_](Tx& tx) -> absl::StatusOr<std::string> {
+    CommandBuilder build =
+        [&r, cache](Tx& tx, const v1::Deal& deal) -> absl::StatusOr<domain::DealCommand> {
       domain::UpdateDeal cmd;
       cmd.request = r;
       if (r.replace_lines()) {
-        CHANNELOPS_ASSIGN_OR_RETURN(cmd.rules, LoadRules(tx, deal.program_id()));
+        CHANNELOPS_ASSIGN_OR_RETURN(cmd.rules, cache->Load(tx, deal.program_id()));
         CHANNELOPS_ASSIGN_OR_RETURN(cmd.claims, LoadClaims(tx, domain::KeysOf(deal)));
       }
       return cmd;
@@ -650,12 +647,12 @@ grpc::ServerUnaryReactor* DealRegistrationService::RequestSpecialPricing(
     return server::FinishRpc(reactor, st);
   CommandMeta meta = server::CommandMetaFor(*ctx, "RequestSpecialPricing", req->request_id());
   std::string actor = meta.actor;
-  auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
-    CommandBuilder build = [&r](Tx& tx,
-                                const v1::Deal& deal) -> absl::StatusOr<domain::DealCommand> {
+  auto command = [r = *req, actor, cache = &rules_cache_](Tx& tx) -> absl::StatusOr<std::string> {
+    CommandBuilder build =
+        [&r, cache](Tx& tx, const v1::Deal& deal) -> absl::StatusOr<domain::DealCommand> {
       domain::RequestSpecialPricing cmd;
       cmd.request = r;
-      CHANNELOPS_ASSIGN_OR_RETURN(cmd.rules, LoadRules(tx, deal.program_id()));
+      CHANNELOPS_ASSIGN_OR_RETURN(cmd.rules, cache->Load(tx, deal.program_id()));
       return cmd;
     };
     CHANNELOPS_ASSIGN_OR_RETURN(v1::Deal after,
@@ -677,12 +674,12 @@ grpc::ServerUnaryReactor* DealRegistrationService::DecideSpecialPricing(
     return server::FinishRpc(reactor, st);
   CommandMeta meta = server::CommandMetaFor(*ctx, "DecideSpecialPricing", req->request_id());
   std::string actor = meta.actor;
-  auto command = [r = *req, actor](Tx& tx) -> absl::StatusOr<std::string> {
-    CommandBuilder build = [&r](Tx& tx,
-                                const v1::Deal& deal) -> absl::StatusOr<domain::DealCommand> {
+  auto command = [r = *req, actor, cache = &rules_cache_](Tx& tx) -> absl::StatusOr<std::string> {
+    CommandBuilder build =
+        [&r, cache](Tx& tx, const v1::Deal& deal) -> absl::StatusOr<domain::DealCommand> {
       domain::DecideSpecialPricing cmd;
       cmd.request = r;
-      CHANNELOPS_ASSIGN_OR_RETURN(cmd.rules, LoadRules(tx, deal.program_id()));
+      CHANNELOPS_ASSIGN_OR_RETURN(cmd.rules, cache->Load(tx, deal.program_id()));
       return cmd;
     };
     CHANNELOPS_ASSIGN_OR_RETURN(v1::Deal after,

@@ -51,8 +51,9 @@ inline constexpr char kExpiryCf[] =
 inline constexpr char kSpaCf[] = "rm_spa";  // deal_id -> "" (deals with an approved SPA)
 
 // The programme rules in force as the store's writer sees them, kept between
-// commands: RegisterDeal read and parsed them from the engine for every
-// registration (~1,900 instructions on the writer). Used only inside commands
+// commands; every command that decides under the rules reads them here.
+// RegisterDeal read and parsed them from the engine for every registration
+// (~1,900 instructions on the writer). Used only inside commands
 // (on the writer thread). Valid while the store's discard_epoch() stays the
 // same: a command that failed, or a batch that failed to write, may have
 // thrown away a SetProgramRules whose rules the cache holds.
