@@ -4,6 +4,7 @@
 // in-process routing decision with 10,000 partners and 50,000 territory rules is
 // measured by services/lead_routing/tests/routing_perf_test.cc.)
 // Usage: bench_leads [--seconds=S] [--inflight=64] [--partners=1000]
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 
@@ -20,16 +21,21 @@ int main(int argc, char** argv) {
   double seconds = 10;
   int inflight = 64, partners = 1000;
   std::string server_bin_dir = CHANNELOPS_BIN_DIR;
+  int64_t submit_only = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--seconds=", 0) == 0) seconds = std::stod(a.substr(10));
     if (a.rfind("--inflight=", 0) == 0) inflight = std::stoi(a.substr(11));
     if (a.rfind("--partners=", 0) == 0) partners = std::stoi(a.substr(11));
     if (a.rfind("--server_bin_dir=", 0) == 0) server_bin_dir = a.substr(17);
+    if (a.rfind("--submit_only=", 0) == 0) submit_only = std::stoll(a.substr(14));
     if (a == "--help") {
       printf(
           "bench_leads [--seconds=10] [--inflight=64] [--partners=1000]\n"
-          "            [--server_bin_dir=DIR]  (the lead_routing binary to run)\n");
+          "            [--server_bin_dir=DIR]  (the lead_routing binary to run)\n"
+          "            [--submit_only=N]  (no timed phases: submit N leads, print how many were\n"
+          "             routed, exit; tools/bench/callgrind_leads.sh counts instructions per "
+          "lead)\n");
       return 0;
     }
   }
@@ -70,8 +76,8 @@ int main(int argc, char** argv) {
     }
   }
   printf("# lead routing benchmark: %d calls in flight, %d partners, one client process\n", inflight, partners);
-  Result noop = DriveNoop(channel, inflight, seconds);
-  Result submit = Drive(inflight, seconds, [&](int64_t i, std::function<void(bool)> done) {
+  std::atomic<int64_t> routed{0};
+  auto submit_lead = [&](int64_t i, std::function<void(bool)> done) {
     struct Call {
       grpc::ClientContext ctx;
       lr::SubmitLeadRequest req;
@@ -84,12 +90,23 @@ int main(int argc, char** argv) {
     c->req.set_region(regions[i % 8]);
     c->req.set_product_interest("net");
     c->req.set_campaign_id("camp-1");
-    stub->async()->SubmitLead(&c->ctx, &c->req, &c->resp, [c, done](grpc::Status s) {
+    stub->async()->SubmitLead(&c->ctx, &c->req, &c->resp, [c, done, &routed](grpc::Status s) {
       bool ok = s.ok() && c->resp.lead().status() == lr::LEAD_STATUS_ASSIGNED;
+      if (ok) routed.fetch_add(1, std::memory_order_relaxed);
       delete c;
       done(ok);
     });
-  });
+  };
+  if (submit_only > 0) {
+    Drive(inflight, 1e9, submit_lead, submit_only);
+    printf("submitted %lld leads, routed %lld\n", static_cast<long long>(submit_only),
+           static_cast<long long>(routed.load()));
+    svc->Kill(SIGTERM).IgnoreError();
+    svc->Wait(absl::Seconds(60)).IgnoreError();
+    return 0;
+  }
+  Result noop = DriveNoop(channel, inflight, seconds);
+  Result submit = Drive(inflight, seconds, submit_lead);
   PrintRow("no-op unary RPC (grpc.health.v1 Check)", noop);
   PrintRow("SubmitLead (durable, routed)", submit);
   printf("SubmitLead / no-op throughput: %.2f (floor 0.50: %s)\n", submit.per_sec / noop.per_sec,
