@@ -14,6 +14,7 @@
 #include "channelops/core/grpc_status.h"
 #include "channelops/core/ids.h"
 #include "channelops/core/status_macros.h"
+#include "channelops/core/wire.h"
 #include "channelops/leads/v1/events.pb.h"
 #include "channelops/leads/v1/read_models.pb.h"
 #include "channelops/server/log.h"
@@ -81,8 +82,10 @@ std::optional<std::string> UnroutedKey(const v1::Lead& l) {
   return absl::StrCat(EncodeU64(Micros(l.queued_at())), l.lead_id());
 }
 
-void WriteLeadReadModels(Tx& tx, const v1::Lead& before, const v1::Lead& after) {
-  tx.Put(kLeadsCf, after.lead_id(), after.SerializeAsString());
+// `after_bytes`: `after` serialized (the lead read model's value).
+void WriteLeadReadModels(Tx& tx, const v1::Lead& before, const v1::Lead& after,
+                         std::string after_bytes) {
+  tx.Put(kLeadsCf, after.lead_id(), std::move(after_bytes));
   auto move = [&tx](const char* cf, const std::optional<std::string>& old_key,
                     const std::optional<std::string>& new_key, const std::string& value) {
     if (old_key && old_key != new_key) tx.Delete(cf, *old_key);
@@ -95,10 +98,46 @@ void WriteLeadReadModels(Tx& tx, const v1::Lead& before, const v1::Lead& after) 
 
 // ---- RPC plumbing ----
 
-std::string LeadResponseBytes(v1::Lead lead) {
-  v1::LeadResponse r;
+// How a lead command's caller sees the lead after it: not at all (the SLA
+// sweeper), whole (channel managers, marketing), or as one partner may
+// (contact withheld until that partner accepts: domain::PartnerView).
+struct LeadAnswer {
+  enum Kind { kNone, kFull, kPartner } kind = kNone;
+  std::string partner_id;  // kPartner
+
+  static LeadAnswer Full() { return {kFull, ""}; }
+  static LeadAnswer OfPartner(std::string partner_id) { return {kPartner, std::move(partner_id)}; }
+  static LeadAnswer OfPartnerOrFull(const std::string& partner_id) {
+    return partner_id.empty() ? Full() : OfPartner(partner_id);
+  }
+};
+
+// Fills `out` (when given) with `lead` as `answer` shows it and returns the
+// response's bytes. `lead_bytes`: `lead` serialized, when the caller has them
+// (a full answer is then framed around them instead of serialized again).
+std::string Answer(const LeadAnswer& answer, v1::Lead lead, const std::string* lead_bytes,
+                   v1::LeadResponse* out) {
+  std::string bytes;
+  switch (answer.kind) {
+    case LeadAnswer::kNone:
+      return bytes;
+    case LeadAnswer::kFull:
+      if (lead_bytes != nullptr) {
+        bytes.reserve(lead_bytes->size() + 6);
+        core::AppendLengthDelimited(&bytes, 1, *lead_bytes);  // LeadResponse.lead
+        if (out != nullptr) *out->mutable_lead() = std::move(lead);
+        return bytes;
+      }
+      break;
+    case LeadAnswer::kPartner:
+      lead = domain::PartnerView(lead, answer.partner_id);
+      break;
+  }
+  v1::LeadResponse local;
+  v1::LeadResponse& r = out != nullptr ? *out : local;
   *r.mutable_lead() = std::move(lead);
-  return r.SerializeAsString();
+  r.SerializeToString(&bytes);
+  return bytes;
 }
 
 int32_t PageSize(int32_t requested) {
@@ -251,20 +290,27 @@ absl::Status AppendAll(Tx& tx, const std::vector<domain::Event>& events,
 }
 
 // Runs a lead command: load, decide, append, then (infallibly) apply to the
-// cache and write the read models. `respond` renders the response from the
-// lead after the command.
-absl::StatusOr<std::string> RunLeadCommand(
-    WriterState& w, Tx& tx, const std::string& lead_id, const domain::LeadCommand& command,
-    const std::string& actor, const std::function<std::string(const v1::Lead&)>& respond) {
+// cache and write the read models. Answers with the lead after the command,
+// as `answer` says (filling `out` when given: the RPC's response).
+absl::StatusOr<std::string> RunLeadCommand(WriterState& w, Tx& tx, const std::string& lead_id,
+                                           const domain::LeadCommand& command,
+                                           const std::string& actor, const LeadAnswer& answer,
+                                           v1::LeadResponse* out) {
   CHANNELOPS_RETURN_IF_ERROR(w.EnsureFresh(tx));
   Context ctx{tx.now(), actor};
-  CHANNELOPS_ASSIGN_OR_RETURN(auto stored, server::GetProto<v1::Lead>(tx, kLeadsCf, lead_id));
-  v1::Lead before = stored ? std::move(*stored) : v1::Lead();
-  bool submit = std::holds_alternative<domain::SubmitLead>(command);
-  if (!submit && before.lead_id().empty()) return LeadNotFound(lead_id);
+  const bool submit = std::holds_alternative<domain::SubmitLead>(command);
+  v1::Lead before;
+  if (!submit) {
+    CHANNELOPS_ASSIGN_OR_RETURN(auto stored, server::GetProto<v1::Lead>(tx, kLeadsCf, lead_id));
+    if (!stored) return LeadNotFound(lead_id);
+    before = std::move(*stored);
+  }
+  // A submitted lead's id is a new UUIDv7 (SubmitLead): there is no lead to
+  // read. Were there one, its stream's version (expected 0 below) refuses the
+  // append with ABORTED, so a lead is never overwritten.
   CHANNELOPS_ASSIGN_OR_RETURN(std::vector<domain::Event> events,
                               domain::Decide(before, command, w.index(), ctx));
-  if (events.empty()) return respond(before);
+  if (events.empty()) return Answer(answer, std::move(before), nullptr, out);
   v1::Lead after = before;
   for (const auto& e : events) after = domain::Evolve(std::move(after), e);
   CHANNELOPS_CHECK(after.lead_id() == lead_id) << "lead events name the lead";
@@ -285,7 +331,8 @@ absl::StatusOr<std::string> RunLeadCommand(
 
   // From here on nothing fails.
   w.ApplyAndPersist(tx, events);
-  WriteLeadReadModels(tx, before, after);
+  std::string after_bytes = after.SerializeAsString();
+  WriteLeadReadModels(tx, before, after, after_bytes);
   if (accepted) {
     int64_t secs = absl::ToInt64Seconds(domain::FromProtoDuration(accepted->time_to_accept()));
     if (times.seconds_size() < kAcceptSamples) {
@@ -296,7 +343,7 @@ absl::StatusOr<std::string> RunLeadCommand(
     }
     tx.Put(kAcceptTimesCf, accepted->partner_id(), times.SerializeAsString());
   }
-  return respond(after);
+  return Answer(answer, std::move(after), &after_bytes, out);
 }
 
 // Territory and profile commands.
@@ -311,29 +358,20 @@ absl::StatusOr<std::vector<domain::Event>> CommitRoutingConfig(
   return events;
 }
 
-std::function<std::string(const v1::Lead&)> FullView() {
-  return [](const v1::Lead& l) { return LeadResponseBytes(l); };
-}
-
-std::function<std::string(const v1::Lead&)> ViewOf(std::string partner_id) {
-  return [partner_id = std::move(partner_id)](const v1::Lead& l) {
-    return LeadResponseBytes(domain::PartnerView(l, partner_id));
-  };
-}
-
-// A lead command from an RPC: validated request -> queued command.
-template <class Response>
+// A lead command from an RPC: validated request -> queued command, which
+// fills the RPC's response itself (server::SubmitTypedCommand).
 grpc::ServerUnaryReactor* SubmitLeadCommand(EventStore& store, WriterState* w,
                                             grpc::ServerUnaryReactor* reactor, CommandMeta meta,
                                             std::string lead_id, domain::LeadCommand command,
-                                            std::function<std::string(const v1::Lead&)> respond,
-                                            Response* resp) {
+                                            LeadAnswer answer, v1::LeadResponse* resp) {
   std::string actor = meta.actor;
   auto run = [w, lead_id = std::move(lead_id), command = std::move(command), actor,
-              respond = std::move(respond)](Tx& tx) -> absl::StatusOr<std::string> {
-    return RunLeadCommand(*w, tx, lead_id, command, actor, respond);
+              answer = std::move(answer)](Tx& tx,
+                                          v1::LeadResponse& out) -> absl::StatusOr<std::string> {
+    return RunLeadCommand(*w, tx, lead_id, command, actor, answer, &out);
   };
-  return server::SubmitCommand(store, reactor, std::move(meta), std::move(run), resp);
+  return server::SubmitTypedCommand<v1::LeadResponse>(store, reactor, std::move(meta),
+                                                      std::move(run), resp);
 }
 
 }  // namespace
@@ -476,7 +514,7 @@ grpc::ServerUnaryReactor* LeadRoutingService::SubmitLead(grpc::CallbackServerCon
   std::string lead_id = core::NewUuidV7(clock_.Now());
   domain::SubmitLead command{lead_id, std::move(*request)};
   return SubmitLeadCommand(store_, writer_.get(), reactor, std::move(meta), lead_id,
-                           std::move(command), FullView(), resp);
+                           std::move(command), LeadAnswer::Full(), resp);
 }
 
 grpc::ServerUnaryReactor* LeadRoutingService::AcceptLead(grpc::CallbackServerContext* ctx,
@@ -489,9 +527,10 @@ grpc::ServerUnaryReactor* LeadRoutingService::AcceptLead(grpc::CallbackServerCon
     return server::FinishRpc(reactor, caller.status());
   }
   if (auto st = domain::ValidateAcceptLead(*req); !st.ok()) return server::FinishRpc(reactor, st);
-  return SubmitLeadCommand(
-      store_, writer_.get(), reactor, server::CommandMetaFor(*ctx, "AcceptLead", req->request_id()),
-      req->lead_id(), domain::AcceptLead{req->partner_id()}, ViewOf(req->partner_id()), resp);
+  return SubmitLeadCommand(store_, writer_.get(), reactor,
+                           server::CommandMetaFor(*ctx, "AcceptLead", req->request_id()),
+                           req->lead_id(), domain::AcceptLead{req->partner_id()},
+                           LeadAnswer::OfPartner(req->partner_id()), resp);
 }
 
 grpc::ServerUnaryReactor* LeadRoutingService::DeclineLead(grpc::CallbackServerContext* ctx,
@@ -507,7 +546,7 @@ grpc::ServerUnaryReactor* LeadRoutingService::DeclineLead(grpc::CallbackServerCo
   return SubmitLeadCommand(store_, writer_.get(), reactor,
                            server::CommandMetaFor(*ctx, "DeclineLead", req->request_id()),
                            req->lead_id(), domain::DeclineLead{req->partner_id(), req->reason()},
-                           ViewOf(req->partner_id()), resp);
+                           LeadAnswer::OfPartner(req->partner_id()), resp);
 }
 
 grpc::ServerUnaryReactor* LeadRoutingService::ConvertLead(grpc::CallbackServerContext* ctx,
@@ -523,7 +562,7 @@ grpc::ServerUnaryReactor* LeadRoutingService::ConvertLead(grpc::CallbackServerCo
   return SubmitLeadCommand(store_, writer_.get(), reactor,
                            server::CommandMetaFor(*ctx, "ConvertLead", req->request_id()),
                            req->lead_id(), domain::ConvertLead{req->partner_id(), req->deal_id()},
-                           ViewOf(req->partner_id()), resp);
+                           LeadAnswer::OfPartner(req->partner_id()), resp);
 }
 
 grpc::ServerUnaryReactor* LeadRoutingService::CloseLead(grpc::CallbackServerContext* ctx,
@@ -536,10 +575,10 @@ grpc::ServerUnaryReactor* LeadRoutingService::CloseLead(grpc::CallbackServerCont
     return server::FinishRpc(reactor, caller.status());
   }
   if (auto st = domain::ValidateCloseLead(*req); !st.ok()) return server::FinishRpc(reactor, st);
-  return SubmitLeadCommand(
-      store_, writer_.get(), reactor, server::CommandMetaFor(*ctx, "CloseLead", req->request_id()),
-      req->lead_id(), domain::CloseLead{req->partner_id(), req->reason()},
-      req->partner_id().empty() ? FullView() : ViewOf(req->partner_id()), resp);
+  return SubmitLeadCommand(store_, writer_.get(), reactor,
+                           server::CommandMetaFor(*ctx, "CloseLead", req->request_id()),
+                           req->lead_id(), domain::CloseLead{req->partner_id(), req->reason()},
+                           LeadAnswer::OfPartnerOrFull(req->partner_id()), resp);
 }
 
 grpc::ServerUnaryReactor* LeadRoutingService::ReassignLead(grpc::CallbackServerContext* ctx,
@@ -555,7 +594,7 @@ grpc::ServerUnaryReactor* LeadRoutingService::ReassignLead(grpc::CallbackServerC
   return SubmitLeadCommand(store_, writer_.get(), reactor,
                            server::CommandMetaFor(*ctx, "ReassignLead", req->request_id()),
                            req->lead_id(), domain::ReassignLead{req->partner_id(), req->reason()},
-                           FullView(), resp);
+                           LeadAnswer::Full(), resp);
 }
 
 // ---------------------------------------------------------------------------
@@ -859,8 +898,7 @@ absl::StatusOr<size_t> LeadRoutingService::SweepAcceptanceTimeouts() {
           std::move(meta),
           [w = writer_.get(), lead_id = d.lead_id,
            command = std::move(command)](Tx& tx) -> absl::StatusOr<std::string> {
-            return RunLeadCommand(*w, tx, lead_id, command, kSweeperActor,
-                                  [](const v1::Lead&) { return std::string(); });
+            return RunLeadCommand(*w, tx, lead_id, command, kSweeperActor, LeadAnswer(), nullptr);
           },
           [batch](absl::StatusOr<CommandResult> r) {
             absl::MutexLock l(&batch->mu);

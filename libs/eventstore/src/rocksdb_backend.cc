@@ -534,8 +534,15 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const Options& store
   descs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_opts);
   for (const auto& c : cfs) {
     rocksdb::ColumnFamilyOptions o = cf_opts;
-    if (c == kLogCf)
-      o.memtable_insert_with_hint_prefix_extractor = std::make_shared<WholeFamilyPrefix>();
+    // Every family: one hint, where its last insert went. Keys that arrive in
+    // order (the log's positions; ids that are UUIDv7s, so ordered by time:
+    // a new lead's or deal's stream, index and read-model keys; deadlines)
+    // then insert in O(1), and a large batch, written in key order (Write),
+    // inserts each key from the one before it. A key out of order searches
+    // about as it would without the hint. Callgrind, 6,000 SubmitLeads: the
+    // committer 127.6k -> 119.1k instructions per lead; deal registration and
+    // POS unchanged (docs/BENCHMARKS.md, fourteenth session).
+    o.memtable_insert_with_hint_prefix_extractor = std::make_shared<WholeFamilyPrefix>();
     if (c == kStreamsCf && store_options.stream_insert_hints)
       o.memtable_insert_with_hint_prefix_extractor = std::make_shared<StreamIdPrefix>();
     // A stream head is overwritten by every append: the newest version sorts
@@ -557,10 +564,9 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenRocksDbBackend(const Options& store
                   c) != store_options.point_lookup_cfs.end()) {
       o.memtable_prefix_bloom_size_ratio = 0.05;
       o.memtable_whole_key_filtering = true;
-      // Large batches are written in key order (Write): each insert starts
-      // from the one before it. Callgrind, 50,000 POS lines: the committer's
-      // memtable inserts 354.9M -> 299.7M instructions (317.8M sorted, no hint).
-      o.memtable_insert_with_hint_prefix_extractor = std::make_shared<WholeFamilyPrefix>();
+      // (Their whole-family hint, above: callgrind, 50,000 POS lines, the
+      // committer's memtable inserts 354.9M -> 299.7M instructions; 317.8M
+      // sorted, no hint.)
       o.level0_file_num_compaction_trigger = 8;
     }
     descs.emplace_back(c, o);
