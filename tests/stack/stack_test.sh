@@ -39,18 +39,26 @@ out=$("$BUILD_DIR/bin/channelopsctl" demo --kafka="$CHANNELOPS_KAFKA_ADDR" "${ad
   --deals=300 --partners=30 --leads=300 --pos_lines=3000 --dev_clock_file="$CHANNELOPS_VAR_DIR/dev_clock" \
   --report_html="$CHANNELOPS_VAR_DIR/report.html") || { echo "$out"; echo "FAIL: the demo exited non-zero"; exit 1; }
 echo "$out"
-reported=$(echo "$out" | sed -n 's/^Events on Kafka topic channelops.deal_registration.events.v1 (distinct positions): \([0-9]*\)$/\1/p')
-[ -n "$reported" ] || { echo "FAIL: no event count in the report"; exit 1; }
-# kcat: every record's channelops_position header; distinct values = distinct events.
-kcat_count=$(kcat -b "$CHANNELOPS_KAFKA_ADDR" -C -t channelops.deal_registration.events.v1 -e -q \
-  -f '%h\n' 2>/dev/null | tr ',' '\n' | sed -n 's/^channelops_position=//p' | sort -u | wc -l)
-echo "report: $reported events; kcat: $kcat_count distinct positions"
-[ "$reported" = "$kcat_count" ] || { echo "FAIL: report and Kafka disagree"; exit 1; }
-registered=$(echo "$out" | sed -n 's/^ *channelops.dealreg.v1.DealRegistered *\([0-9]*\)$/\1/p')
-kcat_registered=$(kcat -b "$CHANNELOPS_KAFKA_ADDR" -C -t channelops.deal_registration.events.v1 -e -q \
-  -f '%h\n' 2>/dev/null | grep 'ce_type=channelops.dealreg.v1.DealRegistered' \
-  | tr ',' '\n' | sed -n 's/^channelops_position=//p' | sort -u | wc -l)
-[ "$registered" = "$kcat_registered" ] || { echo "FAIL: DealRegistered $registered vs kcat $kcat_registered"; exit 1; }
+# Each topic the demo reports on: its count of distinct events agrees with
+# kcat's (every record's channelops_position header; distinct values = distinct
+# events), and every event of one type the demo counted is on it.
+#   check_topic TOPIC EVENT_TYPE
+check_topic() {
+  local topic=$1 type=$2 reported headers counted kcat_all kcat_type
+  reported=$(echo "$out" | sed -n "s/^Events on Kafka topic $topic (distinct positions): \([0-9]*\)\$/\1/p")
+  [ -n "$reported" ] && [ "$reported" -gt 0 ] || { echo "FAIL: no event count for $topic in the report"; exit 1; }
+  headers=$(kcat -b "$CHANNELOPS_KAFKA_ADDR" -C -t "$topic" -e -q -f '%h\n' 2>/dev/null)
+  kcat_all=$(echo "$headers" | tr ',' '\n' | sed -n 's/^channelops_position=//p' | sort -u | wc -l)
+  echo "$topic: report $reported events; kcat: $kcat_all distinct positions"
+  [ "$reported" = "$kcat_all" ] || { echo "FAIL: report and Kafka disagree on $topic"; exit 1; }
+  counted=$(echo "$out" | sed -n "s/^ *$type *\([0-9]*\)\$/\1/p")
+  kcat_type=$(echo "$headers" | grep "ce_type=$type" | tr ',' '\n' |
+    sed -n 's/^channelops_position=//p' | sort -u | wc -l)
+  [ -n "$counted" ] && [ "$counted" -gt 0 ] && [ "$counted" = "$kcat_type" ] ||
+    { echo "FAIL: $type ${counted:-none} in the report vs kcat $kcat_type"; exit 1; }
+}
+check_topic channelops.deal_registration.events.v1 channelops.dealreg.v1.DealRegistered
+check_topic channelops.lead_routing.events.v1 channelops.leads.v1.LeadSubmitted
 grep -q "<svg" "$CHANNELOPS_VAR_DIR/report.html" || { echo "FAIL: no SVG chart in report.html"; exit 1; }
 if grep -oE 'https?://[^" ]*' "$CHANNELOPS_VAR_DIR/report.html" | grep -v '^http://www.w3.org/2000/svg$' | grep -q .; then
   echo "FAIL: report.html references the network"; exit 1
