@@ -28,23 +28,6 @@ for dir in "${DIRS[@]}"; do
   cg_run build/main/bin/bench_leads --submit_only="$LEADS" --server_bin_dir="$dir"
   grep -q "routed $LEADS\$" "$CG_OUT/log" ||
     { echo "$dir: bench failed:"; cat "$CG_OUT/log"; exit 1; }
-  writer=0 committer=0 answerer=0 engine=0 grpc=0 total=0
-  for f in $(cg_server_threads); do
-    n=$(cg_instructions "$f")
-    [ "${n:-0}" -gt 0 ] || continue
-    [ "${f%-01}" = "$f" ] || continue  # the main thread: the process's start
-    total=$((total + n))
-    funcs=$(cg_functions "$f")
-    if grep -q "StoreImpl::WriterLoop" <<<"$funcs"; then writer=$((writer + n))
-    elif grep -q "StoreImpl::CommitterLoop" <<<"$funcs"; then committer=$((committer + n))
-    elif grep -q "StoreImpl::Init()::{lambda()#3}" <<<"$funcs"; then answerer=$((answerer + n))
-    elif grep -q "rocksdb::ThreadPoolImpl" <<<"$funcs"; then engine=$((engine + n))
-    elif grep -q "grpc" <<<"$funcs"; then grpc=$((grpc + n))
-    fi
-  done
-  awk -v d="$dir" -v w="$writer" -v c="$committer" -v a="$answerer" -v e="$engine" -v g="$grpc" \
-      -v t="$total" -v n="$LEADS" 'BEGIN {
-    printf "%s: per lead: writer %.0f, committer %.0f, answerer %.0f, engine %.0f, gRPC %.0f; total %.0f instructions (%d leads)\n",
-           d, w / n, c / n, a / n, e / n, g / n, t / n, n }'
+  cg_store_threads_per "$dir" lead "$LEADS"
   rm -rf "$CG_OUT"
 done

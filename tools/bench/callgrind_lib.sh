@@ -24,3 +24,30 @@ cg_instructions() { awk '/^summary:/ {print $2; exit}' "$1"; }
 
 # The thread's 60 most inclusive functions, to match a thread by what it runs.
 cg_functions() { callgrind_annotate --inclusive=yes "$1" 2>/dev/null | head -60 || true; }
+
+# Prints, per UNIT (e.g. "registration", "lead") over N of them, the
+# instructions of the traced server's threads by kind: the event store's
+# writer, committer and answerer, RocksDB's background threads, gRPC's
+# threads, and the total (the main thread, the process's start, left out).
+#   cg_store_threads_per LABEL UNIT N
+cg_store_threads_per() {
+  local label=$1 unit=$2 count=$3 f n funcs
+  local writer=0 committer=0 answerer=0 engine=0 grpc=0 total=0
+  for f in $(cg_server_threads); do
+    n=$(cg_instructions "$f")
+    [ "${n:-0}" -gt 0 ] || continue
+    [ "${f%-01}" = "$f" ] || continue  # the main thread: the process's start
+    total=$((total + n))
+    funcs=$(cg_functions "$f")
+    if grep -q "StoreImpl::WriterLoop" <<<"$funcs"; then writer=$((writer + n))
+    elif grep -q "StoreImpl::CommitterLoop" <<<"$funcs"; then committer=$((committer + n))
+    elif grep -q "StoreImpl::Init()::{lambda()#3}" <<<"$funcs"; then answerer=$((answerer + n))
+    elif grep -q "rocksdb::ThreadPoolImpl" <<<"$funcs"; then engine=$((engine + n))
+    elif grep -q "grpc" <<<"$funcs"; then grpc=$((grpc + n))
+    fi
+  done
+  awk -v d="$label" -v u="$unit" -v w="$writer" -v c="$committer" -v a="$answerer" -v e="$engine" \
+      -v g="$grpc" -v t="$total" -v n="$count" 'BEGIN {
+    printf "%s: per %s: writer %.0f, committer %.0f, answerer %.0f, engine %.0f, gRPC %.0f; total %.0f instructions (%d)\n",
+           d, u, w / n, c / n, a / n, e / n, g / n, t / n, n }'
+}
