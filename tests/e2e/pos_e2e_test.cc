@@ -227,8 +227,9 @@ TEST_F(PosE2E, HundredThousandLineCsvAndAn867ReachKafkaLineForLine) {
   const double last = Metric("channelops_eventstore_last_position");
   ASSERT_GT(last, 0);
   // A report's chunks share its stream's key, so one partition holds all of
-  // them (~15 MB of lines, ~2 MB as the relay's LZ4 batches: under the mock
-  // broker's 5 MB per partition, beyond which it drops the oldest batches).
+  // them. The relay's LZ4 batches keep them under the mock broker's 5 MB per
+  // partition, beyond which it drops the oldest batches (the line-for-line
+  // check below would then fail).
   // The relay publishes at least once: a redelivered record counts towards
   // ReadTopic's minimum, so read again, for more, until every position is in
   // (or a read times out short of its minimum).
