@@ -16,7 +16,8 @@ ARGS=("$@")
 [ "${#ARGS[@]}" -gt 0 ] || ARGS=(--preload=100000)
 SECONDS_FLAG=10
 for a in "${ARGS[@]}"; do case "$a" in --seconds=*) SECONDS_FLAG="${a#--seconds=}" ;; esac; done
-[ "${SECONDS_FLAG%.*}" -ge 9 ] || { echo "needs --seconds >= 9 (6 s are measured inside each phase)"; exit 2; }
+SECONDS_FLAG=${SECONDS_FLAG%.*}  # whole seconds: the measuring windows are whole seconds
+[ "$SECONDS_FLAG" -ge 9 ] || { echo "needs --seconds >= 9 (6 s are measured inside each phase)"; exit 2; }
 OUT=$(mktemp -d)
 EV=task-clock,context-switches,syscalls:sys_enter_sendmsg,syscalls:sys_enter_recvmsg,syscalls:sys_enter_futex,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_fdatasync
 stdbuf -oL build/main/bin/bench_dealreg "${ARGS[@]}" >"$OUT/bench" 2>&1 &

@@ -20,9 +20,12 @@ using ProductLines = absl::flat_hash_set<std::string>;
 // against (hashing it per partner was a third of the screen).
 size_t ProductLineHash(const LeadFacts& lead) { return ProductLines::hasher{}(lead.product_line); }
 
-Screen Screen1(const PartnerEntry& p, const LeadFacts& lead, size_t product_hash,
-               const TerritoryEntry* territory, const std::vector<std::string>& excluded,
-               absl::Time now) {
+// The first rule that rules partner `p` out for `lead` (kOk: none).
+// `product_hash`: ProductLineHash(lead). `territory` may be null (nearest
+// partner: no certification requirement).
+Screen ScreenPartner(const PartnerEntry& p, const LeadFacts& lead, size_t product_hash,
+                     const TerritoryEntry* territory, const std::vector<std::string>& excluded,
+                     absl::Time now) {
   if (!p.profile.active()) return Screen::kInactive;
   if (!lead.product_line.empty() &&
       p.product_lines.find(lead.product_line, product_hash) == p.product_lines.end()) {
@@ -139,7 +142,7 @@ void RouteInTerritory(const RoutingIndex& index, const TerritoryMatch& match, co
   size_t survivors = 0;
   const size_t product_hash = ProductLineHash(lead);
   for (const PartnerEntry* p : t.partners) {
-    Screen s = Screen1(*p, lead, product_hash, &t, excluded, now);
+    Screen s = ScreenPartner(*p, lead, product_hash, &t, excluded, now);
     ++tally[static_cast<int>(s)];
     if (s != Screen::kOk) continue;
     ++survivors;
@@ -206,7 +209,8 @@ void RouteToNearest(const RoutingIndex& index, const LeadFacts& lead,
   for (const LocatedPartner& lp : located) {
     double dist = ChordSquared(here, lp.point);
     if (dist > best_d || (dist == best_d && lp.partner->id() >= best->id())) continue;
-    if (Screen1(*lp.partner, lead, product_hash, nullptr, excluded, now) != Screen::kOk) continue;
+    if (ScreenPartner(*lp.partner, lead, product_hash, nullptr, excluded, now) != Screen::kOk)
+      continue;
     best = lp.partner;
     best_d = dist;
   }
@@ -237,11 +241,6 @@ void RouteToNearest(const RoutingIndex& index, const LeadFacts& lead,
 }
 
 }  // namespace
-
-Screen ScreenPartner(const PartnerEntry& p, const LeadFacts& lead, const TerritoryEntry* territory,
-                     const std::vector<std::string>& excluded, absl::Time now) {
-  return Screen1(p, lead, ProductLineHash(lead), territory, excluded, now);
-}
 
 RouteResult Route(const RoutingIndex& index, const LeadFacts& lead,
                   const std::vector<std::string>& excluded, absl::Time now) {

@@ -51,8 +51,5 @@ enum class Screen {
   kAtCapacity,            // CAPACITY
   kPriorResponse,         // PRIOR_RESPONSE
 };
-// `territory` may be null (nearest partner: no certification requirement).
-Screen ScreenPartner(const PartnerEntry& p, const LeadFacts& lead, const TerritoryEntry* territory,
-                     const std::vector<std::string>& excluded, absl::Time now);
 
 }  // namespace channelops::leads::domain
